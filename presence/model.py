@@ -157,7 +157,11 @@ class CombinedPresence:
 
 @dataclass(frozen=True, slots=True)
 class PhoneSnapshot:
-    """A full state for one user (chatd presence, or the result of a resynchronisation)."""
+    """A full state for one user (chatd presence, or the result of a resynchronisation).
+
+    chatd does not know calls: a snapshot built from a chatd presence has ``calls == ()`` and the
+    Wazo phone-state tracker keeps the calls it learnt from call events and :class:`CallsResynced`.
+    """
 
     state: PhoneState
 
@@ -200,4 +204,14 @@ class VoicemailReceived:
     folder: str = "new"
 
 
-PhoneEvent = PhoneSnapshot | LineStateChanged | DndChanged | CallEvent | VoicemailReceived
+@dataclass(frozen=True, slots=True)
+class CallsResynced:
+    """Every call Wazo had at one instant (calld ``GET /calls`` on each event-stream (re)connect).
+
+    Users with no call in ``calls`` had none: calls that ended while the stream was down go away.
+    """
+
+    calls: tuple[Call, ...]
+
+
+PhoneEvent = PhoneSnapshot | LineStateChanged | DndChanged | CallEvent | VoicemailReceived | CallsResynced

@@ -1,0 +1,250 @@
+"""Wazo JSON (REST bodies and bus event payloads) → typed domain values. Pure, no I/O.
+
+Every function raises :class:`WazoShapeError` naming the key at fault when the document does not
+have the shape Wazo documents (reference wazo-api.md §§4-7); unknown extra keys are ignored, as
+Wazo adds fields over time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, TypeVar
+
+from presence.model import (
+    Call,
+    CallEvent,
+    CallEventKind,
+    CallStatus,
+    DndChanged,
+    LineState,
+    PhoneEvent,
+    PhoneSnapshot,
+    PhoneState,
+    VoicemailReceived,
+    WazoPresenceState,
+)
+from presence.sources.wazo.errors import WazoShapeError
+
+JsonObject = Mapping[str, Any]
+_E = TypeVar("_E", LineState, WazoPresenceState)
+
+# Bus event names the component subscribes to, and the call event kind each one means.
+CALL_EVENT_KINDS: Final[Mapping[str, CallEventKind]] = {
+    "call_created": CallEventKind.CREATED,
+    "call_updated": CallEventKind.UPDATED,
+    "call_answered": CallEventKind.ANSWERED,
+    "call_held": CallEventKind.HELD,
+    "call_resumed": CallEventKind.RESUMED,
+    "call_ended": CallEventKind.ENDED,
+}
+PRESENCE_EVENT: Final = "chatd_presence_updated"
+DND_EVENT: Final = "users_services_dnd_updated"
+VOICEMAIL_EVENT: Final = "user_voicemail_message_created"
+# line_status_updated is not used: it names a line, not a user, and chatd's presence already
+# carries the per-line state derived from the same Asterisk device states.
+SUBSCRIBED_EVENTS: Final[tuple[str, ...]] = (
+    PRESENCE_EVENT,
+    *CALL_EVENT_KINDS,
+    DND_EVENT,
+    VOICEMAIL_EVENT,
+)
+
+
+def _require(obj: JsonObject, key: str, what: str) -> Any:
+    if key not in obj:
+        raise WazoShapeError(what, key, "is missing")
+    return obj[key]
+
+
+def _str(obj: JsonObject, key: str, what: str) -> str:
+    value = _require(obj, key, what)
+    if not isinstance(value, str) or not value:
+        raise WazoShapeError(what, key, f"must be a non-empty string, got {type(value).__name__}")
+    return value
+
+
+def _optional_str(obj: JsonObject, key: str, what: str) -> str:
+    """A string that Wazo may send as null or omit: both become ''."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise WazoShapeError(what, key, f"must be a string or null, got {type(value).__name__}")
+    return value
+
+
+def _bool(obj: JsonObject, key: str, what: str, default: bool | None = None) -> bool:
+    if key not in obj and default is not None:
+        return default
+    value = _require(obj, key, what)
+    if not isinstance(value, bool):
+        raise WazoShapeError(what, key, f"must be a boolean, got {type(value).__name__}")
+    return value
+
+
+def _int(obj: JsonObject, key: str, what: str) -> int:
+    value = _require(obj, key, what)
+    # bool is an int subclass in Python; JSON true is not a number.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise WazoShapeError(what, key, f"must be an integer, got {type(value).__name__}")
+    return value
+
+
+def _optional_int(obj: JsonObject, key: str, what: str) -> int | None:
+    if obj.get(key) is None:
+        return None
+    return _int(obj, key, what)
+
+
+def _object(value: Any, key: str, what: str) -> JsonObject:
+    if not isinstance(value, Mapping):
+        raise WazoShapeError(what, key, f"must be an object, got {type(value).__name__}")
+    return value
+
+
+def _enum_value(enum: type[_E], obj: JsonObject, key: str, what: str) -> _E:
+    raw = _str(obj, key, what)
+    try:
+        return enum(raw)
+    except ValueError:
+        raise WazoShapeError(what, key, f"has unknown value {raw!r}") from None
+
+
+# --- chatd -----------------------------------------------------------------------------------
+
+
+def parse_presence(presence: Any) -> PhoneState:
+    """A chatd Presence object (§5.2) → PhoneState without calls (chatd does not know them)."""
+    what = "chatd presence"
+    obj = _object(presence, "data", what)
+    lines_raw = obj.get("lines") or []
+    if not isinstance(lines_raw, list):
+        raise WazoShapeError(what, "lines", "must be a list")
+    lines = []
+    for line in lines_raw:
+        line_obj = _object(line, "lines[]", what)
+        lines.append(
+            (_int(line_obj, "id", "chatd presence line"), _enum_value(LineState, line_obj, "state", what))
+        )
+    return PhoneState(
+        user_uuid=_str(obj, "uuid", what),
+        line_state=_enum_value(LineState, obj, "line_state", what),
+        do_not_disturb=_bool(obj, "do_not_disturb", what, default=False),
+        wazo_state=_enum_value(WazoPresenceState, obj, "state", what),
+        lines=tuple(lines),
+    )
+
+
+def parse_presence_list(body: Any) -> list[PhoneState]:
+    """``GET /1.0/users/presences`` → one PhoneState per user."""
+    obj = _object(body, "body", "chatd presence list")
+    items = _require(obj, "items", "chatd presence list")
+    if not isinstance(items, list):
+        raise WazoShapeError("chatd presence list", "items", "must be a list")
+    return [parse_presence(item) for item in items]
+
+
+# --- calld -----------------------------------------------------------------------------------
+
+# calld ``status`` is the ARI channel state (§7.2); chatd maps it the same way (§6).
+_CHANNEL_STATUS: Final[Mapping[str, CallStatus]] = {
+    "Up": CallStatus.UP,
+    "Busy": CallStatus.UP,
+    "Ringing": CallStatus.RINGING,
+    "Ring": CallStatus.PROGRESSING,
+}
+
+
+def call_status(channel_status: str, *, on_hold: bool, is_caller: bool) -> CallStatus:
+    """The user-level status of one call leg from calld's fields."""
+    if on_hold:
+        return CallStatus.HELD
+    mapped = _CHANNEL_STATUS.get(channel_status)
+    if mapped is not None:
+        return mapped
+    # Down, Dialing, Pre-ring, ...: the call is being set up; who is waiting depends on the side.
+    return CallStatus.PROGRESSING if is_caller else CallStatus.RINGING
+
+
+def parse_call(call: Any) -> Call:
+    """A calld Call object (§7.2) → Call."""
+    what = "calld call"
+    obj = _object(call, "data", what)
+    is_caller = _bool(obj, "is_caller", what, default=False)
+    peer_number = _optional_str(obj, "peer_caller_id_number", what) or _optional_str(
+        obj, "dialed_extension", what
+    )
+    return Call(
+        call_id=_str(obj, "call_id", what),
+        user_uuid=_str(obj, "user_uuid", what),
+        status=call_status(
+            _str(obj, "status", what),
+            on_hold=_bool(obj, "on_hold", what, default=False),
+            is_caller=is_caller,
+        ),
+        peer_number=peer_number,
+        peer_name=_optional_str(obj, "peer_caller_id_name", what),
+        is_caller=is_caller,
+        line_id=_optional_int(obj, "line_id", what),
+    )
+
+
+def parse_call_list(body: Any) -> list[Call]:
+    """``GET /1.0/calls`` → calls. Calls without an owning user (trunks, Local channels) are skipped."""
+    obj = _object(body, "body", "calld call list")
+    items = _require(obj, "items", "calld call list")
+    if not isinstance(items, list):
+        raise WazoShapeError("calld call list", "items", "must be a list")
+    return [parse_call(item) for item in items if isinstance(item, Mapping) and item.get("user_uuid")]
+
+
+# --- bus events ------------------------------------------------------------------------------
+
+
+def _hold_event(kind: CallEventKind, data: JsonObject, name: str) -> CallEvent:
+    """call_held / call_resumed carry only ``call_id`` and ``user_uuid``."""
+    status = CallStatus.HELD if kind is CallEventKind.HELD else CallStatus.UP
+    call = Call(call_id=_str(data, "call_id", name), user_uuid=_str(data, "user_uuid", name), status=status)
+    return CallEvent(kind=kind, call=call)
+
+
+def _voicemail(data: JsonObject, name: str) -> VoicemailReceived:
+    message = _object(_require(data, "message", name), "message", name)
+    duration = message.get("duration", 0)
+    if not isinstance(duration, int) or isinstance(duration, bool):
+        raise WazoShapeError(name, "message.duration", "must be an integer")
+    folder = message.get("folder")
+    folder_type = "new"
+    if isinstance(folder, Mapping) and isinstance(folder.get("type"), str):
+        folder_type = folder["type"]
+    message_id = _require(data, "message_id", name)
+    if not isinstance(message_id, str | int) or isinstance(message_id, bool):
+        raise WazoShapeError(name, "message_id", "must be a string")
+    return VoicemailReceived(
+        user_uuid=_str(data, "user_uuid", name),
+        message_id=str(message_id),
+        caller_number=_optional_str(message, "caller_id_num", name),
+        caller_name=_optional_str(message, "caller_id_name", name),
+        duration_seconds=duration,
+        folder=folder_type,
+    )
+
+
+def parse_bus_event(name: str, data: Any) -> PhoneEvent | None:
+    """One bus event (``name`` and its ``data`` payload, §4) → a domain event.
+
+    Returns ``None`` for events this component does not use.
+    """
+    if name == PRESENCE_EVENT:
+        return PhoneSnapshot(parse_presence(data))
+    kind = CALL_EVENT_KINDS.get(name)
+    if kind is not None:
+        if kind in (CallEventKind.HELD, CallEventKind.RESUMED):
+            return _hold_event(kind, _object(data, "data", name), name)
+        return CallEvent(kind=kind, call=parse_call(data))
+    if name == DND_EVENT:
+        obj = _object(data, "data", name)
+        return DndChanged(user_uuid=_str(obj, "user_uuid", name), enabled=_bool(obj, "enabled", name))
+    if name == VOICEMAIL_EVENT:
+        return _voicemail(_object(data, "data", name), name)
+    return None
