@@ -1,0 +1,184 @@
+"""The component's SQLite store: schema, forward-only migrations and every query.
+
+WAL mode lets readers (admin commands, the HTTP status page later) run beside the writer, and
+``synchronous=NORMAL`` is durable across a process crash (only an OS crash can lose the last
+transactions), which is the right trade for presence bookkeeping that is re-learnt on restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+
+class SchemaError(Exception):
+    """The database cannot be used by this version of the program."""
+
+
+# Forward-only: a released migration is never edited, only followed by a new one. Index i holds
+# the statements that bring the schema from version i to version i + 1.
+MIGRATIONS: Sequence[Sequence[str]] = (
+    (
+        # Who subscribed to which phone JID (owner is the localpart under the component domain).
+        """CREATE TABLE phone_subscriptions (
+               owner TEXT NOT NULL,
+               subscriber TEXT NOT NULL,
+               created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+               PRIMARY KEY (owner, subscriber)
+           ) WITHOUT ROWID""",
+        "CREATE INDEX phone_subscriptions_by_subscriber ON phone_subscriptions (subscriber)",
+        # The component's own subscription to each user's chat presence (subscription mode).
+        """CREATE TABLE im_subscriptions (
+               user_jid TEXT PRIMARY KEY,
+               state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'revoked')),
+               updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+           )""",
+        # Per-user settings as a JSON document, validated by the settings command before writing.
+        """CREATE TABLE user_settings (
+               user_jid TEXT PRIMARY KEY,
+               settings TEXT NOT NULL,
+               updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+           )""",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Store:
+    """One connection, opened with :meth:`open` (or ``async with``) and closed with :meth:`close`."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path) if str(path) != ":memory:" else path
+        self._db: aiosqlite.Connection | None = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def open(self) -> Store:
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE) so that a migration
+        # and its version bump commit together or not at all.
+        self._db = await aiosqlite.connect(str(self.path), isolation_level=None)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        await self._migrate()
+        return self
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    async def __aenter__(self) -> Store:
+        return await self.open()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # --- schema -----------------------------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        async with self.db.execute("SELECT version FROM schema_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _migrate(self) -> None:
+        db = self.db
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        current = await self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise SchemaError(
+                f"{self.path}: database schema version {current} is newer than this program "
+                f"supports ({SCHEMA_VERSION}); run a newer phonepresence or restore a backup"
+            )
+        for version in range(current, SCHEMA_VERSION):
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[version]:
+                    await db.execute(statement)
+                await db.execute("DELETE FROM schema_version")
+                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version + 1,))
+            except Exception:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+            log.info("store %s migrated to schema version %d", self.path, version + 1)
+
+    # --- phone subscriptions ------------------------------------------------------------------
+
+    async def add_phone_subscription(self, owner: str, subscriber: str) -> bool:
+        """Record that ``subscriber`` (bare JID) sees ``owner``; False if it already did."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO phone_subscriptions (owner, subscriber) VALUES (?, ?)", (owner, subscriber)
+        )
+        return cursor.rowcount == 1
+
+    async def remove_phone_subscription(self, owner: str, subscriber: str) -> bool:
+        cursor = await self.db.execute(
+            "DELETE FROM phone_subscriptions WHERE owner = ? AND subscriber = ?", (owner, subscriber)
+        )
+        return cursor.rowcount == 1
+
+    async def all_phone_subscriptions(self) -> list[tuple[str, str]]:
+        async with self.db.execute(
+            "SELECT owner, subscriber FROM phone_subscriptions ORDER BY owner, subscriber"
+        ) as cursor:
+            return [(str(owner), str(subscriber)) async for owner, subscriber in cursor]
+
+    # --- the component's subscriptions to users' chat presence --------------------------------
+
+    async def set_im_subscription(self, user_jid: str, state: str) -> None:
+        await self.db.execute(
+            """INSERT INTO im_subscriptions (user_jid, state) VALUES (?, ?)
+               ON CONFLICT (user_jid) DO UPDATE SET state = excluded.state,
+                   updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+            (user_jid, state),
+        )
+
+    async def im_subscriptions(self) -> dict[str, str]:
+        async with self.db.execute("SELECT user_jid, state FROM im_subscriptions") as cursor:
+            return {str(jid): str(state) async for jid, state in cursor}
+
+    # --- settings -----------------------------------------------------------------------------
+
+    async def save_settings(self, user_jid: str, settings_json: str) -> None:
+        await self.db.execute(
+            """INSERT INTO user_settings (user_jid, settings) VALUES (?, ?)
+               ON CONFLICT (user_jid) DO UPDATE SET settings = excluded.settings,
+                   updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+            (user_jid, settings_json),
+        )
+
+    async def load_settings(self, user_jid: str) -> str | None:
+        async with self.db.execute(
+            "SELECT settings FROM user_settings WHERE user_jid = ?", (user_jid,)
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    # --- figures for admin commands -----------------------------------------------------------
+
+    async def counts(self) -> dict[str, int]:
+        result: dict[str, int] = {}
+        for name, query in (
+            ("phone_subscriptions", "SELECT count(*) FROM phone_subscriptions"),
+            ("im_subscriptions_approved", "SELECT count(*) FROM im_subscriptions WHERE state = 'approved'"),
+        ):
+            async with self.db.execute(query) as cursor:
+                row = await cursor.fetchone()
+            result[name] = int(row[0]) if row else 0
+        return result

@@ -1,0 +1,63 @@
+"""Shared fixtures: real servers on loopback, started and stopped by the tests themselves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from slixmpp import ClientXMPP
+
+from tests.harness.prosody import ProsodyServer
+from tests.harness.xmpp_client import connect_client, disconnect_client
+
+ClientFactory = Callable[[str], Awaitable[ClientXMPP]]
+
+
+def _start_prosody(tmp_path_factory: pytest.TempPathFactory, privileged: bool) -> Iterator[ProsodyServer]:
+    server = ProsodyServer(tmp_path_factory.mktemp("prosody"), privileged=privileged)
+    server.start()  # raises (failing the tests) if Prosody cannot start: never a skip
+    try:
+        server.register_users()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProsodyServer]:
+    """Prosody in subscription mode (no privileges), shared by the tests of one module."""
+    yield from _start_prosody(tmp_path_factory, privileged=False)
+
+
+@pytest.fixture(scope="module")
+def prosody_privileged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProsodyServer]:
+    """Prosody granting the component XEP-0356 roster=both and presence=managed_entity."""
+    yield from _start_prosody(tmp_path_factory, privileged=True)
+
+
+@pytest.fixture
+async def xmpp_client(prosody: ProsodyServer) -> AsyncIterator[ClientFactory]:
+    """Log a registered user into the module's Prosody: ``alice = await xmpp_client("alice")``."""
+    clients: list[ClientXMPP] = []
+
+    async def login(user: str) -> ClientXMPP:
+        client = await connect_client(f"{user}@{prosody.domain}", prosody.users[user], prosody.c2s_port)
+        clients.append(client)
+        return client
+
+    yield login
+    for client in clients:
+        await disconnect_client(client)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    """On failure, attach the log of every server the test used to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            tail = getattr(value, "log_tail", None)
+            if callable(tail):
+                report.sections.append((f"server log ({name})", tail()))

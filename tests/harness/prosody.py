@@ -1,0 +1,163 @@
+"""A throwaway Prosody 0.12 on 127.0.0.1, started from a temp folder by the tests.
+
+Nothing here is skipped when Prosody is missing or fails: start() raises with the server's log,
+and the test run fails, as it must (a skipped real-server test proves nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.harness.net import free_port, wait_for_ports
+
+DOMAIN = "example.test"
+COMPONENT = "phone.example.test"
+COMPONENT_SECRET = "component-secret-for-tests"
+USERS = {"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol"}
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class ProsodyServer:
+    workdir: Path
+    domain: str = DOMAIN
+    component: str = COMPONENT
+    component_secret: str = COMPONENT_SECRET
+    privileged: bool = False
+    users: dict[str, str] = field(default_factory=lambda: dict(USERS))
+    c2s_port: int = field(default_factory=free_port)
+    component_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "prosody.cfg.lua"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "prosody.log"
+
+    def config_text(self) -> str:
+        base = self.workdir
+        privilege_host = ""
+        privilege_component = ""
+        global_modules = '"roster", "saslauth", "disco", "ping", "presence", "message", "iq", "posix"'
+        if self.privileged:
+            global_modules += ', "privilege"'
+            privilege_host = (
+                f'  privileged_entities = {{ ["{self.component}"] = '
+                '{ roster = "both"; presence = "managed_entity"; message = "outgoing"; } }\n'
+            )
+            privilege_component = '  modules_enabled = { "privilege" }\n'
+        return f"""-- throwaway test instance written by tests/harness/prosody.py
+data_path = "{base}/data"
+pidfile = "{base}/prosody.pid"
+run_as_root = true
+certificates = "{base}/certs"
+log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = "{self.log_path}" }} }}
+interfaces = {{ "127.0.0.1" }}
+c2s_interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {self.c2s_port} }}
+component_interfaces = {{ "127.0.0.1" }}
+component_ports = {{ {self.component_port} }}
+s2s_ports = {{ }}
+http_ports = {{ }}
+https_ports = {{ }}
+-- TCP_NODELAY: without it small stanzas wait for the peer's delayed ACK (~40 ms)
+network_settings = {{ nagle = false }}
+modules_enabled = {{ {global_modules} }}
+modules_disabled = {{ "s2s", "offline", "tls" }}
+authentication = "internal_plain"
+storage = "internal"
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+limits = {{ }}
+
+VirtualHost "{self.domain}"
+{privilege_host}
+Component "{self.component}"
+  component_secret = "{self.component_secret}"
+{privilege_component}"""
+
+    def start(self, timeout: float = 10.0) -> None:
+        if shutil.which("prosody") is None:
+            raise ServerStartError("prosody is not installed (make test installs it with apt-get)")
+        (self.workdir / "data").mkdir(parents=True, exist_ok=True)
+        (self.workdir / "certs").mkdir(exist_ok=True)
+        self.config_path.write_text(self.config_text())
+        console = open(self.workdir / "console.log", "ab")  # noqa: SIM115  # lives as long as the process
+        self.process = subprocess.Popen(
+            ["prosody", "-F", "--config", str(self.config_path)],
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+        )
+        console.close()
+        try:
+            wait_for_ports([self.c2s_port, self.component_port], timeout, lambda: self.alive)
+        except RuntimeError as exc:
+            self.stop()
+            raise ServerStartError(f"Prosody did not start: {exc}\n{self.log_tail()}") from None
+
+    def register_users(self) -> None:
+        for user, password in self.users.items():
+            self.register(user, password)
+
+    def register(self, user: str, password: str) -> None:
+        result = subprocess.run(
+            ["prosodyctl", "--config", str(self.config_path), "register", user, self.domain, password],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServerStartError(f"prosodyctl register {user} failed: {result.stdout}{result.stderr}")
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the server we started (by PID); SIGKILL if it lingers."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        self.process = None
+
+    def kill(self) -> None:
+        """Crash-stop: the server vanishes without closing streams."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 80) -> str:
+        chunks = []
+        for path in (self.log_path, self.workdir / "console.log"):
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                chunks.append(f"--- {path.name} ---\n" + "\n".join(text))
+        return "\n".join(chunks) or "(no log written)"
+
+    def environment_for_component(self) -> dict[str, str]:
+        return {**os.environ, "PHONEPRESENCE_COMPONENT_SECRET": self.component_secret}

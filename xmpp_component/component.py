@@ -1,0 +1,62 @@
+"""The slixmpp component: stream, service discovery, ping and version.
+
+Anything that is a workaround for a slixmpp behaviour is marked ``slixmpp:`` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slixmpp import ComponentXMPP
+
+import xmpp_component
+
+log = logging.getLogger(__name__)
+
+IDENTITY = ("component", "presence", "Phone presence")
+NS_PHONEPRESENCE = "urn:phonepresence:0"
+
+
+def detach_default_roster_handlers(xmpp: ComponentXMPP) -> None:
+    """slixmpp: remove the in-memory roster's subscription and probe bookkeeping.
+
+    After a restart that roster is empty, so slixmpp would answer every subscriber's probe with
+    ``unsubscribed`` and silently drop their subscription (seen on Prosody and ejabberd).
+    Subscriptions belong to the component's store; its presence module answers them instead.
+    """
+    for event, handler in (
+        ("presence_probe", xmpp._handle_probe),
+        ("presence_subscribe", xmpp._handle_subscribe),
+        ("presence_subscribed", xmpp._handle_subscribed),
+        ("presence_unsubscribe", xmpp._handle_unsubscribe),
+        ("presence_unsubscribed", xmpp._handle_unsubscribed),
+        ("roster_subscription_request", xmpp._handle_new_subscription),
+    ):
+        xmpp.del_event_handler(event, handler)
+
+
+class PhoneComponent(ComponentXMPP):
+    """The XEP-0114 component. Create it inside the running event loop (slixmpp binds to it)."""
+
+    def __init__(self, jid: str, secret: str, host: str, port: int) -> None:
+        super().__init__(jid, secret, host, port, fix_error_ns=True)  # type: ignore[no-untyped-call]
+        detach_default_roster_handlers(self)
+        self.register_plugin("xep_0030")
+        self.register_plugin("xep_0004")
+        self.register_plugin("xep_0050")
+        self.register_plugin(
+            "xep_0092", {"software_name": "phonepresence", "version": xmpp_component.__version__}
+        )
+        # keepalive off: the component pings its own server only to detect a dead TCP link,
+        # which the supervisor handles through `disconnected`; answering pings is what we need.
+        self.register_plugin("xep_0199", {"keepalive": False})
+        self.add_event_handler("session_start", self._announce_identity)
+
+    def _announce_identity(self, _event: Any) -> None:
+        disco = self.plugin["xep_0030"]
+        category, kind, name = IDENTITY
+        # slixmpp: identities and features live in per-JID node data that session binding resets,
+        # so they are declared again on every (re)connect.
+        disco.add_identity(category=category, itype=kind, name=name, jid=self.boundjid)
+        disco.add_feature(NS_PHONEPRESENCE, jid=self.boundjid)

@@ -1,0 +1,288 @@
+"""Configuration: one TOML file, secrets from the environment (or a file), strictly validated.
+
+Every key is declared once, here, with its type, default and a check; the loader refuses unknown
+keys, wrong types and impossible values with one message naming the key (``section.key``) and what
+was expected. Secrets are wrapped in :class:`Secret` so they cannot leak through logs or reprs.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+from urllib.parse import urlsplit
+
+from slixmpp.jid import JID, InvalidJID
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key at fault."""
+
+
+class Secret:
+    """A string that never shows itself in str(), repr() or f-strings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+Check = Callable[[Any], str | None]  # returns what was expected, or None when the value is fine
+
+
+def key(default: Any = MISSING, check: Check | None = None, doc: str = "") -> Any:
+    """Declare one configuration key."""
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+def _port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else "a TCP port between 1 and 65535"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "a number greater than 0"
+
+
+def _domain(value: str) -> str | None:
+    try:
+        jid = JID(value)
+    except InvalidJID:
+        return "a valid XMPP domain such as phone.example.org"
+    if jid.user or jid.resource or not value:
+        return "a bare XMPP domain such as phone.example.org (no user@ or /resource)"
+    return None
+
+
+def _domains(values: tuple[str, ...]) -> str | None:
+    for value in values:
+        if _domain(value):
+            return f"a list of XMPP domains ({value!r} is not one)"
+    return None
+
+
+def _bare_jids(values: tuple[str, ...]) -> str | None:
+    for value in values:
+        try:
+            jid = JID(value)
+        except InvalidJID:
+            return f"a list of bare JIDs such as admin@example.org ({value!r} is not valid)"
+        if not jid.user or jid.resource:
+            return f"a list of bare JIDs such as admin@example.org ({value!r} is not a bare user JID)"
+    return None
+
+
+def _env_name(value: str) -> str | None:
+    if value and (value[0].isalpha() or value[0] == "_") and value.replace("_", "a").isalnum():
+        return None
+    return "the name of an environment variable (letters, digits, _)"
+
+
+def _http_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return None
+    return "an http:// or https:// URL such as https://wazo.example.org"
+
+
+def _log_level(value: str) -> str | None:
+    levels = ("debug", "info", "warning", "error")
+    return None if value.lower() in levels else "one of " + ", ".join(levels)
+
+
+@dataclass(frozen=True)
+class ComponentSection:
+    jid: str = key(check=_domain, doc="the component's domain, e.g. phone.example.org")
+    server_host: str = key("127.0.0.1", doc="host of the XMPP server's component listener")
+    server_port: int = key(5347, check=_port, doc="port of the XMPP server's component listener")
+    secret_env: str = key(
+        "PHONEPRESENCE_COMPONENT_SECRET", check=_env_name, doc="environment variable holding the secret"
+    )
+    secret_file: str = key("", doc="file holding the secret (used when the variable is unset)")
+    user_domains: tuple[str, ...] = key((), check=_domains, doc="domains whose users get phone presence")
+    admins: tuple[str, ...] = key((), check=_bare_jids, doc="JIDs allowed to run admin commands")
+    reconnect_min_delay: float = key(1.0, check=_positive, doc="first delay before reconnecting (s)")
+    reconnect_max_delay: float = key(60.0, check=_positive, doc="longest delay between reconnects (s)")
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    path: str = key("phonepresence.sqlite", doc="SQLite database file (created if missing)")
+
+
+@dataclass(frozen=True)
+class WazoSection:
+    enabled: bool = key(False, doc="follow phone state through a Wazo stack")
+    base_url: str = key("https://localhost", check=_http_url, doc="where wazo's nginx serves /api/*")
+    username: str = key("phonepresence", doc="wazo-auth service account (purpose external_api)")
+    password_env: str = key(
+        "PHONEPRESENCE_WAZO_PASSWORD", check=_env_name, doc="environment variable holding its password"
+    )
+    password_file: str = key("", doc="file holding the password (used when the variable is unset)")
+    tenant_uuid: str = key("", doc="tenant to act in; empty means the account's own tenant")
+    verify_tls: bool = key(True, doc="verify Wazo's TLS certificate")
+    token_expiration: int = key(3600, check=_positive, doc="lifetime asked for service tokens (s)")
+    request_timeout: float = key(10.0, check=_positive, doc="timeout of one REST request (s)")
+
+
+@dataclass(frozen=True)
+class LoggingSection:
+    level: str = key("info", check=_log_level, doc="debug, info, warning or error")
+
+
+SECTIONS: dict[str, type] = {
+    "component": ComponentSection,
+    "store": StoreSection,
+    "wazo": WazoSection,
+    "logging": LoggingSection,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    component: ComponentSection
+    store: StoreSection
+    wazo: WazoSection
+    logging: LoggingSection
+    component_secret: Secret
+    wazo_password: Secret | None
+    source: Path | None = None
+
+
+def _type_error(expected: type, value: Any) -> str | None:
+    """What was expected, when ``value`` is not of the declared type; TOML types are exact."""
+    if expected is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if expected is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if expected is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else "a number"
+    if expected is str:
+        return None if isinstance(value, str) else "a string"
+    if expected == tuple[str, ...]:
+        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        return None if ok else "a list of strings"
+    raise TypeError(f"unsupported config type {expected!r}")  # a programming error, not user input
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _build_section(name: str, cls: type, table: Mapping[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    for unknown in sorted(set(table) - set(known)):
+        raise ConfigError(f"{name}.{unknown}: unknown key (known keys: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    for fname, spec in known.items():
+        where = f"{name}.{fname}"
+        if fname not in table:
+            if spec.default is MISSING and spec.default_factory is MISSING:
+                raise ConfigError(f"{where}: missing; expected {spec.metadata['doc']}")
+            continue
+        value = table[fname]
+        expected = _type_error(hints[fname], value)
+        if expected:
+            raise ConfigError(f"{where}: expected {expected}, got {_describe(value)}")
+        if hints[fname] is float:
+            value = float(value)
+        elif isinstance(value, list):
+            value = tuple(value)  # frozen config: TOML arrays become tuples
+        check: Check | None = spec.metadata["check"]
+        problem = check(value) if check else None
+        if problem:
+            raise ConfigError(f"{where}: expected {problem}, got {_describe(value)}")
+        values[fname] = value
+    return cls(**values)
+
+
+def _read_secret(env: Mapping[str, str], variable: str, file: str, where: str) -> Secret:
+    value = env.get(variable)
+    if value:
+        return Secret(value)
+    if file:
+        try:
+            text = Path(file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}_file: cannot read {file}: {exc.strerror}") from None
+        if text:
+            return Secret(text)
+        raise ConfigError(f"{where}_file: {file} is empty")
+    raise ConfigError(
+        f"{where}_env: environment variable {variable} is not set (and no {where.split('.')[-1]}_file given)"
+    )
+
+
+def parse_config(
+    document: Mapping[str, Any], env: Mapping[str, str] | None = None, source: Path | None = None
+) -> Config:
+    env = os.environ if env is None else env
+    for unknown in sorted(set(document) - set(SECTIONS)):
+        raise ConfigError(f"{unknown}: unknown section (known sections: {', '.join(SECTIONS)})")
+    sections: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        table = document.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{name}: expected a [{name}] table, got {_describe(table)}")
+        sections[name] = _build_section(name, cls, table)
+    component: ComponentSection = sections["component"]
+    if component.reconnect_min_delay > component.reconnect_max_delay:
+        raise ConfigError(
+            "component.reconnect_min_delay: expected at most component.reconnect_max_delay "
+            f"({component.reconnect_max_delay}), got {component.reconnect_min_delay}"
+        )
+    secret = _read_secret(env, component.secret_env, component.secret_file, "component.secret")
+    wazo: WazoSection = sections["wazo"]
+    password = (
+        _read_secret(env, wazo.password_env, wazo.password_file, "wazo.password") if wazo.enabled else None
+    )
+    return Config(
+        component=component,
+        store=sections["store"],
+        wazo=wazo,
+        logging=sections["logging"],
+        component_secret=secret,
+        wazo_password=password,
+        source=source,
+    )
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return parse_config(document, env, source=path)
+
+
+def documented_keys() -> dict[str, dict[str, str]]:
+    """Each section's keys with their doc strings (used to check the example config stays complete)."""
+    return {name: {f.name: f.metadata["doc"] for f in fields(cls)} for name, cls in SECTIONS.items()}

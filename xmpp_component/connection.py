@@ -1,0 +1,117 @@
+"""Keeps the component connected: reconnects with backoff and jitter, whatever ended the stream.
+
+slixmpp retries a failed TCP connect on its own fixed schedule but does nothing when an
+established stream is lost (server restart, network cut, stream error). This supervisor owns
+every retry instead: one loop, one backoff policy, one log line per event that explains it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from slixmpp import ComponentXMPP
+
+from xmpp_component.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionSupervisor:
+    def __init__(self, xmpp: ComponentXMPP, host: str, port: int, backoff: Backoff) -> None:
+        self.xmpp = xmpp
+        self.host = host
+        self.port = port
+        self.backoff = backoff
+        self.online = asyncio.Event()  # set while the handshake is accepted and the stream is up
+        self.sessions = 0  # completed handshakes since start, for admin figures and tests
+        self._stopping = asyncio.Event()
+        self._stream_error: str | None = None
+
+    async def run(self) -> None:
+        """Connect, and reconnect after every loss, until :meth:`stop`."""
+        while not self._stopping.is_set():
+            outcome = await self._one_stream()
+            if self._stopping.is_set():
+                break
+            delay = self.backoff.next_delay()
+            log.warning(
+                "XMPP component stream to %s:%d ended (%s); reconnecting in %.1f s",
+                self.host,
+                self.port,
+                outcome,
+                delay,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def stop(self, wait: float = 2.0) -> None:
+        """Close the stream politely (flushing what is queued) and stop reconnecting."""
+        self._stopping.set()
+        self.xmpp.cancel_connection_attempt()
+        if self.online.is_set():
+            await self.xmpp.disconnect(wait=wait, reason="shutting down")
+        self.online.clear()
+
+    async def _one_stream(self) -> str:
+        """Run one connection from attempt to end; return why it ended."""
+        ended: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._stream_error = None
+
+        def finish(reason: str) -> None:
+            if not ended.done():
+                ended.set_result(reason)
+
+        def on_session_start(_: Any) -> None:
+            self.sessions += 1
+            self.backoff.reset()
+            self.online.set()
+            log.info("connected to the XMPP server as %s", self.xmpp.boundjid.bare)
+
+        def on_stream_error(error: Any) -> None:
+            condition = error["condition"]
+            self._stream_error = condition
+            if condition == "conflict":
+                log.warning(
+                    "the XMPP server says %s is already connected (an old instance not yet timed out, "
+                    "or a second one running); will retry",
+                    self.xmpp.boundjid.bare,
+                )
+            elif condition == "not-authorized":
+                log.error(
+                    "the XMPP server refused the handshake for %s (not-authorized): the component "
+                    "secret does not match the server's configuration",
+                    self.xmpp.boundjid.bare,
+                )
+            else:
+                log.error("stream error from the XMPP server: %s %s", condition, error["text"] or "")
+
+        def on_connection_failed(reason: Any) -> None:
+            finish(f"connection failed: {reason}")
+
+        def on_disconnected(reason: Any) -> None:
+            self.online.clear()
+            detail = self._stream_error or reason or "connection closed"
+            finish(f"disconnected: {detail}")
+
+        handlers = (
+            ("session_start", on_session_start),
+            ("stream_error", on_stream_error),
+            ("connection_failed", on_connection_failed),
+            ("disconnected", on_disconnected),
+        )
+        for name, handler in handlers:
+            self.xmpp.add_event_handler(name, handler)
+        stop_waiter: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
+        try:
+            self.xmpp.connect(self.host, self.port)
+            await asyncio.wait([ended, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop_waiter.cancel()
+            # slixmpp: its own TCP retry loop would run beside ours; this loop decides when to retry.
+            self.xmpp.cancel_connection_attempt()
+            for name, handler in handlers:
+                self.xmpp.del_event_handler(name, handler)
+        return str(ended.result()) if ended.done() else "stopping"
