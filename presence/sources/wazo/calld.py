@@ -1,0 +1,140 @@
+"""wazo-calld: click-to-call, hangup, current calls, voicemail messages (wazo-api.md §7)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from presence.model import Call
+from presence.sources.wazo.config import Secret
+from presence.sources.wazo.errors import WazoShapeError
+from presence.sources.wazo.http import WazoHttp
+from presence.sources.wazo.parsing import parse_call, parse_call_list
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailMessage:
+    message_id: str
+    caller_number: str
+    caller_name: str
+    duration_seconds: int
+    timestamp: int
+    folder: str  # new | old | urgent | other
+
+
+def parse_voicemail_messages(body: Any) -> list[VoicemailMessage]:
+    what = "calld voicemail messages"
+    if not isinstance(body, Mapping) or not isinstance(body.get("items"), list):
+        raise WazoShapeError(what, "items", "is missing or not a list")
+    messages = []
+    for item in body["items"]:
+        if not isinstance(item, Mapping):
+            raise WazoShapeError(what, "items[]", "must be an object")
+        message_id = item.get("id")
+        if not isinstance(message_id, str | int) or isinstance(message_id, bool):
+            raise WazoShapeError(what, "items[].id", "is missing or not a string")
+        duration = item.get("duration") or 0
+        timestamp = item.get("timestamp") or 0
+        if not isinstance(duration, int) or not isinstance(timestamp, int):
+            raise WazoShapeError(what, "items[].duration", "must be integers (with timestamp)")
+        folder = item.get("folder")
+        folder_type = folder.get("type") if isinstance(folder, Mapping) else None
+        messages.append(
+            VoicemailMessage(
+                message_id=str(message_id),
+                caller_number=str(item.get("caller_id_num") or ""),
+                caller_name=str(item.get("caller_id_name") or ""),
+                duration_seconds=duration,
+                timestamp=timestamp,
+                folder=folder_type if isinstance(folder_type, str) else "new",
+            )
+        )
+    return messages
+
+
+class CalldClient:
+    def __init__(self, http: WazoHttp) -> None:
+        self._http = http
+
+    async def originate(
+        self,
+        user_uuid: str,
+        extension: str,
+        context: str,
+        *,
+        line_id: int | None = None,
+        auto_answer: bool = False,
+        variables: Mapping[str, str] | None = None,
+    ) -> Call:
+        """Click-to-call as the service account: ring the user's phone, then dial ``extension``.
+
+        ``context`` is the context of the user's line (confd), as calld itself does for
+        ``/users/me/calls``.
+        """
+        source: dict[str, Any] = {"user": user_uuid}
+        if line_id is not None:
+            source["line_id"] = line_id
+        if auto_answer:
+            source["auto_answer"] = True
+        body = {
+            "source": source,
+            "destination": {"extension": extension.strip(), "context": context, "priority": 1},
+            "variables": dict(variables or {}),
+        }
+        return await self._http.request_parsed(
+            parse_call, "calld", "POST", "/calls", json_body=body, expect=(201,)
+        )
+
+    async def originate_as_user(
+        self, user_token: Secret, extension: str, *, line_id: int | None = None
+    ) -> Call:
+        """Click-to-call with the user's own token (``POST /users/me/calls``)."""
+        body: dict[str, Any] = {"extension": extension.strip()}
+        if line_id is not None:
+            body["line_id"] = line_id
+        return await self._http.request_parsed(
+            parse_call,
+            "calld",
+            "POST",
+            "/users/me/calls",
+            json_body=body,
+            expect=(201,),
+            user_token=user_token,
+        )
+
+    async def hangup(self, call_id: str) -> None:
+        await self._http.request("calld", "DELETE", f"/calls/{quote(call_id)}", expect=(204,))
+
+    async def hangup_as_user(self, user_token: Secret, call_id: str) -> None:
+        await self._http.request(
+            "calld", "DELETE", f"/users/me/calls/{quote(call_id)}", expect=(204,), user_token=user_token
+        )
+
+    async def list_calls(self) -> list[Call]:
+        """Every current call of the tenant that belongs to a user."""
+        return await self._http.request_parsed(parse_call_list, "calld", "GET", "/calls")
+
+    async def list_user_calls(self, user_uuid: str) -> list[Call]:
+        return [call for call in await self.list_calls() if call.user_uuid == user_uuid]
+
+    async def user_voicemail_messages(self, user_uuid: str) -> list[VoicemailMessage]:
+        """A user's voicemail messages as the service account (calld >= 26.05 admin route)."""
+        return await self._http.request_parsed(
+            parse_voicemail_messages,
+            "calld",
+            "GET",
+            "/voicemails/messages",
+            params={"user_uuid": user_uuid},
+        )
+
+    async def my_voicemail_messages(self, user_token: Secret) -> list[VoicemailMessage]:
+        """A user's voicemail messages with the user's own token."""
+        return await self._http.request_parsed(
+            parse_voicemail_messages,
+            "calld",
+            "GET",
+            "/users/me/voicemails/messages",
+            user_token=user_token,
+        )

@@ -1,0 +1,191 @@
+"""One REST call to a Wazo service, with every failure turned into a :class:`WazoError`.
+
+Shared by the auth, calld, chatd and confd clients so that error handling, logging, the tenant
+header and the re-authentication on 401 are written once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any, TypeVar
+
+import aiohttp
+
+from presence.sources.wazo.config import Secret, WazoSettings
+from presence.sources.wazo.errors import WazoError, WazoShapeError
+
+_T = TypeVar("_T")
+
+log = logging.getLogger("presence.sources.wazo.http")
+
+# Returns a valid service token; called again with the rejected token after a 401.
+TokenSource = Callable[[Secret | None], Awaitable[Secret]]
+
+_MAX_MESSAGE = 200
+
+
+def _error_from_body(status: int, body: Any, reason: str) -> tuple[str, str]:
+    """(error_id, message) from a Wazo error body (§1.3), or from wazo-auth's ``reason`` shape."""
+    error_id = f"http-{status}"
+    message = reason or "error"
+    if isinstance(body, Mapping):
+        if isinstance(body.get("error_id"), str):
+            error_id = body["error_id"]
+        if isinstance(body.get("message"), str):
+            message = body["message"]
+        elif isinstance(body.get("reason"), list) and body["reason"]:
+            message = str(body["reason"][0])
+    elif status == 401:
+        error_id = "unauthorized"
+    return error_id, message[:_MAX_MESSAGE]
+
+
+class WazoHttp:
+    """Sends REST requests to Wazo services over the one shared :class:`aiohttp.ClientSession`."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: WazoSettings,
+        service_token: TokenSource | None = None,
+    ) -> None:
+        self._session = session
+        self._settings = settings
+        self._service_token = service_token
+
+    @property
+    def settings(self) -> WazoSettings:
+        return self._settings
+
+    def set_token_source(self, service_token: TokenSource) -> None:
+        self._service_token = service_token
+
+    async def request(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        expect: Collection[int] = (200,),
+        user_token: Secret | None = None,
+        auth: aiohttp.BasicAuth | None = None,
+        headers: Mapping[str, str] | None = None,
+        log_failure: bool = True,
+    ) -> Any:
+        """Call ``{service base}{path}``; return the decoded JSON body (``None`` for 204).
+
+        ``service`` is one of ``auth``, ``calld``, ``chatd``, ``confd``. Without ``user_token``
+        or ``auth`` the service account's token is used, and a 401 gets one retry with a
+        freshly created token. Raises :class:`WazoError` on any failure, after logging it
+        unless ``log_failure`` is False (for callers that log their own, richer line).
+        """
+        endpoint = f"{service} {method} {path}"
+        use_service_token = user_token is None and auth is None
+        token: Secret | None = None
+        for attempt in (1, 2):
+            if use_service_token:
+                if self._service_token is None:
+                    raise RuntimeError("WazoHttp has no service token source")
+                token = await self._service_token(None if attempt == 1 else token)
+            try:
+                return await self._once(
+                    endpoint,
+                    service,
+                    method,
+                    path,
+                    json_body=json_body,
+                    params=params,
+                    expect=expect,
+                    token=user_token or token,
+                    auth=auth,
+                    headers=headers,
+                )
+            except WazoError as error:
+                if error.status == 401 and use_service_token and attempt == 1:
+                    log.info("Wazo %s: token refused (401), creating a new one and retrying", endpoint)
+                    continue
+                if log_failure:
+                    log.warning("Wazo request failed: %s", error)
+                raise
+        raise AssertionError("unreachable")
+
+    async def request_parsed(
+        self,
+        parse: Callable[[Any], _T],
+        service: str,
+        method: str,
+        path: str,
+        **kwargs: Any,
+    ) -> _T:
+        """:meth:`request`, then ``parse(body)``; a body of the wrong shape becomes a WazoError."""
+        body = await self.request(service, method, path, **kwargs)
+        try:
+            return parse(body)
+        except WazoShapeError as exc:
+            error = WazoError(f"{service} {method} {path}", 200, "unexpected-shape", str(exc))
+            log.warning("Wazo request failed: %s", error)
+            raise error from None
+
+    async def _once(
+        self,
+        endpoint: str,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        json_body: Any,
+        params: Mapping[str, str] | None,
+        expect: Collection[int],
+        token: Secret | None,
+        auth: aiohttp.BasicAuth | None,
+        headers: Mapping[str, str] | None,
+    ) -> Any:
+        settings = self._settings
+        url = getattr(settings, service) + path
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if token is not None:
+            all_headers["X-Auth-Token"] = token.reveal()
+        if settings.tenant_uuid and service != "auth":
+            all_headers["Wazo-Tenant"] = settings.tenant_uuid
+        timeout = aiohttp.ClientTimeout(total=settings.request_timeout_s)
+        try:
+            async with self._session.request(
+                method,
+                url,
+                json=json_body,
+                params=params,
+                headers=all_headers,
+                auth=auth,
+                timeout=timeout,
+                ssl=settings.verify_tls,
+            ) as response:
+                text = await response.text()
+                status = response.status
+                reason = response.reason or ""
+        except TimeoutError:
+            raise WazoError(
+                endpoint, None, "timeout", f"no answer within {settings.request_timeout_s:g} s"
+            ) from None
+        except aiohttp.ClientConnectionError as exc:
+            # aiohttp's text names host and port only; the token travels in a header, never the URL.
+            detail = str(exc)[:_MAX_MESSAGE] or type(exc).__name__
+            raise WazoError(endpoint, None, "connection-failed", detail) from None
+        except aiohttp.ClientError as exc:
+            raise WazoError(endpoint, None, "client-error", type(exc).__name__) from None
+        body: Any = None
+        body_ok = True
+        if text.strip():
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body_ok = False
+        if status not in expect:
+            error_id, message = _error_from_body(status, body, reason)
+            raise WazoError(endpoint, status, error_id, message)
+        if not body_ok:
+            raise WazoError(endpoint, status, "malformed-json", "response body is not JSON")
+        return body
