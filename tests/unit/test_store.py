@@ -1,0 +1,62 @@
+"""The SQLite store: WAL, versioned forward-only migrations, state kept across reopen."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from store import SchemaError, Store
+from store.db import SCHEMA_VERSION
+
+
+async def test_new_database_is_migrated_to_the_latest_version_in_wal_mode(tmp_path: Path) -> None:
+    async with Store(tmp_path / "sub" / "db.sqlite") as store:
+        assert await store.schema_version() == SCHEMA_VERSION
+        async with store.db.execute("PRAGMA journal_mode") as cursor:
+            assert (await cursor.fetchone())[0] == "wal"
+
+
+async def test_state_survives_a_reopen_and_migrations_do_not_run_twice(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    async with Store(path) as store:
+        assert await store.add_phone_subscription("alice", "bob@example.test")
+        assert not await store.add_phone_subscription("alice", "bob@example.test")
+        await store.set_im_subscription("alice@example.test", "pending")
+        await store.set_im_subscription("alice@example.test", "approved")
+        await store.save_settings("alice@example.test", '{"calendar": true}')
+    async with Store(path) as store:
+        assert await store.all_phone_subscriptions() == [("alice", "bob@example.test")]
+        assert await store.im_subscriptions() == {"alice@example.test": "approved"}
+        assert await store.load_settings("alice@example.test") == '{"calendar": true}'
+        assert await store.counts() == {"phone_subscriptions": 1, "im_subscriptions_approved": 1}
+        assert await store.remove_phone_subscription("alice", "bob@example.test")
+        assert await store.all_phone_subscriptions() == []
+
+
+async def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    async with Store(path) as store:
+        await store.add_phone_subscription("alice", "bob@example.test")
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    with pytest.raises(SchemaError, match="newer than this program supports"):
+        await Store(path).open()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT count(*) FROM phone_subscriptions").fetchone()[0] == 1
+
+
+async def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path, monkeypatch) -> None:
+    import store.db as db
+
+    broken = (*db.MIGRATIONS, ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
+    monkeypatch.setattr(db, "MIGRATIONS", broken)
+    monkeypatch.setattr(db, "SCHEMA_VERSION", len(broken))
+    path = tmp_path / "db.sqlite"
+    with pytest.raises(sqlite3.OperationalError):
+        await db.Store(path).open()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT version FROM schema_version").fetchone()[0] == len(broken) - 1
+        tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "extra" not in tables
