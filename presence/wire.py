@@ -1,0 +1,82 @@
+"""A :class:`CombinedPresence` as the XML of a ``<presence/>`` stanza. Pure: no slixmpp, no I/O.
+
+A change of one user's presence goes to every subscriber of that user, so the stanza is built
+once per change (:func:`build_presence`) and each copy only inserts the escaped ``to``
+(:meth:`PresenceTemplate.for_subscriber`): two string concatenations per subscriber.
+
+Children, in order:
+- ``<show>`` and ``<status>``: what every client displays (RFC 6121);
+- XEP-0108 ``<activity><talking><on_the_phone/></talking></activity>`` while in a call: harmless
+  for clients that ignore it, useful for those that do not;
+- ``<phone xmlns='urn:phonepresence:0' state=… line=… im=… dnd=… calendar=…/>``: the merged state
+  and its raw inputs, for bots and tests that should not parse English status text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from xml.sax.saxutils import escape, quoteattr
+
+from presence.model import CombinedPresence
+
+NS_ACTIVITY = "http://jabber.org/protocol/activity"
+NS_PHONEPRESENCE = "urn:phonepresence:0"
+PHONE_RESOURCE = "phone"
+
+# Characters XML 1.0 forbids even escaped. Status text is user input: one stray control
+# character would make the server close our stream, so they are dropped.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ATTR_ENTITIES = {'"': "&quot;"}
+
+_ACTIVITY_IN_CALL = f"<activity xmlns={quoteattr(NS_ACTIVITY)}><talking><on_the_phone/></talking></activity>"
+
+
+def _text(value: str) -> str:
+    return escape(_XML_INVALID.sub("", value))
+
+
+def _attr(value: str) -> str:
+    """A double-quoted attribute value (fixed quotes, unlike quoteattr, so it is cheap and stable)."""
+    return '"' + escape(_XML_INVALID.sub("", value), _ATTR_ENTITIES) + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceTemplate:
+    """One user's presence stanza with a hole for ``to``."""
+
+    prefix: str  # '<presence from="…" to='
+    suffix: str  # ' type="unavailable">…</presence>' or '>…</presence>'
+
+    def for_subscriber(self, to_jid: str) -> str:
+        """The full stanza addressed to ``to_jid``."""
+        return self.prefix + '"' + escape(to_jid, _ATTR_ENTITIES) + '"' + self.suffix
+
+
+def phone_child(presence: CombinedPresence) -> str:
+    """The ``urn:phonepresence:0`` element: the merged state and the raw inputs."""
+    attrs = "".join(f" {name}={_attr(value)}" for name, value in presence.raw)
+    return f"<phone xmlns={_attr(NS_PHONEPRESENCE)} state={_attr(presence.activity.value)}{attrs}/>"
+
+
+def build_presence(presence: CombinedPresence, from_jid: str) -> PresenceTemplate:
+    """Serialise ``presence`` once, from ``from_jid`` (e.g. ``alice@phone.example.org/phone``)."""
+    parts: list[str] = []
+    if not presence.available:
+        parts.append(' type="unavailable">')
+    else:
+        parts.append(">")
+        if presence.show:
+            parts.append(f"<show>{_text(presence.show)}</show>")
+    if presence.status:
+        parts.append(f"<status>{_text(presence.status)}</status>")
+    if presence.available and presence.in_call:
+        parts.append(_ACTIVITY_IN_CALL)
+    parts.append(phone_child(presence))
+    parts.append("</presence>")
+    return PresenceTemplate(prefix=f"<presence from={_attr(from_jid)} to=", suffix="".join(parts))
+
+
+def phone_jid(localpart: str, component_domain: str) -> str:
+    """The full JID presences are sent from: a stable resource keeps unavailable→available clean."""
+    return f"{localpart}@{component_domain}/{PHONE_RESOURCE}"
