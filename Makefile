@@ -54,7 +54,7 @@ unit: venv
 	$(VENV)/bin/pytest -p no:cacheprovider -m "not server" $(PYTEST_ARGS)
 
 demo: venv
-	$(PY) -m xmpp_component.demo
+	$(PY) -m devservers.demo
 
 bench: venv
 	$(PY) -m bench

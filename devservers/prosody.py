@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness.net import free_port, wait_for_ports
+from devservers.net import free_port, wait_for_ports
 
 DOMAIN = "example.test"
 COMPONENT = "phone.example.test"
@@ -57,7 +57,7 @@ class ProsodyServer:
                 '{ roster = "both"; presence = "managed_entity"; message = "outgoing"; } }\n'
             )
             privilege_component = '  modules_enabled = { "privilege" }\n'
-        return f"""-- throwaway test instance written by tests/harness/prosody.py
+        return f"""-- throwaway test instance written by devservers/prosody.py
 data_path = "{base}/data"
 pidfile = "{base}/prosody.pid"
 run_as_root = true

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from slixmpp import ClientXMPP
 
-from tests.harness.prosody import ProsodyServer
-from tests.harness.xmpp_client import connect_client, disconnect_client
+from devservers.prosody import ProsodyServer
+from devservers.xmpp_client import connect_client, disconnect_client
 
 ClientFactory = Callable[[str], Awaitable[ClientXMPP]]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness.prosody import ProsodyServer, ServerStartError
+from devservers.prosody import ProsodyServer, ServerStartError
 
 
 async def test_registered_user_logs_in_and_pings_the_server(xmpp_client, prosody: ProsodyServer) -> None:

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.harness.prosody import ProsodyServer
+from devservers.prosody import ProsodyServer
 from xmpp_component.app import App
 from xmpp_component.config import Config, parse_config
 

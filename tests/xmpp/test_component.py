@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from slixmpp.exceptions import IqError
 
-from tests.harness.prosody import ProsodyServer
+from devservers.prosody import ProsodyServer
 from tests.xmpp.appctl import component_config, running_app, wait_online, wait_until
 from xmpp_component.component import NS_PHONEPRESENCE
 

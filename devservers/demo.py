@@ -1,0 +1,94 @@
+"""``make demo``: a local Prosody, the Wazo simulator (when available) and the component.
+
+Everything lives under ``.demo/`` (or $PHONEPRESENCE_DEMO_DIR) and stops on Ctrl-C. Ports are the
+standard ones when free (5222 for clients) so any XMPP client can log in with few settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from devservers.net import free_port, port_accepts
+from devservers.prosody import ProsodyServer
+from xmpp_component.app import App
+from xmpp_component.config import parse_config
+from xmpp_component.logs import setup_logging
+
+log = logging.getLogger("demo")
+
+
+def _port(preferred: int) -> int:
+    return preferred if not port_accepts(preferred) else free_port()
+
+
+def banner(server: ProsodyServer, phone_events: bool) -> str:
+    users = "\n".join(f"    {user}@{server.domain}   password: {pw}" for user, pw in server.users.items())
+    wazo = (
+        "  Wazo simulator: running (see below for its control API)."
+        if phone_events
+        else "  Wazo simulator: not part of this build yet, so the demo runs WITHOUT phone events\n"
+        "  (presence, discovery and commands only)."
+    )
+    return f"""
+================================================================================
+ phonepresence demo is running. Log in with any XMPP client:
+   server/host: 127.0.0.1    port: {server.c2s_port}    (no TLS: allow plaintext login)
+{users}
+ The component is {server.component}: open service discovery on it
+ (Gajim: Accounts > Discover Services, type {server.component}).
+{wazo}
+ Ctrl-C stops everything.
+================================================================================
+demo ready
+"""
+
+
+async def run_demo(workdir: Path) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = ProsodyServer(workdir / "prosody", c2s_port=_port(5222), component_port=_port(5347))
+    server.start()
+    try:
+        server.register_users()
+        config = parse_config(
+            {
+                "component": {
+                    "jid": server.component,
+                    "server_port": server.component_port,
+                    "admins": [f"alice@{server.domain}"],
+                },
+                "store": {"path": str(workdir / "phonepresence.sqlite")},
+            },
+            {"PHONEPRESENCE_COMPONENT_SECRET": server.component_secret},
+        )
+        setup_logging("info", [config.component_secret])
+        app = App(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, app.request_stop)
+        task = asyncio.create_task(app.run(install_signal_handlers=False))
+        await app.started.wait()
+        assert app.supervisor is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(app.supervisor.online.wait(), 10)
+        print(banner(server, phone_events=False), flush=True)
+        await task
+    finally:
+        server.stop()
+        log.info("demo stopped")
+
+
+def main() -> int:
+    workdir = Path(os.environ.get("PHONEPRESENCE_DEMO_DIR", ".demo")).resolve()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_demo(workdir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
