@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiohttp
-
 from presence.sources.wazo.backoff import Backoff
 from presence.sources.wazo.config import Secret, WazoSettings
 from presence.sources.wazo.errors import WazoError, WazoShapeError
@@ -176,7 +174,7 @@ class TokenKeeper:
             "POST",
             "/token",
             json_body={"expiration": settings.token_expiration_s},
-            auth=aiohttp.BasicAuth(settings.username, settings.password.reveal()),
+            basic_auth=(settings.username, settings.password),
             log_failure=False,
         )
         try:

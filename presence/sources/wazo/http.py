@@ -6,6 +6,7 @@ header and the re-authentication on 401 are written once.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -72,19 +73,20 @@ class WazoHttp:
         params: Mapping[str, str] | None = None,
         expect: Collection[int] = (200,),
         user_token: Secret | None = None,
-        auth: aiohttp.BasicAuth | None = None,
+        basic_auth: tuple[str, Secret] | None = None,
         headers: Mapping[str, str] | None = None,
         log_failure: bool = True,
     ) -> Any:
         """Call ``{service base}{path}``; return the decoded JSON body (``None`` for 204).
 
         ``service`` is one of ``auth``, ``calld``, ``chatd``, ``confd``. Without ``user_token``
-        or ``auth`` the service account's token is used, and a 401 gets one retry with a
-        freshly created token. Raises :class:`WazoError` on any failure, after logging it
-        unless ``log_failure`` is False (for callers that log their own, richer line).
+        or ``basic_auth`` (username, password) the service account's token is used, and a
+        401 gets one retry with a freshly created token. Raises :class:`WazoError` on any
+        failure, after logging it unless ``log_failure`` is False (for callers that log their
+        own, richer line).
         """
         endpoint = f"{service} {method} {path}"
-        use_service_token = user_token is None and auth is None
+        use_service_token = user_token is None and basic_auth is None
         token: Secret | None = None
         for attempt in (1, 2):
             if use_service_token:
@@ -101,7 +103,7 @@ class WazoHttp:
                     params=params,
                     expect=expect,
                     token=user_token or token,
-                    auth=auth,
+                    basic_auth=basic_auth,
                     headers=headers,
                 )
             except WazoError as error:
@@ -141,7 +143,7 @@ class WazoHttp:
         params: Mapping[str, str] | None,
         expect: Collection[int],
         token: Secret | None,
-        auth: aiohttp.BasicAuth | None,
+        basic_auth: tuple[str, Secret] | None,
         headers: Mapping[str, str] | None,
     ) -> Any:
         settings = self._settings
@@ -149,6 +151,10 @@ class WazoHttp:
         all_headers = {"Accept": "application/json", **(headers or {})}
         if token is not None:
             all_headers["X-Auth-Token"] = token.reveal()
+        if basic_auth is not None:
+            username, password = basic_auth
+            credentials = f"{username}:{password.reveal()}".encode()
+            all_headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
         if settings.tenant_uuid and service != "auth":
             all_headers["Wazo-Tenant"] = settings.tenant_uuid
         timeout = aiohttp.ClientTimeout(total=settings.request_timeout_s)
@@ -159,7 +165,6 @@ class WazoHttp:
                 json=json_body,
                 params=params,
                 headers=all_headers,
-                auth=auth,
                 timeout=timeout,
                 ssl=settings.verify_tls,
             ) as response:
