@@ -34,3 +34,5 @@ def setup_logging(level: str, secrets: list[Secret]) -> None:
     # slixmpp logs every byte at DEBUG; keep it quieter unless the operator asked for debug.
     if level.lower() != "debug":
         logging.getLogger("slixmpp").setLevel(logging.WARNING)
+    # aiosqlite logs every statement at DEBUG, which drowns the component's own debug lines.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))

@@ -143,8 +143,8 @@ def test_sigterm_stops_the_process_cleanly(prosody: ProsodyServer, tmp_path: Pat
             process.kill()
     log = "".join(lines) + rest
     assert process.returncode == 0, log
-    assert "stopping" in log
-    assert log.rstrip().endswith("stopped")
+    assert "xmpp_component.app: stopping" in log
+    assert log.index("xmpp_component.app: stopping") < log.index("xmpp_component.app: stopped")
     assert prosody.component_secret not in log
     assert (tmp_path / "db.sqlite").exists()
     assert os.path.getsize(tmp_path / "db.sqlite") > 0
