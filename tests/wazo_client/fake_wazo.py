@@ -6,9 +6,11 @@ the server records every request so tests can check what the client sent.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +40,7 @@ class FakeWazo:
     chatd_not_initialized: int = 0  # answer 503 not-initialized to this many presence lists
     presences: list[dict[str, Any]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    presence_list_delay_s: float = 0.0  # to push events while the client resynchronises
     # (method, path) -> (status, raw body text) for any other route
     canned: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
@@ -48,6 +51,16 @@ class FakeWazo:
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _started: set[int] = field(default_factory=set)
     _server: TestServer | None = None
+    _activity: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+        """Wait until ``predicate()`` holds; it is re-checked after each request or frame."""
+        async with asyncio.timeout(timeout), self._activity:
+            await self._activity.wait_for(predicate)
+
+    async def _touch(self) -> None:
+        async with self._activity:
+            self._activity.notify_all()
 
     async def __aenter__(self) -> FakeWazo:
         app = web.Application()
@@ -97,6 +110,7 @@ class FakeWazo:
         self.requests.append(
             Recorded(request.method, request.path, dict(request.query), dict(request.headers), body)
         )
+        await self._touch()
         key = (request.method, request.path)
         if key == ("POST", "/api/auth/0.1/token"):
             return self._token(request, body)
@@ -114,7 +128,10 @@ class FakeWazo:
                     {"error_id": "not-initialized", "message": "Presences are not initialized"},
                     status=503,
                 )
-            return web.json_response({"items": self.presences, "filtered": 0, "total": 0})
+            items = [dict(p) for p in self.presences]  # read now, answer later: a snapshot
+            if self.presence_list_delay_s:
+                await asyncio.sleep(self.presence_list_delay_s)
+            return web.json_response({"items": items, "filtered": 0, "total": 0})
         if key == ("GET", "/api/calld/1.0/calls"):
             return web.json_response({"items": self.calls})
         return web.json_response({"error_id": "not-found", "message": "no such route"}, status=404)
@@ -166,9 +183,11 @@ class FakeWazo:
                     continue
                 frame = json.loads(message.data)
                 self.ws_frames_in.append(frame)
+                await self._touch()
                 op = frame.get("op")
                 if op == "start":
                     self._started.add(id(ws))
+                    await self._touch()
                     await ws.send_json({"op": "start", "code": 0, "data": None})
                 elif op in ("subscribe", "token"):
                     if op == "token" and frame["data"]["token"] not in self.valid_tokens:
