@@ -1,0 +1,68 @@
+"""The simulator's shared objects, reachable from every HTTP handler and the Python control API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from wazo_sim.bus import Bus, BusEvent
+from wazo_sim.config import SimConfig, UserConfig
+from wazo_sim.errors import ApiError
+from wazo_sim.state import PbxState
+from wazo_sim.tokens import TokenStore
+
+
+class WebsocketSession(Protocol):
+    """What the control API needs from an open websocketd connection."""
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+    async def send_raw(self, frame: str) -> None: ...
+
+    def recheck_auth_now(self) -> None: ...
+
+
+class SimCore:
+    """Tokens, PBX state, the bus and the open websockets of one simulator instance."""
+
+    def __init__(self, config: SimConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.tokens = TokenStore(config, clock)
+        self.state = PbxState(config, has_session=self.tokens.has_session)
+        self.bus = Bus(config.wazo_uuid)
+        self.websockets: set[WebsocketSession] = set()
+        self.chatd_unavailable_until = 0.0
+
+    def publish(self, events: list[BusEvent]) -> None:
+        self.bus.publish(events)
+
+    def chatd_check_ready(self) -> None:
+        """chatd answers 503 until its start-up sync is done (reference wazo-api.md §5.1)."""
+        if self.clock() < self.chatd_unavailable_until:
+            raise ApiError(503, "not-initialized", "Presences are not initialized")
+
+    def resolve_user(self, ref: str) -> UserConfig:
+        """A user by UUID, username or extension (control API convenience)."""
+        for user in self.config.users:
+            if ref in (user.uuid, user.username, user.exten):
+                return user
+        raise ApiError(404, "unknown-user", f"No such user: {ref}", resource="users")
+
+    def session_changed(self, user_uuid: str | None) -> None:
+        """chatd's ``connected`` follows wazo-auth sessions: republish the user's presence."""
+        if user_uuid is not None and user_uuid in self.config.users_by_uuid:
+            self.publish(self.state.presence_events(user_uuid))
+
+
+CORE_KEY = web.AppKey("wazo_sim_core", SimCore)
+
+
+def core_of(request: web.Request) -> SimCore:
+    return request.app[CORE_KEY]
+
+
+JsonDict = dict[str, Any]

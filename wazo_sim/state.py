@@ -1,0 +1,507 @@
+"""The simulated PBX's live state and its transitions.
+
+Every transition mutates the state and returns the bus events the real daemons would publish
+(calld call events, confd service/forward events, chatd presence updates, voicemail events), in
+order. No I/O here: the HTTP layer publishes what a transition returns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from presence.model import LineState, aggregate_line_states
+from wazo_sim import calls as legs
+from wazo_sim.bus import BusEvent
+from wazo_sim.calls import CallLeg, Destination
+from wazo_sim.config import LineConfig, SimConfig, UserConfig
+from wazo_sim.errors import ApiError, no_such_call
+
+PRESENCE_STATES = ("available", "away", "unavailable", "invisible")
+FORWARD_NAMES = ("busy", "noanswer", "unconditional")
+SERVICE_NAMES = ("dnd", "incallfilter")
+
+# Per-line channel priority of chatd (reference wazo-api.md §6).
+_CHANNEL_PRIORITY = (LineState.RINGING, LineState.PROGRESSING, LineState.HOLDING, LineState.TALKING)
+
+
+@dataclass(slots=True)
+class Forward:
+    enabled: bool = False
+    destination: str | None = None
+
+
+@dataclass(slots=True)
+class PresenceRecord:
+    """What a user set in chatd (new users start unavailable, §5.1)."""
+
+    state: str = "unavailable"
+    status: str | None = None
+    last_activity: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailMessage:
+    id: str
+    caller_id_name: str | None
+    caller_id_num: str | None
+    duration: int
+    timestamp: int
+
+    def to_dict(self, voicemail_id: int, voicemail_name: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "caller_id_name": self.caller_id_name,
+            "caller_id_num": self.caller_id_num,
+            "duration": self.duration,
+            "timestamp": self.timestamp,
+            "empty": self.duration == 0,
+            "transcription": None,
+            "folder": {"id": 1, "name": "inbox", "type": "new"},
+            "voicemail": {"id": voicemail_id, "name": voicemail_name, "accesstype": "personal"},
+        }
+
+
+class PbxState:
+    """Users' lines, calls, services, forwards, chat presence and mailboxes."""
+
+    def __init__(self, config: SimConfig, has_session: Callable[[str], bool] = lambda _uuid: False) -> None:
+        self.config = config
+        self._has_session = has_session
+        self.registered: dict[int, bool] = {
+            line.id: line.registered for u in config.users for line in u.lines
+        }
+        self.services: dict[str, dict[str, bool]] = {
+            u.uuid: dict.fromkeys(SERVICE_NAMES, False) for u in config.users
+        }
+        self.forwards: dict[str, dict[str, Forward]] = {
+            u.uuid: {name: Forward() for name in FORWARD_NAMES} for u in config.users
+        }
+        self.presences: dict[str, PresenceRecord] = {u.uuid: PresenceRecord() for u in config.users}
+        self.calls: dict[str, CallLeg] = {}
+        self.voicemails: dict[str, list[VoicemailMessage]] = {u.uuid: [] for u in config.users}
+        self._message_sequence = itertools.count(1)
+
+    # ---------------------------------------------------------------- lookups
+
+    def user(self, user_uuid: str) -> UserConfig:
+        user = self.config.users_by_uuid.get(user_uuid)
+        if user is None:
+            raise ApiError(404, "unknown-user", "No such user", {"uuid": user_uuid}, resource="users")
+        return user
+
+    def leg(self, call_id: str) -> CallLeg:
+        leg = self.calls.get(call_id)
+        if leg is None:
+            raise no_such_call(call_id)
+        return leg
+
+    def calls_of(self, user_uuid: str) -> list[CallLeg]:
+        return [leg for leg in self.calls.values() if leg.user_uuid == user_uuid]
+
+    # ---------------------------------------------------------------- chatd view
+
+    def line_state(self, line: LineConfig) -> LineState:
+        channel_states = set()
+        for leg in self.calls.values():
+            if leg.line_id != line.id:
+                continue
+            if leg.status == legs.RINGING:
+                channel_states.add(LineState.RINGING)
+            elif leg.status == legs.RING:
+                channel_states.add(LineState.PROGRESSING)
+            elif leg.on_hold:
+                channel_states.add(LineState.HOLDING)
+            elif leg.status == legs.UP:
+                channel_states.add(LineState.TALKING)
+        for candidate in _CHANNEL_PRIORITY:
+            if candidate in channel_states:
+                return candidate
+        return LineState.AVAILABLE if self.registered.get(line.id) else LineState.UNAVAILABLE
+
+    def presence(self, user_uuid: str) -> dict[str, Any]:
+        """chatd's ``UserPresenceSchema`` dump, in its key order (§5.2)."""
+        user = self.user(user_uuid)
+        record = self.presences[user_uuid]
+        line_states = [(line.id, self.line_state(line)) for line in user.lines]
+        return {
+            "uuid": user.uuid,
+            "tenant_uuid": user.tenant_uuid,
+            "state": record.state,
+            "status": record.status,
+            "last_activity": record.last_activity.isoformat() if record.last_activity else None,
+            "mobile": False,
+            "do_not_disturb": self.services[user_uuid]["dnd"],
+            "connected": self._has_session(user_uuid),
+            "lines": [{"id": line_id, "state": str(state)} for line_id, state in line_states],
+            "line_state": str(aggregate_line_states([state for _, state in line_states])),
+        }
+
+    def presence_events(self, *user_uuids: str) -> list[BusEvent]:
+        """chatd publishes the full presence after each change it sees (§5.4)."""
+        events = []
+        for user_uuid in dict.fromkeys(user_uuids):
+            user = self.user(user_uuid)
+            events.append(
+                BusEvent(
+                    name="chatd_presence_updated",
+                    data=self.presence(user_uuid),
+                    tenant_uuid=user.tenant_uuid,
+                    required_acl=f"events.chatd.users.{user_uuid}.presences.updated",
+                )
+            )
+        return events
+
+    def set_presence(
+        self, user_uuid: str, state: str | None, status: str | None, keep_status: bool
+    ) -> list[BusEvent]:
+        record = self.presences[self.user(user_uuid).uuid]
+        if state is not None:
+            record.state = state
+        if not keep_status:
+            record.status = status
+        record.last_activity = datetime.now(UTC)
+        return self.presence_events(user_uuid)
+
+    # ---------------------------------------------------------------- confd services / forwards
+
+    def set_service(self, user_uuid: str, service: str, enabled: bool) -> list[BusEvent]:
+        user = self.user(user_uuid)
+        self.services[user.uuid][service] = enabled
+        events = [
+            BusEvent(
+                name=f"users_services_{service}_updated",
+                data={
+                    "user_id": user.id,
+                    "user_uuid": user.uuid,
+                    "tenant_uuid": user.tenant_uuid,
+                    "enabled": enabled,
+                },
+                tenant_uuid=user.tenant_uuid,
+                required_acl=f"events.config.users.{user.uuid}.services.{service}.updated",
+                user_uuids=(user.uuid,),
+            )
+        ]
+        if service == "dnd":
+            events += self.presence_events(user.uuid)
+        return events
+
+    def set_forward(
+        self, user_uuid: str, name: str, enabled: bool, destination: str | None
+    ) -> list[BusEvent]:
+        user = self.user(user_uuid)
+        self.forwards[user.uuid][name] = Forward(enabled, destination)
+        return [
+            BusEvent(
+                name=f"users_forwards_{name}_updated",
+                data={
+                    "user_id": user.id,
+                    "user_uuid": user.uuid,
+                    "tenant_uuid": user.tenant_uuid,
+                    "enabled": enabled,
+                    "destination": destination,
+                },
+                tenant_uuid=user.tenant_uuid,
+                required_acl=f"events.config.users.{user.uuid}.forwards.{name}.updated",
+                user_uuids=(user.uuid,),
+            )
+        ]
+
+    # ---------------------------------------------------------------- lines
+
+    def set_registered(self, line_id: int, registered: bool) -> list[BusEvent]:
+        owner = self.config.line_owner(line_id)
+        if owner is None:
+            raise ApiError(404, "not-found", "Line was not found", {"line_id": line_id}, resource="lines")
+        user, line = owner
+        self.registered[line_id] = registered
+        line_event = BusEvent(
+            name="line_status_updated",
+            data={
+                "id": line.id,
+                "technology": "sip",
+                "name": line.name,
+                "registered": registered,
+                "current_call_count": sum(1 for leg in self.calls.values() if leg.line_id == line_id),
+            },
+            tenant_uuid=user.tenant_uuid,
+            required_acl=f"events.lines.{line.id}.status.updated",
+        )
+        return [line_event, *self.presence_events(user.uuid)]
+
+    # ---------------------------------------------------------------- calls
+
+    def _call_event(self, name: str, leg: CallLeg, reason_code: int | None = None) -> BusEvent:
+        data = leg.to_dict()
+        if reason_code is not None:
+            data["reason_code"] = reason_code
+        return BusEvent(
+            name=name,
+            data=data,
+            tenant_uuid=leg.tenant_uuid,
+            required_acl=f"events.calls.{leg.user_uuid}",
+            user_uuids=(leg.user_uuid,),
+        )
+
+    def _hold_event(self, name: str, leg: CallLeg) -> BusEvent:
+        return BusEvent(
+            name=name,
+            data={"call_id": leg.call_id, "user_uuid": leg.user_uuid},
+            tenant_uuid=leg.tenant_uuid,
+            required_acl=f"events.calls.{leg.user_uuid}",
+            user_uuids=(leg.user_uuid,),
+        )
+
+    def _pick_line(self, user: UserConfig, line_id: int | None) -> LineConfig:
+        if line_id is not None:
+            line = next((candidate for candidate in user.lines if candidate.id == line_id), None)
+            if line is None:
+                raise ApiError(400, "invalid-user-line", "User has no such line", {"line_id": line_id})
+            return line
+        if user.main_line is None:
+            raise ApiError(400, "user-missing-main-line", "User has no main line", {"user_uuid": user.uuid})
+        return user.main_line
+
+    def _resolve_extension(self, exten: str, context: str) -> tuple[UserConfig, LineConfig]:
+        target = self.config.user_by_extension(exten, context)
+        if target is None:
+            raise ApiError(
+                400, "invalid-extension", "Invalid extension", {"exten": exten, "context": context}
+            )
+        return target
+
+    def _new_leg(
+        self,
+        user: UserConfig,
+        line: LineConfig,
+        status: str,
+        is_caller: bool,
+        direction: str,
+        caller_id: tuple[str, str],
+        conversation_id: str | None = None,
+    ) -> CallLeg:
+        call_id = legs.new_channel_id()
+        leg = CallLeg(
+            call_id=call_id,
+            conversation_id=conversation_id or call_id,
+            user_uuid=user.uuid,
+            tenant_uuid=user.tenant_uuid,
+            line_id=line.id,
+            line_name=line.name,
+            status=status,
+            is_caller=is_caller,
+            direction=direction,
+            caller_id_name=caller_id[0],
+            caller_id_number=caller_id[1],
+        )
+        self.calls[call_id] = leg
+        return leg
+
+    def originate(
+        self,
+        user_uuid: str,
+        extension: str,
+        context: str | None = None,
+        line_id: int | None = None,
+        auto_answer: bool = False,
+    ) -> tuple[CallLeg, list[BusEvent]]:
+        """calld's click-to-call: ring the caller's own phone first (§7.1)."""
+        user = self.config.users_by_uuid.get(user_uuid)
+        if user is None:
+            raise ApiError(400, "invalid-user", "Invalid user", {"user_uuid": user_uuid})
+        line = self._pick_line(user, line_id)
+        extension = extension.strip()
+        target_user, target_line = self._resolve_extension(extension, context or line.context)
+        if not self.registered.get(line.id):
+            raise ApiError(
+                400,
+                "call-origin-unavailable",
+                "Could not originate call: line is not registered",
+                {"line_id": line.id},
+            )
+        leg = self._new_leg(user, line, legs.RINGING, True, "internal", (user.fullname, line.exten))
+        leg.dialed_extension = extension
+        leg.pending_destination = Destination(target_user.uuid, target_line.id, extension)
+        events = [self._call_event("call_created", leg), *self.presence_events(user.uuid)]
+        if auto_answer:
+            events += self.answer(leg.call_id)
+        return leg, events
+
+    def dial_from_phone(self, user_uuid: str, extension: str) -> tuple[CallLeg, list[BusEvent]]:
+        """The user dials an extension on their phone: their leg waits (progressing), the target rings."""
+        user = self.user(user_uuid)
+        line = self._pick_line(user, None)
+        target_user, target_line = self._resolve_extension(extension, line.context)
+        leg = self._new_leg(user, line, legs.RING, True, "internal", (user.fullname, line.exten))
+        leg.dialed_extension = extension
+        events = [self._call_event("call_created", leg), *self.presence_events(user.uuid)]
+        events += self._ring_destination(leg, Destination(target_user.uuid, target_line.id, extension))
+        return leg, events
+
+    def ring_from_external(
+        self, user_uuid: str, number: str, name: str = "", dialed: str | None = None
+    ) -> tuple[CallLeg, list[BusEvent]]:
+        """An outside caller reaches the user's line through an incall."""
+        user = self.user(user_uuid)
+        line = self._pick_line(user, None)
+        leg = self._new_leg(user, line, legs.RINGING, False, "inbound", (name or number, number))
+        leg.peer_caller_id_name = name or number
+        leg.peer_caller_id_number = number
+        leg.dialed_extension = dialed or line.exten
+        return leg, [self._call_event("call_created", leg), *self.presence_events(user.uuid)]
+
+    def _ring_destination(self, caller_leg: CallLeg, destination: Destination) -> list[BusEvent]:
+        """The dialplan reaches the destination user: ring their line, or end busy/absent."""
+        callee = self.user(destination.user_uuid)
+        callee_line = next(line for line in callee.lines if line.id == destination.line_id)
+        forward = self.forwards[callee.uuid]["unconditional"]
+        if forward.enabled and forward.destination:
+            forwarded = self.config.user_by_extension(forward.destination, callee_line.context)
+            if forwarded is not None and forwarded[0].uuid != caller_leg.user_uuid:
+                callee, callee_line = forwarded
+        if self.services[callee.uuid]["dnd"]:
+            return self._hangup_legs([caller_leg], legs.USER_BUSY)
+        if not self.registered.get(callee_line.id):
+            return self._hangup_legs([caller_leg], legs.SUBSCRIBER_ABSENT)
+        caller = self.user(caller_leg.user_uuid)
+        callee_leg = self._new_leg(
+            callee,
+            callee_line,
+            legs.RINGING,
+            False,
+            "internal",
+            (caller.fullname, caller_leg.caller_id_number),
+            conversation_id=caller_leg.conversation_id,
+        )
+        callee_leg.dialed_extension = destination.exten
+        callee_leg.peer_caller_id_name = caller.fullname
+        callee_leg.peer_caller_id_number = caller_leg.caller_id_number
+        callee_leg.peer_call_id, callee_leg.peer_user_uuid = caller_leg.call_id, caller_leg.user_uuid
+        caller_leg.peer_call_id, caller_leg.peer_user_uuid = callee_leg.call_id, callee.uuid
+        caller_leg.peer_caller_id_name = callee.fullname
+        caller_leg.peer_caller_id_number = callee_line.exten
+        return [self._call_event("call_created", callee_leg), *self.presence_events(callee.uuid)]
+
+    def answer(self, call_id: str) -> list[BusEvent]:
+        leg = self.leg(call_id)
+        if leg.status != legs.RINGING:
+            return []  # answering a call that does not ring changes nothing
+        if leg.pending_destination is not None:
+            # The caller picked up the originated call: now the destination is dialled.
+            destination, leg.pending_destination = leg.pending_destination, None
+            leg.status = legs.RING
+            dialling = [self._call_event("call_updated", leg), *self.presence_events(leg.user_uuid)]
+            return dialling + self._ring_destination(leg, destination)
+        now = datetime.now()
+        answered = [leg]
+        if leg.peer_call_id is not None and leg.peer_call_id in self.calls:
+            answered.append(self.calls[leg.peer_call_id])
+        bridge_id = str(uuid.uuid4()) if len(answered) == 2 else None
+        events: list[BusEvent] = []
+        for each in answered:
+            each.status = legs.UP
+            each.answer_time = now
+            each.bridge_id = bridge_id
+            events.append(self._call_event("call_answered", each))
+        for each in answered:
+            events.append(self._call_event("call_updated", each))
+        return events + self.presence_events(*(each.user_uuid for each in answered))
+
+    def hold(self, call_id: str, on_hold: bool) -> list[BusEvent]:
+        leg = self.leg(call_id)
+        if leg.status != legs.UP or leg.on_hold == on_hold:
+            return []
+        leg.on_hold = on_hold
+        event = self._hold_event("call_held" if on_hold else "call_resumed", leg)
+        return [event, *self.presence_events(leg.user_uuid)]
+
+    def hangup(self, call_id: str, reason_code: int = legs.NORMAL_CLEARING) -> list[BusEvent]:
+        leg = self.leg(call_id)
+        both = [leg]
+        if leg.peer_call_id is not None and leg.peer_call_id in self.calls:
+            both.append(self.calls[leg.peer_call_id])
+        return self._hangup_legs(both, reason_code)
+
+    def _hangup_legs(self, ended: list[CallLeg], reason_code: int) -> list[BusEvent]:
+        now = datetime.now()
+        events = []
+        for leg in ended:
+            self.calls.pop(leg.call_id, None)
+            leg.hangup_time = now
+            events.append(self._call_event("call_ended", leg, reason_code))
+        return events + self.presence_events(*(leg.user_uuid for leg in ended))
+
+    # ---------------------------------------------------------------- voicemail
+
+    def leave_voicemail(
+        self, user_uuid: str, caller_id_num: str | None, caller_id_name: str | None, duration: int
+    ) -> tuple[dict[str, Any], list[BusEvent]]:
+        user = self.user(user_uuid)
+        if user.voicemail_id is None:
+            raise ApiError(400, "no-voicemail", "User has no voicemail", {"user_uuid": user_uuid})
+        now = int(time.time())
+        message = VoicemailMessage(
+            id=f"{now}-{next(self._message_sequence):08d}",
+            caller_id_name=caller_id_name,
+            caller_id_num=caller_id_num,
+            duration=duration,
+            timestamp=now,
+        )
+        self.voicemails[user.uuid].append(message)
+        message_dict = message.to_dict(user.voicemail_id, user.fullname)
+        event = BusEvent(
+            name="user_voicemail_message_created",
+            data={
+                "user_uuid": user.uuid,
+                "voicemail_id": user.voicemail_id,
+                "message_id": message.id,
+                "message": message_dict,
+            },
+            tenant_uuid=user.tenant_uuid,
+            required_acl=f"events.users.{user.uuid}.voicemails",
+            user_uuids=(user.uuid,),
+        )
+        return message_dict, [event]
+
+    def voicemail_messages(self, user_uuid: str) -> list[dict[str, Any]]:
+        user = self.user(user_uuid)
+        if user.voicemail_id is None:
+            return []
+        return [m.to_dict(user.voicemail_id, user.fullname) for m in self.voicemails[user.uuid]]
+
+    # ---------------------------------------------------------------- truth for tests
+
+    def snapshot(self) -> dict[str, Any]:
+        """The simulator's truth per user, for ``GET /_sim/state``."""
+        users = {}
+        for user in self.config.users:
+            users[user.username] = {
+                "uuid": user.uuid,
+                "exten": user.exten,
+                "line_state": self.presence(user.uuid)["line_state"],
+                "lines": [
+                    {
+                        "id": line.id,
+                        "state": str(self.line_state(line)),
+                        "registered": self.registered[line.id],
+                    }
+                    for line in user.lines
+                ],
+                "dnd": self.services[user.uuid]["dnd"],
+                "forwards": {
+                    name: {"enabled": fwd.enabled, "destination": fwd.destination}
+                    for name, fwd in self.forwards[user.uuid].items()
+                },
+                "presence": {
+                    "state": self.presences[user.uuid].state,
+                    "status": self.presences[user.uuid].status,
+                },
+                "calls": [leg.to_dict() for leg in self.calls_of(user.uuid)],
+                "voicemails": len(self.voicemails[user.uuid]),
+            }
+        return {"users": users}
