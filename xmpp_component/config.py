@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
@@ -50,7 +51,11 @@ Check = Callable[[Any], str | None]  # returns what was expected, or None when t
 
 def key(default: Any = MISSING, check: Check | None = None, doc: str = "") -> Any:
     """Declare one configuration key."""
-    return field(default=default, metadata={"check": check, "doc": doc})
+    metadata = {"check": check, "doc": doc}
+    if isinstance(default, Mapping):  # dataclasses refuse unhashable defaults; share a frozen copy
+        frozen = MappingProxyType(dict(default))
+        return field(default_factory=lambda: frozen, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def _port(value: int) -> str | None:
@@ -142,6 +147,33 @@ class WazoSection:
     request_timeout: float = key(10.0, check=_positive, doc="timeout of one REST request (s)")
 
 
+def _match_rule(value: str) -> str | None:
+    return None if value in ("email", "username") else '"email" or "username"'
+
+
+def _overrides(value: dict[str, str]) -> str | None:
+    return _bare_jids(tuple(value)) and "a table whose keys are bare chat JIDs"
+
+
+@dataclass(frozen=True)
+class IdentitySection:
+    match: str = key("email", check=_match_rule, doc="how a Wazo user is matched to a chat JID")
+    overrides: dict[str, str] = key(  # noqa: RUF009  # key() freezes it
+        {}, check=_overrides, doc="chat JID -> Wazo user uuid, email or username"
+    )
+
+
+@dataclass(frozen=True)
+class PresenceSection:
+    allow_remote_domains: tuple[str, ...] = key(
+        (), check=_domains, doc="other domains whose users may subscribe"
+    )
+    allow_remote_jids: tuple[str, ...] = key((), check=_bare_jids, doc="other JIDs that may subscribe")
+    roster_colleagues: bool = key(False, doc="with XEP-0356 roster access: add colleagues' phone JIDs")
+    roster_group: str = key("Phones", doc="roster group of the phone contacts added that way")
+    privilege_grace: float = key(1.0, check=_positive, doc="wait this long for XEP-0356 privileges (s)")
+
+
 @dataclass(frozen=True)
 class LoggingSection:
     level: str = key("info", check=_log_level, doc="debug, info, warning or error")
@@ -151,6 +183,8 @@ SECTIONS: dict[str, type] = {
     "component": ComponentSection,
     "store": StoreSection,
     "wazo": WazoSection,
+    "identity": IdentitySection,
+    "presence": PresenceSection,
     "logging": LoggingSection,
 }
 
@@ -160,6 +194,8 @@ class Config:
     component: ComponentSection
     store: StoreSection
     wazo: WazoSection
+    identity: IdentitySection
+    presence: PresenceSection
     logging: LoggingSection
     component_secret: Secret
     wazo_password: Secret | None
@@ -177,6 +213,9 @@ def _type_error(expected: type, value: Any) -> str | None:
         return None if ok else "a number"
     if expected is str:
         return None if isinstance(value, str) else "a string"
+    if expected == dict[str, str]:
+        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        return None if ok else "a table of strings"
     if expected == tuple[str, ...]:
         ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
         return None if ok else "a list of strings"
@@ -211,8 +250,8 @@ def _build_section(name: str, cls: type, table: Mapping[str, Any]) -> Any:
         check: Check | None = spec.metadata["check"]
         problem = check(value) if check else None
         if problem:
-            raise ConfigError(f"{where}: expected {problem}, got {_describe(value)}")
-        values[fname] = value
+            raise ConfigError(f"{where}: expected {problem}, got {_describe(table[fname])}")
+        values[fname] = MappingProxyType(dict(value)) if isinstance(value, dict) else value
     return cls(**values)
 
 
@@ -260,6 +299,8 @@ def parse_config(
         component=component,
         store=sections["store"],
         wazo=wazo,
+        identity=sections["identity"],
+        presence=sections["presence"],
         logging=sections["logging"],
         component_secret=secret,
         wazo_password=password,
