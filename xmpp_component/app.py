@@ -1,4 +1,8 @@
-"""Wiring: builds the store, the component and its supervisor from a Config, runs until stopped."""
+"""Wiring: builds every part from a Config and runs until stopped.
+
+Data flows one way: Wazo events -> tracker -> hub; chat presence -> hub; hub changes ->
+publisher -> subscribers. The app only connects the parts and owns their life-cycle.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,69 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from presence.hub import PresenceHub
+from presence.identity import MatchRule, PbxUser, People, build_people
+from presence.model import CallsResynced, PhoneEvent
+from presence.privacy import PrivacyPolicy
+from presence.sources.wazo.client import WazoClient
+from presence.sources.wazo.config import WazoSettings
+from presence.sources.wazo.errors import WazoError
+from presence.sources.wazo.tracker import PhoneStateTracker
 from store import Store
 from xmpp_component.backoff import Backoff
 from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
 from xmpp_component.connection import ConnectionSupervisor
+from xmpp_component.im_presence import ImPresenceIntake
+from xmpp_component.phone_jids import PhoneJidService
+from xmpp_component.publisher import Publisher
+from xmpp_component.subscriptions import PhoneSubscriptions
 
 log = logging.getLogger(__name__)
 
 ShutdownHook = Callable[[], Awaitable[None]]
 
 
+def user_domains(config: Config) -> tuple[str, ...]:
+    """The chat domains served; by default the component's parent (phone.example.org -> example.org)."""
+    if config.component.user_domains:
+        return tuple(d.lower() for d in config.component.user_domains)
+    return (config.component.jid.split(".", 1)[-1].lower(),)
+
+
+def wazo_settings(config: Config) -> WazoSettings:
+    assert config.wazo_password is not None  # parse_config requires it when Wazo is enabled
+    return WazoSettings(
+        base_url=config.wazo.base_url,
+        username=config.wazo.username,
+        password=config.wazo_password,
+        tenant_uuid=config.wazo.tenant_uuid or None,
+        verify_tls=config.wazo.verify_tls,
+        token_expiration_s=config.wazo.token_expiration,
+        request_timeout_s=config.wazo.request_timeout,
+    )
+
+
 class App:
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.domains = user_domains(config)
         self.store: Store | None = None
         self.xmpp: PhoneComponent | None = None
         self.supervisor: ConnectionSupervisor | None = None
+        self.hub = PresenceHub()
+        self.tracker = PhoneStateTracker()
+        self.people = People()
+        self.wazo: WazoClient | None = None
+        self.subscriptions: PhoneSubscriptions | None = None
+        self.publisher: Publisher | None = None
+        self.intake: ImPresenceIntake | None = None
+        self.phone_jids: PhoneJidService | None = None
+        self.provisioned = asyncio.Event()  # set after the first successful read of Wazo's users
         self._stop_requested = asyncio.Event()
+        self._background: set[asyncio.Task[Any]] = set()
         self.started = asyncio.Event()
         # Run while the stream is still up at shutdown, e.g. to tell subscribers we are leaving.
         self.shutdown_hooks: list[ShutdownHook] = []
@@ -32,33 +80,162 @@ class App:
     def request_stop(self) -> None:
         self._stop_requested.set()
 
-    async def run(self, install_signal_handlers: bool = True) -> None:
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- construction ------------------------------------------------------------------------------
+
+    async def _build(self) -> None:
         cfg = self.config
         self.store = await Store(cfg.store.path).open()
+        self.xmpp = xmpp = PhoneComponent(
+            cfg.component.jid,
+            cfg.component_secret.reveal(),
+            cfg.component.server_host,
+            cfg.component.server_port,
+        )
+        self.supervisor = ConnectionSupervisor(
+            xmpp,
+            cfg.component.server_host,
+            cfg.component.server_port,
+            Backoff(cfg.component.reconnect_min_delay, cfg.component.reconnect_max_delay),
+        )
+        self.subscriptions = PhoneSubscriptions(self.store)
+        await self.subscriptions.load()
+        supervisor = self.supervisor
+        self.publisher = Publisher(xmpp, self.hub, self.subscriptions, supervisor.online.is_set)
+        self.intake = ImPresenceIntake(
+            xmpp,
+            self.store,
+            self.hub,
+            lambda: self.people,
+            self.subscriptions,
+            privilege_grace=cfg.presence.privilege_grace,
+            roster_colleagues=cfg.presence.roster_colleagues,
+            roster_group=cfg.presence.roster_group,
+        )
+        await self.intake.load()
+        policy = PrivacyPolicy(
+            local_domains=frozenset(self.domains),
+            allowed_remote_domains=frozenset(d.lower() for d in cfg.presence.allow_remote_domains),
+            allowed_remote_jids=frozenset(j.lower() for j in cfg.presence.allow_remote_jids),
+        )
+        self.phone_jids = PhoneJidService(
+            xmpp, lambda: self.people, self.subscriptions, self.publisher, policy
+        )
+        xmpp.add_event_handler("session_start", self._on_session_start)
+        xmpp.add_event_handler(
+            "privileges_advertised", lambda _=None: self.intake and self.intake.on_privileges()
+        )
+        xmpp.add_event_handler("presence", self._route_presence)
+        self.shutdown_hooks.append(self._say_goodbye)
+
+    # --- XMPP events -------------------------------------------------------------------------------
+
+    def _on_session_start(self, _event: Any) -> None:
+        assert self.intake is not None
+        assert self.publisher is not None
+        self.intake.on_session_start()
+        self.publisher.publish_all()
+
+    def _on_privileges(self, _event: Any = None) -> None:
+        assert self.intake is not None
+        self.intake.on_privileges()
+
+    async def _route_presence(self, pres: Any) -> None:
+        assert self.intake is not None
+        assert self.phone_jids is not None
+        assert self.xmpp is not None
+        if pres["type"] == "error":
+            log.debug("presence error from %s: %s", pres["from"], pres["error"]["condition"])
+            return
+        to = pres["to"]
+        if to.domain != self.xmpp.boundjid.domain:
+            return
+        if to.user:
+            await self.phone_jids.handle(pres)
+        else:
+            await self.intake.handle(pres)
+
+    async def _say_goodbye(self) -> None:
+        assert self.publisher is not None
+        self.publisher.send_unavailable_to_all()
+
+    # --- Wazo --------------------------------------------------------------------------------------
+
+    async def _on_phone_event(self, event: PhoneEvent) -> None:
+        if isinstance(event, CallsResynced):
+            # The stream just (re)connected: Wazo's user list may have changed meanwhile.
+            self._spawn(self.provision(), "wazo-provisioning")
+        people = self.people
+        for state in self.tracker.apply(event):
+            person = people.by_uuid.get(state.user_uuid)
+            if person is not None:
+                self.hub.apply_phone(person.localpart, state)
+
+    async def provision(self) -> None:
+        """Read Wazo's users and map them to chat JIDs; log each user left without a phone JID."""
+        assert self.wazo is not None
         try:
-            self.xmpp = PhoneComponent(
-                cfg.component.jid,
-                cfg.component_secret.reveal(),
-                cfg.component.server_host,
-                cfg.component.server_port,
-            )
-            self.supervisor = ConnectionSupervisor(
-                self.xmpp,
-                cfg.component.server_host,
-                cfg.component.server_port,
-                Backoff(cfg.component.reconnect_min_delay, cfg.component.reconnect_max_delay),
-            )
+            users = await self.wazo.confd.list_users()
+        except WazoError as error:
+            log.error("cannot read Wazo users (%s); keeping the %d users known", error, len(self.people))
+            return
+        rule = MatchRule(self.config.identity.match)
+        people, problems = build_people(
+            (PbxUser(u.uuid, u.email, u.username, u.display_name) for u in users),
+            rule,
+            self.domains,
+            self.config.identity.overrides,
+        )
+        for problem in problems:
+            log.info("Wazo user %s gets no phone JID: %s", problem.wazo_uuid or "-", problem.reason)
+        old = self.people
+        self.people = people
+        for gone in set(old.by_localpart) - set(people.by_localpart):
+            self.hub.remove(gone)
+        for person in people.by_uuid.values():
+            self.hub.apply_phone(person.localpart, self.tracker.get(person.wazo_uuid))
+        if set(old.by_chat_jid) != set(people.by_chat_jid):
+            log.info("%d users provisioned from Wazo", len(people))
+            if self.supervisor is not None and self.supervisor.online.is_set() and self.intake is not None:
+                self.intake.on_session_start()  # probe/ask the new users now rather than at next connect
+        self.provisioned.set()
+
+    async def _run_wazo(self) -> None:
+        async with WazoClient(wazo_settings(self.config), self._on_phone_event) as wazo:
+            self.wazo = wazo
+            await self.provision()
+            await asyncio.Event().wait()  # until cancelled at shutdown
+
+    # --- life-cycle --------------------------------------------------------------------------------
+
+    async def run(self, install_signal_handlers: bool = True) -> None:
+        await self._build()
+        assert self.store is not None
+        assert self.supervisor is not None
+        try:
             if install_signal_handlers:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, self.request_stop)
+            if self.config.wazo.enabled:
+                self._spawn(self._run_wazo(), "wazo")
+            else:
+                log.warning("Wazo is disabled in the configuration: no phone state, chat presence only")
             supervising = asyncio.create_task(self.supervisor.run(), name="xmpp-supervisor")
             self.started.set()
-            log.info("phonepresence started for %s", cfg.component.jid)
+            log.info("phonepresence started for %s", self.config.component.jid)
             await self._stop_requested.wait()
             log.info("stopping")
             await self._shutdown(supervising)
         finally:
+            for task in list(self._background):
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
             await self.store.close()
             log.info("stopped")
 

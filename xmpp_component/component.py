@@ -51,6 +51,7 @@ class PhoneComponent(ComponentXMPP):
         # keepalive off: the component pings its own server only to detect a dead TCP link,
         # which the supervisor handles through `disconnected`; answering pings is what we need.
         self.register_plugin("xep_0199", {"keepalive": False})
+        self.register_plugin("xep_0356")
         self.add_event_handler("session_start", self._announce_identity)
 
     def _announce_identity(self, _event: Any) -> None:

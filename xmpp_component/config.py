@@ -18,32 +18,11 @@ from urllib.parse import urlsplit
 
 from slixmpp.jid import JID, InvalidJID
 
+from presence.sources.wazo.config import Secret
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the key at fault."""
-
-
-class Secret:
-    """A string that never shows itself in str(), repr() or f-strings."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 Check = Callable[[Any], str | None]  # returns what was expected, or None when the value is fine

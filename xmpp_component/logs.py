@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from xmpp_component.config import Secret
+from presence.sources.wazo.config import Secret
 
 
 class SecretRedactor(logging.Filter):
