@@ -127,9 +127,7 @@ class App:
             xmpp, lambda: self.people, self.subscriptions, self.publisher, policy
         )
         xmpp.add_event_handler("session_start", self._on_session_start)
-        xmpp.add_event_handler(
-            "privileges_advertised", lambda _=None: self.intake and self.intake.on_privileges()
-        )
+        xmpp.add_event_handler("privileges_advertised", self._on_privileges)
         xmpp.add_event_handler("presence", self._route_presence)
         self.shutdown_hooks.append(self._say_goodbye)
 
