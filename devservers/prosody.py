@@ -19,6 +19,9 @@ DOMAIN = "example.test"
 COMPONENT = "phone.example.test"
 COMPONENT_SECRET = "component-secret-for-tests"
 USERS = {"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol"}
+# A second host on the same server stands for a federated domain (no s2s needed in tests).
+OTHER_DOMAIN = "other.test"
+OTHER_USERS = {"mallory": "pw-mallory"}
 
 
 class ServerStartError(RuntimeError):
@@ -33,6 +36,8 @@ class ProsodyServer:
     component_secret: str = COMPONENT_SECRET
     privileged: bool = False
     users: dict[str, str] = field(default_factory=lambda: dict(USERS))
+    other_domain: str = OTHER_DOMAIN
+    other_users: dict[str, str] = field(default_factory=lambda: dict(OTHER_USERS))
     c2s_port: int = field(default_factory=free_port)
     component_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -83,6 +88,8 @@ limits = {{ }}
 
 VirtualHost "{self.domain}"
 {privilege_host}
+VirtualHost "{self.other_domain}"
+
 Component "{self.component}"
   component_secret = "{self.component_secret}"
 {privilege_component}"""
@@ -111,10 +118,20 @@ Component "{self.component}"
     def register_users(self) -> None:
         for user, password in self.users.items():
             self.register(user, password)
+        for user, password in self.other_users.items():
+            self.register(user, password, self.other_domain)
 
-    def register(self, user: str, password: str) -> None:
+    def register(self, user: str, password: str, domain: str | None = None) -> None:
         result = subprocess.run(
-            ["prosodyctl", "--config", str(self.config_path), "register", user, self.domain, password],
+            [
+                "prosodyctl",
+                "--config",
+                str(self.config_path),
+                "register",
+                user,
+                domain or self.domain,
+                password,
+            ],
             capture_output=True,
             text=True,
             timeout=30,
