@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 
 def _to_regex(access: str, auth_id: str, session_uuid: str) -> re.Pattern[str]:
-    pattern = re.escape(access).replace(r"\*", r"[^.#]*?").replace(r"\#", r".*?")
+    pattern = re.escape(access).replace(r"\*", r"[^.]*?").replace(r"\#", r".*?")
     # ``me`` as a whole word accepts both the literal word and the token's own id.
     me = f"(?:me|{re.escape(auth_id)})"
     session = f"(?:my_session|{re.escape(session_uuid)})"

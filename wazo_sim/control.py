@@ -23,6 +23,10 @@ class SimControl:
     def _state(self) -> PbxState:
         return self._core.state
 
+    def resolve(self, user: str) -> str:
+        """The UUID of a user given by UUID, username or extension."""
+        return self._core.resolve_user(user).uuid
+
     # ---------------------------------------------------------------- calls
 
     def ring(

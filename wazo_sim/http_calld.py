@@ -9,7 +9,7 @@ from aiohttp import web
 from wazo_sim.calls import CallLeg
 from wazo_sim.core import core_of
 from wazo_sim.errors import ApiError, invalid_data, no_such_call
-from wazo_sim.http_common import authenticate, json_object, json_response, paginate
+from wazo_sim.http_common import acl_word, authenticate, json_object, json_response, paginate
 from wazo_sim.tokens import Token
 
 PREFIX = "/api/calld/1.0"
@@ -130,19 +130,19 @@ async def list_my_calls(request: web.Request) -> web.Response:
 
 
 async def get_call(request: web.Request) -> web.Response:
-    token = authenticate(request, f"calld.calls.{request.match_info['call_id']}.read")
+    token = authenticate(request, f"calld.calls.{acl_word(request.match_info['call_id'])}.read")
     return json_response(_tenant_leg(request, token).to_dict())
 
 
 async def hangup_call(request: web.Request) -> web.Response:
-    token = authenticate(request, f"calld.calls.{request.match_info['call_id']}.delete")
+    token = authenticate(request, f"calld.calls.{acl_word(request.match_info['call_id'])}.delete")
     core = core_of(request)
     core.publish(core.state.hangup(_tenant_leg(request, token).call_id))
     return web.Response(status=204)
 
 
 async def hangup_my_call(request: web.Request) -> web.Response:
-    token = authenticate(request, f"calld.users.me.calls.{request.match_info['call_id']}.delete")
+    token = authenticate(request, f"calld.users.me.calls.{acl_word(request.match_info['call_id'])}.delete")
     core = core_of(request)
     core.publish(core.state.hangup(_own_leg(request, token).call_id))
     return web.Response(status=204)
@@ -152,7 +152,7 @@ def _call_action(acl_suffix: str, action: str, own: bool) -> Any:
     async def handler(request: web.Request) -> web.Response:
         call_id = request.match_info["call_id"]
         scope = "calld.users.me.calls" if own else "calld.calls"
-        token = authenticate(request, f"{scope}.{call_id}.{acl_suffix}")
+        token = authenticate(request, f"{scope}.{acl_word(call_id)}.{acl_suffix}")
         leg = _own_leg(request, token) if own else _tenant_leg(request, token)
         state = core_of(request).state
         if action == "answer":

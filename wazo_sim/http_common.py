@@ -45,6 +45,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response(error.body(), error.status)
 
 
+def acl_word(value: str) -> str:
+    """A path parameter as it appears in a required ACL: xivo-lib-python's ``required_acl``
+    replaces dots by underscores, so call id ``1455123422.8`` gives ``calld.calls.1455123422_8.read``."""
+    return value.replace(".", "_")
+
+
 def authenticate(request: web.Request, required_acl: str | None) -> Token:
     """Check ``X-Auth-Token`` (and ``Wazo-Tenant``) as xivo-lib-python does (§1.2).
 
