@@ -49,6 +49,10 @@ def _validate_token_request(body: Any, default_lifetime: int) -> int | str:
     access_type = body.get("access_type", "online")
     if access_type not in ("online", "offline"):
         return "access_type: Must be one of: online, offline."
+    client_id = body.get("client_id")
+    needs_client = access_type == "offline" or "refresh_token" in body
+    if needs_client and not (isinstance(client_id, str) and 1 <= len(client_id) <= 1024):
+        return "client_id: Missing data for required field."
     return expiration
 
 
@@ -63,8 +67,11 @@ async def create_token(request: web.Request) -> web.Response:
     expiration = _validate_token_request(body, core.config.default_token_lifetime)
     if isinstance(expiration, str):
         return auth_error(400, expiration)
-    credentials = _basic_credentials(request.headers.get("Authorization"))
-    principal = core.tokens.authenticate(*credentials) if credentials else None
+    if isinstance(body.get("refresh_token"), str):
+        principal = core.tokens.principal_of_refresh_token(body["refresh_token"], body["client_id"])
+    else:
+        credentials = _basic_credentials(request.headers.get("Authorization"))
+        principal = core.tokens.authenticate(*credentials) if credentials else None
     if principal is None:
         return auth_error(401, "Authentication Failed")
     token = core.tokens.issue(
@@ -73,10 +80,11 @@ async def create_token(request: web.Request) -> web.Response:
         remote_addr=request.remote or "",
         user_agent=request.headers.get("User-Agent", ""),
     )
+    data = token.to_dict(core.config.wazo_uuid)
+    if body.get("access_type") == "offline":
+        data["refresh_token"] = core.tokens.new_refresh_token(principal, body["client_id"])
     core.session_changed(token.pbx_user_uuid)
-    return json_response(
-        {"data": token.to_dict(core.config.wazo_uuid)}, headers={"Wazo-Sessions-Revoked": "0"}
-    )
+    return json_response({"data": data}, headers={"Wazo-Sessions-Revoked": "0"})
 
 
 def _checked_token(request: web.Request) -> tuple[Any, web.Response | None]:

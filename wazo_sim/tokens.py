@@ -87,6 +87,8 @@ class TokenStore:
         self._config = config
         self._clock = clock
         self._tokens: dict[str, Token] = {}
+        # refresh token -> (principal, client_id); one per (user, client_id) as wazo-auth keeps
+        self._refresh_tokens: dict[str, tuple[UserConfig | ServiceAccountConfig, str]] = {}
 
     def now(self) -> float:
         return self._clock()
@@ -125,6 +127,23 @@ class TokenStore:
         )
         self._tokens[token.token] = token
         return token
+
+    def new_refresh_token(self, principal: UserConfig | ServiceAccountConfig, client_id: str) -> str:
+        """``access_type: offline``: a new refresh token replaces the old one of this client."""
+        for existing, (owner, owner_client) in list(self._refresh_tokens.items()):
+            if owner.uuid == principal.uuid and owner_client == client_id:
+                del self._refresh_tokens[existing]
+        refresh_token = str(uuid.uuid4())
+        self._refresh_tokens[refresh_token] = (principal, client_id)
+        return refresh_token
+
+    def principal_of_refresh_token(
+        self, refresh_token: str, client_id: str
+    ) -> UserConfig | ServiceAccountConfig | None:
+        entry = self._refresh_tokens.get(refresh_token)
+        if entry is None or entry[1] != client_id:
+            return None
+        return entry[0]
 
     def get(self, token_id: str | None) -> Token | None:
         """The token if it is still valid (expired tokens are forgotten, as wazo-auth purges them)."""

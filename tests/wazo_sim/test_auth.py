@@ -92,3 +92,29 @@ async def test_expired_token_is_refused_everywhere(wazo: WazoHttp, sim: WazoSimu
     refused = await wazo.call("get", "confd", "/users", token=token)
     assert refused.status == 401
     assert refused.body["error_id"] == "unauthorized"
+
+
+async def test_offline_access_gives_a_refresh_token_that_makes_new_tokens(wazo: WazoHttp) -> None:
+    offline = await wazo.token_request(
+        "phonepresence", "phonepresence-pass", {"access_type": "offline", "client_id": "phonepresence"}
+    )
+    assert offline.status == 200
+    refresh_token = offline.body["data"]["refresh_token"]
+
+    refreshed = await wazo.call(
+        "post", "auth", "/token", json_body={"refresh_token": refresh_token, "client_id": "phonepresence"}
+    )
+    assert refreshed.status == 200
+    assert refreshed.body["data"]["token"] != offline.body["data"]["token"]
+    assert "refresh_token" not in refreshed.body["data"]
+
+    wrong_client = await wazo.call(
+        "post",
+        "auth",
+        "/token",
+        json_body={"refresh_token": refresh_token, "client_id": "other"},
+        validate=False,
+    )
+    assert wrong_client.status == 401
+    no_client = await wazo.token_request("phonepresence", "phonepresence-pass", {"access_type": "offline"})
+    assert no_client.status == 400
