@@ -47,7 +47,7 @@ class SimControl:
             raise ApiError(400, "invalid-data", "from_number or from_user is required")
         leg, events = self._state.ring_from_external(callee.uuid, from_number, from_name)
         self._core.publish(events)
-        return {"call_id": leg.call_id, "caller_call_id": None}
+        return {"call_id": leg.call_id if leg else None, "caller_call_id": None}
 
     def _ringing_leg_of(self, user: str) -> str:
         owner = self._core.resolve_user(user)

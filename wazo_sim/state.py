@@ -345,10 +345,16 @@ class PbxState:
 
     def ring_from_external(
         self, user_uuid: str, number: str, name: str = "", dialed: str | None = None
-    ) -> tuple[CallLeg, list[BusEvent]]:
-        """An outside caller reaches the user's line through an incall."""
+    ) -> tuple[CallLeg | None, list[BusEvent]]:
+        """An outside caller reaches the user's line through an incall.
+
+        A user in DND, or whose phone is not registered, is not rung (no leg, no event): the
+        PBX sends such calls to the user's busy/no-answer fallback, which is outside the simulation.
+        """
         user = self.user(user_uuid)
         line = self._pick_line(user, None)
+        if self.services[user.uuid]["dnd"] or not self.registered.get(line.id):
+            return None, []
         leg = self._new_leg(user, line, legs.RINGING, False, "inbound", (name or number, number))
         leg.peer_caller_id_name = name or number
         leg.peer_caller_id_number = number

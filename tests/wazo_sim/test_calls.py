@@ -223,3 +223,12 @@ async def test_auto_answer_caller_dials_at_once(wazo: WazoHttp, sim: WazoSimulat
     created = await wazo.call("post", "calld", "/users/me/calls", token=token, json_body=body)
     assert created.status == 201
     assert _line_states(sim) == {"alice": "progressing", "bob": "ringing", "carol": "available"}
+
+
+async def test_outside_call_does_not_ring_a_phone_in_dnd_or_offline(sim: WazoSimulator) -> None:
+    sim.set_dnd("bob", True)
+    assert sim.ring("bob", from_number="0600")["call_id"] is None
+    sim.set_registered("carol", False)
+    assert sim.ring("carol", from_number="0600")["call_id"] is None
+    assert sim.ring("alice", from_number="0600")["call_id"] is not None
+    assert _line_states(sim) == {"alice": "ringing", "bob": "available", "carol": "unavailable"}
