@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from slixmpp import ComponentXMPP
 
-from presence.hub import PresenceHub
+from presence.hub import INITIAL_PRESENCE, PresenceHub
 from presence.model import CombinedPresence
 from presence.wire import build_presence, phone_jid
 from xmpp_component.subscriptions import PhoneSubscriptions
@@ -88,11 +88,8 @@ class Publisher:
         """At shutdown: phone JIDs go offline rather than freezing in their last state."""
         chunks: list[str] = []
         for owner in self._subscriptions.owners():
-            frm = phone_jid(owner, self._domain)
-            chunks.extend(
-                f'<presence from="{frm}" to="{s}" type="unavailable"/>'
-                for s in self._subscriptions.subscribers(owner)
-            )
+            template = build_presence(INITIAL_PRESENCE, phone_jid(owner, self._domain))
+            chunks.extend(template.for_subscriber(s) for s in self._subscriptions.subscribers(owner))
         self._last_sent.clear()
         self._write(chunks)
 

@@ -1,0 +1,152 @@
+"""Combined presence end to end: real Prosody, real slixmpp clients, the Wazo simulator.
+
+Subscription mode (no server privileges): bob watches alice@phone; the simulator rings alice;
+bob's client sees each state; alice's own chat state, a dropped client, a component restart
+and a stranger's request are all checked over the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from devservers.prosody import ProsodyServer
+from devservers.xmpp_client import connect_client, disconnect_client
+from tests.e2e.watch import PresenceWatch
+from tests.xmpp.appctl import running_app, wait_online, wait_until
+from wazo_sim.app import WazoSimulator
+from xmpp_component.app import App
+from xmpp_component.config import Config, parse_config
+
+SERVICE_PASSWORD = "phonepresence-pass"  # the simulator's demo service account
+
+
+def e2e_config(server: ProsodyServer, sim: WazoSimulator, store: Path, **presence: object) -> Config:
+    return parse_config(
+        {
+            "component": {
+                "jid": server.component,
+                "server_port": server.component_port,
+                "reconnect_min_delay": 0.05,
+                "reconnect_max_delay": 0.5,
+            },
+            "store": {"path": str(store)},
+            "wazo": {"enabled": True, "base_url": sim.base_url, "username": "phonepresence"},
+            "presence": {"privilege_grace": 0.3, **presence},
+        },
+        {
+            "PHONEPRESENCE_COMPONENT_SECRET": server.component_secret,
+            "PHONEPRESENCE_WAZO_PASSWORD": SERVICE_PASSWORD,
+        },
+    )
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[WazoSimulator]:
+    async with WazoSimulator() as simulator:
+        yield simulator
+
+
+async def ready(app: App) -> None:
+    await wait_online(app)
+    await asyncio.wait_for(app.provisioned.wait(), 10)
+
+
+async def test_bob_follows_alice_through_a_call_dnd_a_drop_and_a_restart(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    alice_phone = f"alice@{prosody.component}"
+    store = tmp_path / "state.sqlite"
+    async with running_app(e2e_config(prosody, sim, store)) as app:
+        await ready(app)
+        # alice's client approves the component's subscription request (slixmpp auto-authorizes).
+        alice = await connect_client(f"alice@{prosody.domain}", prosody.users["alice"], prosody.c2s_port)
+        alice.send_presence()  # initial presence: the server now delivers the component's request
+        bob = await connect_client(f"bob@{prosody.domain}", prosody.users["bob"], prosody.c2s_port)
+        try:
+            await wait_until(
+                lambda: app.hub.im("alice").show.value == "available", 10, "alice's chat presence"
+            )
+            watch = PresenceWatch(bob)
+            await bob.get_roster(timeout=5)  # like every real client: roster first, then presence
+            bob.send_presence()
+            bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+            await watch.wait_for(alice_phone, ptype="subscribed")
+            await watch.wait_for(alice_phone, ptype="available", show="", state="available")
+
+            mark = watch.mark()
+            call = sim.ring("alice", from_number="+33123456789", from_name="Dr Who")
+            await watch.wait_for(alice_phone, mark, show="dnd", state="ringing", status="Ringing")
+            sim.answer(call_id=call["call_id"])
+            await watch.wait_for(alice_phone, mark, show="dnd", state="on_the_phone", status="On the phone")
+            sim.hold(call["call_id"])
+            await watch.wait_for(alice_phone, mark, show="dnd", state="on_hold")
+            sim.hangup(user="alice")
+            await watch.wait_for(alice_phone, mark, ptype="available", show="", state="available")
+
+            mark = watch.mark()
+            alice.send_presence(pshow="dnd", pstatus="Writing the report")
+            seen = await watch.wait_for(alice_phone, mark, show="dnd", state="do_not_disturb")
+            assert seen.status == "Do not disturb — Writing the report"
+
+            # alice's client vanishes without unavailable: the server tells the component,
+            # and bob sees the phone-only state.
+            mark = watch.mark()
+            alice.abort()
+            seen = await watch.wait_for(alice_phone, mark, state="reachable_by_phone")
+            assert (seen.ptype, seen.show, seen.status) == ("available", "", "Reachable by phone")
+
+            # No presence is ever sent twice in a row with the same content.
+            states = [(s.ptype, s.show, s.status, s.state) for s in watch.from_(alice_phone)]
+            assert all(a != b for a, b in itertools.pairwise(states)), states
+        finally:
+            await disconnect_client(bob)
+
+    # The component restarts: bob's subscription survives, and a re-login probe is answered
+    # with the right presence, not with "unsubscribed".
+    sim.set_registered("alice", False)
+    async with running_app(e2e_config(prosody, sim, store)) as app:
+        await ready(app)
+        bob = await connect_client(f"bob@{prosody.domain}", prosody.users["bob"], prosody.c2s_port)
+        try:
+            watch = PresenceWatch(bob)
+            await bob.get_roster(timeout=5)
+            bob.send_presence()  # initial presence: Prosody probes bob's contacts now
+            seen = await watch.wait_for(alice_phone, ptype="unavailable", state="offline")
+            assert "unsubscribed" not in [s.ptype for s in watch.from_(alice_phone)]
+            mark = watch.mark()
+            sim.set_registered("alice", True)
+            await watch.wait_for(alice_phone, mark, state="reachable_by_phone")
+            assert bob.client_roster[alice_phone]["subscription"] in ("to", "both")
+        finally:
+            await disconnect_client(bob)
+
+
+async def test_a_stranger_is_refused_and_her_probes_get_nothing(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    alice_phone = f"alice@{prosody.component}"
+    async with running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        mallory = await connect_client(
+            f"mallory@{prosody.other_domain}", prosody.other_users["mallory"], prosody.c2s_port
+        )
+        try:
+            watch = PresenceWatch(mallory)
+            await mallory.get_roster(timeout=5)
+            mallory.send_presence()
+            mallory.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+            await watch.wait_for(alice_phone, ptype="unsubscribed")
+            mallory.send_presence(pto=alice_phone, ptype="probe")
+            await asyncio.sleep(0.5)
+            assert [s.ptype for s in watch.from_(alice_phone)] == ["unsubscribed"]
+            assert app.phone_jids is not None
+            assert app.phone_jids.refused == 1
+            assert app.subscriptions is not None
+            assert mallory.boundjid.bare not in app.subscriptions.subscribers("alice")
+        finally:
+            await disconnect_client(mallory)

@@ -1,0 +1,75 @@
+"""Helpers for end-to-end tests: record presences a real client receives and wait for one."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from slixmpp import ClientXMPP
+
+
+@dataclass(frozen=True)
+class Seen:
+    frm: str
+    ptype: str  # available, unavailable, subscribe, subscribed, unsubscribed, ...
+    show: str
+    status: str
+    state: str  # the urn:phonepresence:0 state attribute, "" when absent
+
+
+class PresenceWatch:
+    """Everything one client receives, in order, with a way to wait for a matching stanza."""
+
+    def __init__(self, client: ClientXMPP) -> None:
+        self.seen: list[Seen] = []
+        self._changed = asyncio.Event()
+        client.add_event_handler("presence", self._record)
+
+    def _record(self, pres: Any) -> None:
+        ptype = pres["type"]
+        if ptype in ("chat", "away", "xa", "dnd"):
+            ptype = "available"
+        phone = pres.xml.find("{urn:phonepresence:0}phone")
+        self.seen.append(
+            Seen(
+                frm=str(pres["from"]),
+                ptype=ptype,
+                show=pres["show"] or "",
+                status=pres["status"] or "",
+                state=phone.get("state", "") if phone is not None else "",
+            )
+        )
+        self._changed.set()
+
+    def mark(self) -> int:
+        return len(self.seen)
+
+    async def wait_for(self, frm: str, since: int = 0, timeout: float = 10.0, **expected: str) -> Seen:
+        """The first stanza from ``frm`` (bare or full) after index ``since`` matching ``expected``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        index = since
+        while True:
+            while index < len(self.seen):
+                seen = self.seen[index]
+                index += 1
+                if (seen.frm == frm or seen.frm.split("/")[0] == frm) and all(
+                    getattr(seen, key) == value for key, value in expected.items()
+                ):
+                    return seen
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                history = "\n".join(
+                    f"  {s}" for s in self.seen[since:] if s.frm.split("/")[0] == frm.split("/")[0]
+                )
+                raise AssertionError(
+                    f"no presence from {frm} matching {expected} within {timeout} s; got:\n{history}"
+                )
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                continue
+
+    def from_(self, frm: str, since: int = 0) -> list[Seen]:
+        return [s for s in self.seen[since:] if s.frm.split("/")[0] == frm]
