@@ -113,6 +113,7 @@ class App:
             self.hub,
             lambda: self.people,
             self.subscriptions,
+            self.domains,
             privilege_grace=cfg.presence.privilege_grace,
             roster_colleagues=cfg.presence.roster_colleagues,
             roster_group=cfg.presence.roster_group,

@@ -37,6 +37,7 @@ class ImPresenceIntake:
         hub: PresenceHub,
         people: Callable[[], People],
         subscriptions: PhoneSubscriptions,
+        domains: tuple[str, ...],
         *,
         privilege_grace: float = 1.0,
         roster_colleagues: bool = False,
@@ -47,6 +48,7 @@ class ImPresenceIntake:
         self._hub = hub
         self._people = people
         self._subscriptions = subscriptions
+        self._domains = domains
         self._privilege_grace = privilege_grace
         self._roster_colleagues = roster_colleagues
         self._roster_group = roster_group
@@ -78,13 +80,13 @@ class ImPresenceIntake:
 
     def on_privileges(self) -> None:
         granted = self._xmpp.plugin["xep_0356"].granted_privileges
-        domains = {person.chat_jid.split("@", 1)[1] for person in self._people().by_chat_jid.values()}
-        for domain in domains or {self._xmpp.boundjid.domain.split(".", 1)[-1]}:
+        # Privileges are per server domain: those of the users served are the ones that matter.
+        for domain in self._domains:
             perms = granted.get(domain)
             if perms is None:
                 continue
-            self.privileged_presence = self.privileged_presence or perms.presence.value == "managed_entity"
-            self.privileged_roster = self.privileged_roster or perms.roster.value in ("set", "both")
+            self.privileged_presence = self.privileged_presence or str(perms.presence) == "managed_entity"
+            self.privileged_roster = self.privileged_roster or str(perms.roster) in ("set", "both")
         if self.privileged_presence or self.privileged_roster:
             log.info(
                 "XEP-0356 privileges granted: presence=%s roster=%s",
