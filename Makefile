@@ -58,6 +58,7 @@ demo: venv
 	$(PY) -m devservers.demo
 
 bench: venv
+	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) -m bench
 
 clean:
