@@ -1,4 +1,4 @@
-"""``make demo``: a local Prosody, the Wazo simulator (when available) and the component.
+"""``make demo``: a local Prosody, the Wazo simulator and the component, wired together.
 
 Everything lives under ``.demo/`` (or $PHONEPRESENCE_DEMO_DIR) and stops on Ctrl-C. Ports are the
 standard ones when free (5222 for clients) so any XMPP client can log in with few settings.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from devservers.net import free_port, port_accepts
 from devservers.prosody import ProsodyServer
+from wazo_sim.app import WazoSimulator
 from xmpp_component.app import App
 from xmpp_component.config import parse_config
 from xmpp_component.logs import setup_logging
@@ -27,14 +28,9 @@ def _port(preferred: int) -> int:
     return preferred if not port_accepts(preferred) else free_port()
 
 
-def banner(server: ProsodyServer, phone_events: bool) -> str:
+def banner(server: ProsodyServer, sim: WazoSimulator) -> str:
     users = "\n".join(f"    {user}@{server.domain}   password: {pw}" for user, pw in server.users.items())
-    wazo = (
-        "  Wazo simulator: running (see below for its control API)."
-        if phone_events
-        else "  Wazo simulator: not part of this build yet, so the demo runs WITHOUT phone events\n"
-        "  (presence, discovery and commands only)."
-    )
+    control = f"{sim.base_url}/_sim"
     return f"""
 ================================================================================
  phonepresence demo is running. Log in with any XMPP client:
@@ -42,7 +38,16 @@ def banner(server: ProsodyServer, phone_events: bool) -> str:
 {users}
  The component is {server.component}: open service discovery on it
  (Gajim: Accounts > Discover Services, type {server.component}).
-{wazo}
+
+ Watch a colleague's phone: logged in as bob, add the contact alice@{server.component}
+ (it is accepted at once), then drive alice's simulated phone (Wazo simulator at {sim.base_url}):
+   ring her:     curl -X POST {control}/users/alice/ring -d '{{"from_number": "+33123456789"}}'
+   she answers:  curl -X POST {control}/users/alice/answer
+   hang up:      curl -X POST {control}/users/alice/hangup
+   DND on/off:   curl -X PUT {control}/users/alice/dnd -d '{{"enabled": true}}'
+   phone off:    curl -X PUT {control}/users/alice/registered -d '{{"registered": false}}'
+   the truth:    curl {control}/state
+ Users alice/bob/carol have extensions 1001/1002/1003.
  Ctrl-C stops everything.
 ================================================================================
 demo ready
@@ -53,8 +58,11 @@ async def run_demo(workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     server = ProsodyServer(workdir / "prosody", c2s_port=_port(5222), component_port=_port(5347))
     server.start()
+    sim = WazoSimulator(port=_port(9497))
+    await sim.start()
     try:
         server.register_users()
+        service = sim.config.service_accounts[0]
         config = parse_config(
             {
                 "component": {
@@ -63,10 +71,16 @@ async def run_demo(workdir: Path) -> None:
                     "admins": [f"alice@{server.domain}"],
                 },
                 "store": {"path": str(workdir / "phonepresence.sqlite")},
+                "wazo": {"enabled": True, "base_url": sim.base_url, "username": service.username},
             },
-            {"PHONEPRESENCE_COMPONENT_SECRET": server.component_secret},
+            {
+                "PHONEPRESENCE_COMPONENT_SECRET": server.component_secret,
+                "PHONEPRESENCE_WAZO_PASSWORD": service.password,
+            },
         )
-        setup_logging("info", [config.component_secret])
+        setup_logging(
+            "info", [config.component_secret, *([config.wazo_password] if config.wazo_password else [])]
+        )
         app = App(config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,9 +90,11 @@ async def run_demo(workdir: Path) -> None:
         assert app.supervisor is not None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(app.supervisor.online.wait(), 10)
-        print(banner(server, phone_events=False), flush=True)
+            await asyncio.wait_for(app.provisioned.wait(), 10)
+        print(banner(server, sim), flush=True)
         await task
     finally:
+        await sim.stop()
         server.stop()
         log.info("demo stopped")
 

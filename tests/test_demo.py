@@ -1,7 +1,9 @@
-"""`make demo` end to end: the demo starts, a real client logs in and discovers the component."""
+"""`make demo` end to end: a real client logs in, discovers the component, and watches alice's
+simulated phone ring when the simulator's control API (as printed by the demo) is called."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
+
 from devservers.xmpp_client import connect_client, disconnect_client
+from tests.e2e.watch import PresenceWatch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,17 +37,28 @@ async def test_demo_serves_a_component_a_client_can_discover(tmp_path: Path) -> 
                 break
         text = "".join(output)
         port = int(re.search(r"port: (\d+)", text).group(1))
-        password = re.search(r"alice@example\.test\s+password: (\S+)", text).group(1)
+        password = re.search(r"bob@example\.test\s+password: (\S+)", text).group(1)
         component = re.search(r"The component is (\S+):", text).group(1)
+        ring_url = re.search(r"ring her:\s+curl -X POST (\S+)", text).group(1)
 
-        alice = await connect_client("alice@example.test", password, port)
+        bob = await connect_client("bob@example.test", password, port)
         try:
-            items = await alice.plugin["xep_0030"].get_items(jid="example.test", timeout=5)
+            items = await bob.plugin["xep_0030"].get_items(jid="example.test", timeout=5)
             assert component in {item[0] for item in items["disco_items"]["items"]}
-            info = await alice.plugin["xep_0030"].get_info(jid=component, timeout=5)
+            info = await bob.plugin["xep_0030"].get_info(jid=component, timeout=5)
             assert ("component", "presence", None, "Phone presence") in info["disco_info"]["identities"]
+
+            watch = PresenceWatch(bob)
+            await bob.get_roster(timeout=5)
+            bob.send_presence()
+            bob.send_presence_subscription(pto=f"alice@{component}", ptype="subscribe")
+            await watch.wait_for(f"alice@{component}", state="reachable_by_phone")
+            async with aiohttp.ClientSession() as http:
+                response = await http.post(ring_url, data=json.dumps({"from_number": "+33123456789"}))
+                assert response.status == 201
+            await watch.wait_for(f"alice@{component}", state="ringing", show="dnd", status="Ringing")
         finally:
-            await disconnect_client(alice)
+            await disconnect_client(bob)
 
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=20)
