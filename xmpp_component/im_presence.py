@@ -53,6 +53,7 @@ class ImPresenceIntake:
         self._roster_colleagues = roster_colleagues
         self._roster_group = roster_group
         self._resources: dict[str, ImResources] = {}
+        self._unmatched_logged: set[str] = set()
         self._approvals: dict[str, str] = {}
         self.privileged_presence = False
         self.privileged_roster = False
@@ -171,7 +172,10 @@ class ImPresenceIntake:
 
     def _update(self, person: Person | None, sender: str, resources: ImResources) -> None:
         if person is None:
-            return  # a chat user without a Wazo user: no phone JID to publish (logged at provisioning)
+            if sender not in self._unmatched_logged and sender.rsplit("@", 1)[-1] in self._domains:
+                self._unmatched_logged.add(sender)  # once per user, not once per presence
+                log.info("chat user %s has no Wazo user: no phone JID for them", sender)
+            return
         if resources.resources:
             self._resources[sender] = resources
         else:

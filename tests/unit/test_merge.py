@@ -22,6 +22,7 @@ from presence.model import (
 )
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "presence-states.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 FREE = CalendarState(busy=False)
 BUSY = CalendarState(busy=True)
 
@@ -260,3 +261,4 @@ def test_table_markdown_has_one_line_per_row_in_priority_order() -> None:
 
 def test_docs_contain_the_generated_table() -> None:
     assert render_state_table_markdown() in DOCS.read_text(encoding="utf-8")
+    assert render_state_table_markdown() in README.read_text(encoding="utf-8")
