@@ -201,7 +201,7 @@ class App:
         if set(old.by_chat_jid) != set(people.by_chat_jid):
             log.info("%d users provisioned from Wazo", len(people))
             if self.supervisor is not None and self.supervisor.online.is_set() and self.intake is not None:
-                self.intake.on_session_start()  # probe/ask the new users now rather than at next connect
+                self.intake.on_people_changed()  # probe/ask the new users now, not at the next connect
         self.provisioned.set()
 
     async def _run_wazo(self) -> None:

@@ -75,6 +75,10 @@ class ImPresenceIntake:
         # slixmpp: xep_0356 keeps granted privileges in a class-wide dict that outlives a
         # session (and an instance); only this session's advertisement counts.
         self._xmpp.plugin["xep_0356"].granted_privileges.clear()
+        self.on_people_changed()
+
+    def on_people_changed(self) -> None:
+        """(Re)run provisioning for the current users; privileges already learnt stay valid."""
         if self._provisioning is not None:
             self._provisioning.cancel()
         self._provisioning = asyncio.create_task(self._provision(), name="im-provisioning")
