@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from slixmpp import ClientXMPP
 
+from devservers.ejabberd import EjabberdServer
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
 
@@ -34,6 +35,25 @@ def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProsodyServer]
 def prosody_privileged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProsodyServer]:
     """Prosody granting the component XEP-0356 roster=both and presence=managed_entity."""
     yield from _start_prosody(tmp_path_factory, privileged=True)
+
+
+@pytest.fixture(scope="module")
+def ejabberd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EjabberdServer]:
+    """ejabberd 23.01 (subscription mode only: its XEP-0356 support is too old), one per module."""
+    server = EjabberdServer(tmp_path_factory.mktemp("ejabberd"))
+    server.start()  # raises (failing the tests) if ejabberd cannot start: never a skip
+    try:
+        server.register_users()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module", params=["prosody", "ejabberd"])
+def xmpp_server(request: pytest.FixtureRequest) -> ProsodyServer | EjabberdServer:
+    """Runs a test against both servers; each is started once per module, when first needed."""
+    server: ProsodyServer | EjabberdServer = request.getfixturevalue(request.param)
+    return server
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,6 @@ from devservers.ejabberd import EjabberdServer, ServerStartError
 from devservers.xmpp_client import connect_client, disconnect_client
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture(scope="module")
-def ejabberd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EjabberdServer]:
-    server = EjabberdServer(tmp_path_factory.mktemp("ejabberd"))
-    server.start()  # raises (failing the tests) if ejabberd cannot start: never a skip
-    try:
-        server.register_users()
-        yield server
-    finally:
-        server.stop()
 
 
 def _running(pids: list[int]) -> list[int]:

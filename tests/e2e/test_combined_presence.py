@@ -1,4 +1,4 @@
-"""Combined presence end to end: real Prosody, real slixmpp clients, the Wazo simulator.
+"""Combined presence end to end: real Prosody and ejabberd, real slixmpp clients, the Wazo simulator.
 
 Subscription mode (no server privileges): bob watches alice@phone; the simulator rings alice;
 bob's client sees each state; alice's own chat state, a dropped client, a component restart
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from devservers.ejabberd import EjabberdServer
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
 from tests.e2e.watch import PresenceWatch
@@ -25,7 +26,9 @@ from xmpp_component.config import Config, parse_config
 SERVICE_PASSWORD = "phonepresence-pass"  # the simulator's demo service account
 
 
-def e2e_config(server: ProsodyServer, sim: WazoSimulator, store: Path, **presence: object) -> Config:
+def e2e_config(
+    server: ProsodyServer | EjabberdServer, sim: WazoSimulator, store: Path, **presence: object
+) -> Config:
     return parse_config(
         {
             "component": {
@@ -57,8 +60,9 @@ async def ready(app: App) -> None:
 
 
 async def test_bob_follows_alice_through_a_call_dnd_a_drop_and_a_restart(
-    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+    xmpp_server: ProsodyServer | EjabberdServer, sim: WazoSimulator, tmp_path: Path
 ) -> None:
+    prosody = xmpp_server  # Prosody, then ejabberd 23.01 (both in subscription mode)
     alice_phone = f"alice@{prosody.component}"
     store = tmp_path / "state.sqlite"
     async with running_app(e2e_config(prosody, sim, store)) as app:
