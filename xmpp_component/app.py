@@ -12,6 +12,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from presence.backoff import Backoff
 from presence.hub import PresenceHub
 from presence.identity import MatchRule, PbxUser, People, build_people
 from presence.model import CallsResynced, PhoneEvent
@@ -21,7 +22,6 @@ from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tracker import PhoneStateTracker
 from store import Store
-from xmpp_component.backoff import Backoff
 from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
 from xmpp_component.connection import ConnectionSupervisor

@@ -14,7 +14,7 @@ from typing import Any
 
 from slixmpp import ComponentXMPP
 
-from xmpp_component.backoff import Backoff
+from presence.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

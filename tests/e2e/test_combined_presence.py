@@ -18,10 +18,10 @@ from devservers.ejabberd import EjabberdServer
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
 from tests.e2e.watch import PresenceWatch
-from tests.xmpp.appctl import running_app, wait_online, wait_until
+from tests.xmpp.appctl import component_config, running_app, wait_online, wait_until
 from wazo_sim.app import WazoSimulator
 from xmpp_component.app import App
-from xmpp_component.config import Config, parse_config
+from xmpp_component.config import Config
 
 SERVICE_PASSWORD = "phonepresence-pass"  # the simulator's demo service account
 
@@ -29,22 +29,13 @@ SERVICE_PASSWORD = "phonepresence-pass"  # the simulator's demo service account
 def e2e_config(
     server: ProsodyServer | EjabberdServer, sim: WazoSimulator, store: Path, **presence: object
 ) -> Config:
-    return parse_config(
-        {
-            "component": {
-                "jid": server.component,
-                "server_port": server.component_port,
-                "reconnect_min_delay": 0.05,
-                "reconnect_max_delay": 0.5,
-            },
-            "store": {"path": str(store)},
-            "wazo": {"enabled": True, "base_url": sim.base_url, "username": "phonepresence"},
-            "presence": {"privilege_grace": 0.3, **presence},
-        },
-        {
-            "PHONEPRESENCE_COMPONENT_SECRET": server.component_secret,
-            "PHONEPRESENCE_WAZO_PASSWORD": SERVICE_PASSWORD,
-        },
+    """The component against ``server`` with Wazo enabled on the simulator's service account."""
+    return component_config(
+        server,
+        store,
+        wazo={"enabled": True, "base_url": sim.base_url, "username": "phonepresence"},
+        presence={"privilege_grace": 0.3, **presence},
+        env={"PHONEPRESENCE_WAZO_PASSWORD": SERVICE_PASSWORD},
     )
 
 

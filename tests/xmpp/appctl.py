@@ -7,23 +7,31 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from devservers.ejabberd import EjabberdServer
 from devservers.prosody import ProsodyServer
 from xmpp_component.app import App
 from xmpp_component.config import Config, parse_config
 
 
-def component_config(server: ProsodyServer, store: Path, **component: object) -> Config:
-    document = {
+def component_config(
+    server: ProsodyServer | EjabberdServer,
+    store: Path,
+    env: dict[str, str] | None = None,
+    **sections: dict[str, object],
+) -> Config:
+    """The component pointed at a test server, reconnecting fast; extra TOML sections as keywords."""
+    document: dict[str, dict[str, object]] = {
         "component": {
             "jid": server.component,
             "server_port": server.component_port,
             "reconnect_min_delay": 0.05,
             "reconnect_max_delay": 0.5,
-            **component,
         },
         "store": {"path": str(store)},
     }
-    return parse_config(document, {"PHONEPRESENCE_COMPONENT_SECRET": server.component_secret})
+    for name, values in sections.items():
+        document[name] = {**document.get(name, {}), **values}
+    return parse_config(document, {"PHONEPRESENCE_COMPONENT_SECRET": server.component_secret, **(env or {})})
 
 
 async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]

@@ -94,7 +94,7 @@ async def test_second_instance_gets_conflict_and_takes_over_when_the_first_stops
             # Prosody refuses the second connection with <conflict/>; it keeps retrying.
             await asyncio.sleep(0.5)
             assert not second.supervisor.online.is_set()
-            assert second.supervisor.backoff.attempt >= 2
+            assert second.supervisor.backoff.attempts >= 2
             assert first.supervisor.online.is_set()
             first.request_stop()
             await wait_online(second, timeout=10)
@@ -110,7 +110,7 @@ async def test_wrong_secret_is_logged_clearly_without_the_secret(
     object.__setattr__(config, "component_secret", type(config.component_secret)(wrong))
     with caplog.at_level("DEBUG"):
         async with running_app(config) as app:
-            await wait_until(lambda: app.supervisor.backoff.attempt >= 2, 10, "two refused handshakes")
+            await wait_until(lambda: app.supervisor.backoff.attempts >= 2, 10, "two refused handshakes")
             assert not app.supervisor.online.is_set()
     assert "not-authorized" in caplog.text
     assert "secret does not match" in caplog.text

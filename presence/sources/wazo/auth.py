@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from presence.sources.wazo.backoff import Backoff
+from presence.backoff import Backoff
 from presence.sources.wazo.config import Secret, WazoSettings
 from presence.sources.wazo.errors import WazoError, WazoShapeError
 from presence.sources.wazo.http import WazoHttp

@@ -21,9 +21,9 @@ from typing import Any
 
 import aiohttp
 
+from presence.backoff import Backoff
 from presence.model import CallsResynced, PhoneEvent, PhoneSnapshot
 from presence.sources.wazo.auth import TokenKeeper
-from presence.sources.wazo.backoff import Backoff
 from presence.sources.wazo.calld import CalldClient
 from presence.sources.wazo.chatd import ChatdClient
 from presence.sources.wazo.config import Secret, WazoSettings

@@ -1,4 +1,4 @@
-"""Exponential backoff with jitter, shared by every retry loop of the Wazo client."""
+"""Exponential backoff with jitter: one policy for every retry loop (XMPP stream, Wazo auth, events)."""
 
 from __future__ import annotations
 
