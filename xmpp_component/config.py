@@ -86,6 +86,11 @@ def _http_url(value: str) -> str | None:
     return "an http:// or https:// URL such as https://wazo.example.org"
 
 
+def _token_lifetime(value: int) -> str | None:
+    # wazo-auth accepts 1..315360000 s; under a minute the renewals would be busier than the events.
+    return None if 60 <= value <= 315360000 else "a number of seconds between 60 and 315360000"
+
+
 def _log_level(value: str) -> str | None:
     levels = ("debug", "info", "warning", "error")
     return None if value.lower() in levels else "one of " + ", ".join(levels)
@@ -122,7 +127,7 @@ class WazoSection:
     password_file: str = key("", doc="file holding the password (used when the variable is unset)")
     tenant_uuid: str = key("", doc="tenant to act in; empty means the account's own tenant")
     verify_tls: bool = key(True, doc="verify Wazo's TLS certificate")
-    token_expiration: int = key(3600, check=_positive, doc="lifetime asked for service tokens (s)")
+    token_expiration: int = key(3600, check=_token_lifetime, doc="lifetime asked for service tokens (s)")
     request_timeout: float = key(10.0, check=_positive, doc="timeout of one REST request (s)")
 
 

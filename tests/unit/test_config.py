@@ -75,6 +75,10 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
             "wazo.base_url: expected an http:// or https://",
         ),
         ({**minimal(), "logging": {"level": "loud"}}, "logging.level: expected one of debug, info"),
+        (
+            {**minimal(), "wazo": {"token_expiration": 400000000}},
+            "wazo.token_expiration: expected a number of seconds between 60 and 315360000",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_the_expectation(document: dict[str, object], message: str) -> None:
