@@ -70,6 +70,11 @@ class ImPresenceIntake:
     # --- connection life-cycle -------------------------------------------------------------------
 
     def on_session_start(self) -> None:
+        # What we knew of each user's resources may be stale (a client may have left while the
+        # stream was down). The server answers our probes (or, privileged, re-sends presences)
+        # with every resource that is still there, so rebuild from those answers; the hub keeps
+        # showing the last state until they arrive instead of flashing everyone offline.
+        self._resources.clear()
         self.privileged_presence = self.privileged_roster = False
         self._privileges_seen.clear()
         # slixmpp: xep_0356 keeps granted privileges in a class-wide dict that outlives a

@@ -145,3 +145,27 @@ async def test_a_stranger_is_refused_and_her_probes_get_nothing(
             assert mallory.boundjid.bare not in app.subscriptions.subscribers("alice")
         finally:
             await disconnect_client(mallory)
+
+
+async def test_a_resource_that_left_while_the_stream_was_down_is_forgotten(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    async with running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        jid, password = f"alice@{prosody.domain}", prosody.users["alice"]
+        desk = await connect_client(jid, password, prosody.c2s_port)
+        laptop = await connect_client(jid, password, prosody.c2s_port)
+        try:
+            desk.send_presence(pshow="away")
+            laptop.send_presence(pshow="chat")
+            await wait_until(
+                lambda: app.hub.im("alice").show.value == "chat", 10, "alice chatty on her laptop"
+            )
+            assert app.supervisor is not None
+            sessions = app.supervisor.sessions
+            app.xmpp.abort()  # the component's stream dies; the laptop leaves meanwhile
+            await disconnect_client(laptop)
+            await wait_online(app, sessions=sessions + 1)
+            await wait_until(lambda: app.hub.im("alice").show.value == "away", 10, "only the desk left, away")
+        finally:
+            await disconnect_client(desk)
