@@ -190,9 +190,16 @@ def _effective_line(phone: PhoneState) -> LineState:
     return aggregate_line_states([phone.line_state, *(_CALL_LINE_STATE[c.status] for c in phone.calls)])
 
 
+# One user's status text is copied to every subscriber: bound it so a pasted novel does not
+# multiply into megabytes of fan-out. Clients show one line anyway.
+MAX_USER_TEXT = 200
+
+
 def compose_status(label: str, user_text: str) -> str:
     """The row label first, then the user's own status text (see the module docstring)."""
     user_text = user_text.strip()
+    if len(user_text) > MAX_USER_TEXT:
+        user_text = user_text[: MAX_USER_TEXT - 1].rstrip() + "…"
     if not label:
         return user_text
     if not user_text or user_text.casefold() == label.casefold():

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from presence.merge import STATE_TABLE, StateRow, compose_status, merge, render_state_table_markdown
+from presence.merge import (
+    MAX_USER_TEXT,
+    STATE_TABLE,
+    StateRow,
+    compose_status,
+    merge,
+    render_state_table_markdown,
+)
 from presence.model import (
     Activity,
     CalendarState,
@@ -262,3 +269,11 @@ def test_table_markdown_has_one_line_per_row_in_priority_order() -> None:
 def test_docs_contain_the_generated_table() -> None:
     assert render_state_table_markdown() in DOCS.read_text(encoding="utf-8")
     assert render_state_table_markdown() in README.read_text(encoding="utf-8")
+
+
+def test_a_very_long_status_text_is_cut_with_an_ellipsis() -> None:
+    text = "word " * 400
+    presence = merge(ImState(ImShow.AWAY, text), None, CalendarState())
+    assert len(presence.status) == MAX_USER_TEXT
+    assert presence.status.endswith("…")
+    assert presence.status.startswith("word word")
