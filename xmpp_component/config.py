@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
+import phonenumbers
 from slixmpp.jid import JID, InvalidJID
 
 from presence.sources.wazo.config import Secret
@@ -158,6 +159,33 @@ class PresenceSection:
     privilege_grace: float = key(1.0, check=_positive, doc="wait this long for XEP-0356 privileges (s)")
 
 
+def _region(value: str) -> str | None:
+    ok = value in phonenumbers.SUPPORTED_REGIONS
+    return None if ok else "a two-letter region code phonenumbers knows, such as FR, DE or US"
+
+
+def _calls_per_minute(value: int) -> str | None:
+    return None if 1 <= value <= 1000 else "an integer between 1 and 1000"
+
+
+def _extension_digits(value: int) -> str | None:
+    return None if 1 <= value <= 15 else "an integer between 1 and 15"
+
+
+def _search_results(value: int) -> str | None:
+    return None if 1 <= value <= 100 else "an integer between 1 and 100"
+
+
+@dataclass(frozen=True)
+class CallsSection:
+    default_region: str = key("FR", check=_region, doc="region for numbers typed without +country code")
+    extension_max_digits: int = key(
+        6, check=_extension_digits, doc="all-digit input up to this length is a PBX extension"
+    )
+    max_calls_per_minute: int = key(10, check=_calls_per_minute, doc="calls one user may place per minute")
+    search_max_results: int = key(20, check=_search_results, doc="rows at most in a name search pick list")
+
+
 @dataclass(frozen=True)
 class LoggingSection:
     level: str = key("info", check=_log_level, doc="debug, info, warning or error")
@@ -169,6 +197,7 @@ SECTIONS: dict[str, type] = {
     "wazo": WazoSection,
     "identity": IdentitySection,
     "presence": PresenceSection,
+    "calls": CallsSection,
     "logging": LoggingSection,
 }
 
@@ -181,6 +210,7 @@ class Config:
     identity: IdentitySection
     presence: PresenceSection
     logging: LoggingSection
+    calls: CallsSection
     component_secret: Secret
     wazo_password: Secret | None
     source: Path | None = None
@@ -286,6 +316,7 @@ def parse_config(
         identity=sections["identity"],
         presence=sections["presence"],
         logging=sections["logging"],
+        calls=sections["calls"],
         component_secret=secret,
         wazo_password=password,
         source=source,

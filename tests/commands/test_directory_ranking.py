@@ -1,0 +1,114 @@
+"""Directory ranking and merging, without I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from presence.directory import (
+    CombinedDirectory,
+    DirectoryEntry,
+    DirectoryUnavailable,
+    NumberKind,
+    WazoUsersDirectory,
+    rank,
+    score,
+)
+from presence.sources.wazo.confd import Extension, WazoLine, WazoUser
+from xmpp_component.commands.ratelimit import RateLimiter
+
+
+def entry(
+    name: str, number: str, kind: NumberKind = NumberKind.EXTENSION, source: str = "t"
+) -> DirectoryEntry:
+    return DirectoryEntry(name, number, kind, source)
+
+
+def test_score_orders_match_quality() -> None:
+    assert score("bob brown", "Bob Brown") == 100
+    assert score("brown", "Bob Brown") == 80
+    assert score("bo", "Bob Brown") == 60
+    assert score("bro", "Bob Brown") == 50
+    assert score("b bro", "Bob Brown") == 40
+    assert score("ob", "Bob Brown") == 30
+    assert score("zed", "Bob Brown") == 0
+    assert score("eloise", "Éloïse Durand") == 80
+
+
+def test_rank_is_best_first_one_row_per_number() -> None:
+    ranked = rank(
+        "bob",
+        [
+            entry("Bobby Tables", "1005"),
+            entry("Bob Martin", "+33612345678", NumberKind.MOBILE),
+            entry("Bob Martin", "1004"),
+            entry("Bob Brown", "1002"),
+            entry("Bob Brown (LDAP)", "10 02"),  # same number from another source: dropped
+            entry("Jim Bobson", "1006"),
+        ],
+    )
+    assert [(e.name, e.number) for e in ranked] == [
+        ("Bob Brown", "1002"),
+        ("Bob Martin", "1004"),
+        ("Bob Martin", "+33612345678"),
+        ("Bobby Tables", "1005"),
+        ("Jim Bobson", "1006"),
+    ]
+    assert len(rank("bob", [entry(f"Bob {i}", str(1000 + i)) for i in range(30)], limit=20)) == 20
+
+
+class Static:
+    def __init__(self, name: str, entries: Sequence[DirectoryEntry] | Exception) -> None:
+        self.name = name
+        self._entries = entries
+
+    async def search(self, query: str) -> Sequence[DirectoryEntry]:
+        if isinstance(self._entries, Exception):
+            raise self._entries
+        return self._entries
+
+
+async def test_combined_directory_survives_one_failing_source_but_not_all() -> None:
+    good = Static("wazo", [entry("Bob Brown", "1002")])
+    down = Static("ldap", DirectoryUnavailable("ldap is down"))
+    assert [e.number for e in await CombinedDirectory([down, good]).search("bob")] == ["1002"]
+    with pytest.raises(DirectoryUnavailable, match="ldap is down"):
+        await CombinedDirectory([down]).search("bob")
+
+
+class FakeConfd:
+    def __init__(self, users: list[WazoUser]) -> None:
+        self.users = users
+        self.searches: list[str | None] = []
+
+    async def list_users(self, search: str | None = None, **exact: str) -> list[WazoUser]:
+        self.searches.append(search)
+        return self.users
+
+
+async def test_wazo_users_give_one_entry_per_number() -> None:
+    line = WazoLine(12, "bob-desk", "sip", "default", (Extension("1002", "default"),))
+    bob = WazoUser("u-bob", 2, "Bob", "Brown", "bob@example.test", "bob", "+33612345678", (line,))
+    confd = FakeConfd([bob])
+    found = await WazoUsersDirectory(lambda: confd).search("bob")
+    assert confd.searches == ["bob"]
+    assert [(e.name, e.number, e.kind, e.wazo_uuid) for e in found] == [
+        ("Bob Brown", "1002", NumberKind.EXTENSION, "u-bob"),
+        ("Bob Brown", "+33612345678", NumberKind.MOBILE, "u-bob"),
+    ]
+    with pytest.raises(DirectoryUnavailable, match="not connected"):
+        await WazoUsersDirectory(lambda: None).search("bob")
+
+
+def test_rate_limiter_sliding_window() -> None:
+    now = [0.0]
+    limiter = RateLimiter(2, 60.0, clock=lambda: now[0])
+    assert limiter.acquire("alice") is None
+    assert limiter.acquire("alice") is None
+    assert limiter.acquire("alice") == pytest.approx(60.0)
+    assert limiter.acquire("bob") is None  # per user
+    now[0] = 30.0
+    assert limiter.acquire("alice") == pytest.approx(30.0)
+    now[0] = 60.0
+    assert limiter.acquire("alice") is None
