@@ -22,6 +22,7 @@ from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tracker import PhoneStateTracker
 from store import Store
+from xmpp_component.commands import install_commands
 from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
 from xmpp_component.connection import ConnectionSupervisor
@@ -131,6 +132,10 @@ class App:
         xmpp.add_event_handler("privileges_advertised", self._on_privileges)
         xmpp.add_event_handler("presence", self._route_presence)
         self.shutdown_hooks.append(self._say_goodbye)
+        # Click-to-call commands (XEP-0050 + chat text); they re-register at every session start.
+        self.commands = install_commands(
+            xmpp, cfg, self.domains, lambda: self.people, lambda: self.wazo, self.hub
+        )
 
     # --- XMPP events -------------------------------------------------------------------------------
 

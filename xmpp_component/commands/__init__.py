@@ -1,0 +1,66 @@
+"""Commands: click-to-call ("Call", "Hang up", "Call back") and "help", as XEP-0050 ad-hoc
+commands and as chat text sent to the component. One class per command (:mod:`.base`), two
+adapters (:mod:`.adhoc`, :mod:`.chat`). :func:`install_commands` wires them into the component.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from presence.directory import CombinedDirectory, WazoUsersDirectory
+from presence.hub import PresenceHub
+from presence.identity import People
+from presence.sources.wazo.client import WazoClient
+from xmpp_component.commands.adhoc import AdhocAdapter
+from xmpp_component.commands.base import Command
+from xmpp_component.commands.call import CallCommand
+from xmpp_component.commands.callback import CallBackCommand
+from xmpp_component.commands.chat import ChatAdapter
+from xmpp_component.commands.hangup import HangupCommand
+from xmpp_component.commands.help import HelpCommand
+from xmpp_component.commands.last_callers import LastCallers
+from xmpp_component.commands.ratelimit import RateLimiter
+from xmpp_component.commands.services import CommandServices
+from xmpp_component.config import Config
+
+
+@dataclass
+class InstalledCommands:
+    services: CommandServices
+    commands: list[Command]
+    adhoc: AdhocAdapter
+    chat: ChatAdapter
+
+
+def install_commands(
+    xmpp: Any,
+    config: Config,
+    domains: tuple[str, ...],
+    people: Callable[[], People],
+    wazo: Callable[[], WazoClient | None],
+    hub: PresenceHub,
+) -> InstalledCommands:
+    """Build the commands and both adapters; they register themselves at every session start."""
+
+    def confd() -> Any:
+        client = wazo()
+        return client.confd if client is not None else None
+
+    services = CommandServices(
+        component_jid=config.component.jid,
+        domains=domains,
+        admins=frozenset(j.lower() for j in config.component.admins),
+        people=people,
+        wazo=wazo,
+        directory=CombinedDirectory([WazoUsersDirectory(confd)], limit=config.calls.search_max_results),
+        calls=config.calls,
+        call_limiter=RateLimiter(config.calls.max_calls_per_minute, 60.0),
+        last_callers=LastCallers(hub),
+    )
+    commands: list[Command] = [CallCommand(services), HangupCommand(services), CallBackCommand(services)]
+    commands.append(HelpCommand(services, commands))
+    return InstalledCommands(
+        services, commands, AdhocAdapter(xmpp, services, commands), ChatAdapter(xmpp, services, commands)
+    )

@@ -1,0 +1,133 @@
+""" "Call": a number, an extension or a name; the user's own phone rings first."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from presence.directory import DirectoryEntry, DirectoryUnavailable
+from presence.phone_numbers import DialInputError, DialTarget, NameQuery, parse_dial_input
+from xmpp_component.commands.base import (
+    Command,
+    CommandError,
+    Field,
+    FieldError,
+    Form,
+    Option,
+    Reply,
+    Requester,
+    Values,
+)
+from xmpp_component.commands.dialing import dial_target, place_call
+
+NUMBER_FIELD = Field(
+    "number",
+    "Number, extension or name",
+    required=True,
+    desc="e.g. 1002, +33 1 23 45 67 89, 01 23 45 67 89 or Bob",
+)
+
+
+def entry_label(entry: DirectoryEntry) -> str:
+    return f"{entry.name} — {entry.number} ({entry.kind.value})"
+
+
+class CallCommand(Command):
+    NAME = "Call"
+    NODE = "call"
+    CHAT_COMMAND = "call"
+    CHAT_ALIASES = ("dial",)
+    CHAT_USAGE = "call <number, extension or name>   e.g. call bob, call 1002, call +33 1 23 45 67 89"
+    PREFILL = "number"
+
+    async def start(self, requester: Requester, prefill: Values) -> Reply:
+        number = prefill.get("number", "")
+        if number.strip():
+            try:
+                return await self._resolve(requester, number)
+            except FieldError as error:
+                form = self._ask(requester, number)
+                form.notes.append(("error", f"{NUMBER_FIELD.label}: {error.message}"))
+                return form
+        return self._ask(requester)
+
+    def _ask(self, requester: Requester, value: str = "") -> Form:
+        async def submitted(values: Values) -> Reply:
+            return await self._resolve(requester, values.get("number", ""))
+
+        return Form(
+            "Click to call",
+            [replace(NUMBER_FIELD, value=value)],
+            submitted,
+            instructions="Who do you want to call? Your own phone rings first; pick it up to place the call.",
+        )
+
+    async def _resolve(self, requester: Requester, text: str) -> Reply:
+        calls = self.services.calls
+        try:
+            what = parse_dial_input(text, calls.default_region, calls.extension_max_digits)
+        except DialInputError as error:
+            raise FieldError("number", f"{text.strip()[:40]!r} {error}") from None
+        if isinstance(what, NameQuery):
+            return await self._search(requester, what)
+        return self._confirm(requester, what, "")
+
+    async def _search(self, requester: Requester, query: NameQuery) -> Reply:
+        try:
+            found = await self.services.directory.search(query.text)
+        except DirectoryUnavailable as error:
+            raise CommandError(f"the directory cannot be searched now ({error})") from None
+        own = requester.person.wazo_uuid if requester.person else None
+        found = [e for e in found if not (own and e.wazo_uuid == own)]  # not yourself
+        found = found[: self.services.calls.search_max_results]
+        if not found:
+            raise FieldError("number", f"no one in the directory matches {query.text!r}")
+        if len(found) == 1:
+            entry = found[0]
+            return self._confirm(requester, dial_target(self.services, entry.number), entry_label(entry))
+        by_number = {e.number: e for e in found}
+
+        async def picked(values: Values) -> Reply:
+            choice = values.get("choice", "")
+            entry = by_number.get(choice)
+            if entry is None:
+                raise FieldError("choice", "pick one of the listed numbers")
+            return await place_call(
+                self.services, requester, dial_target(self.services, entry.number, "choice"), entry.name
+            )
+
+        return Form(
+            "Click to call: pick a number",
+            [
+                Field(
+                    "choice",
+                    "Who",
+                    kind="list-single",
+                    options=tuple(Option(e.number, entry_label(e), e.number) for e in found),
+                    required=True,
+                )
+            ],
+            picked,
+            instructions=f"{len(found)} numbers match {query.text!r}.",
+            final=True,
+        )
+
+    def _confirm(self, requester: Requester, target: DialTarget, label: str) -> Form:
+        shown = label or f"{target.display} ({target.kind.value})"
+        who = label.split(" — ", 1)[0] if label else ""
+
+        async def confirmed(values: Values) -> Reply:
+            # The hidden field comes back from the client: check it again, never trust it blindly.
+            number = values.get("number", target.dial)
+            return await place_call(self.services, requester, dial_target(self.services, number), who)
+
+        return Form(
+            "Click to call: confirm",
+            [
+                Field("summary", "Call", kind="fixed", value=f"Call {shown}?"),
+                Field("number", "Number", kind="hidden", value=target.dial),
+            ],
+            confirmed,
+            instructions="Your own phone rings first; the call goes out when you pick up.",
+            final=True,
+            confirmation=True,
+        )

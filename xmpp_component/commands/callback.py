@@ -1,0 +1,113 @@
+""" "Call back": the last caller, or the caller of one of the requester's voicemail messages."""
+
+from __future__ import annotations
+
+import time
+
+from presence.phone_numbers import display_number
+from presence.sources.wazo.errors import WazoError
+from xmpp_component.commands.base import (
+    Command,
+    Done,
+    Field,
+    FieldError,
+    Form,
+    Option,
+    Reply,
+    Requester,
+    Values,
+)
+from xmpp_component.commands.dialing import dial_target, place_call
+
+MAX_MESSAGES = 10
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class CallBackCommand(Command):
+    NAME = "Call back"
+    NODE = "callback"
+    CHAT_COMMAND = "callback"
+    CHAT_ALIASES = ("call back",)
+    CHAT_USAGE = "call back   calls your last caller, or a voicemail's caller"
+
+    async def start(self, requester: Requester, prefill: Values) -> Reply:
+        assert requester.person is not None  # PHONE_USER access
+        region = self.services.calls.default_region
+        options: list[tuple[str, str, str]] = []  # (number, label, name)
+        last = self.services.last_callers.get(requester.person.localpart)
+        if last is not None:
+            who = last.name or display_number(last.number, region)
+            options.append((last.number, f"Last caller: {who} ({display_number(last.number, region)})", who))
+        try:
+            messages = await self.services.pbx().calld.user_voicemail_messages(requester.person.wazo_uuid)
+        except WazoError as error:
+            messages = []
+            note = f"voicemail messages cannot be read now ({error.error_id})"
+        else:
+            note = ""
+        for message in sorted(messages, key=lambda m: m.timestamp, reverse=True)[:MAX_MESSAGES]:
+            if not message.caller_number:
+                continue
+            shown = display_number(message.caller_number, region)
+            who = message.caller_name or shown
+            when = time.strftime("%d %b %H:%M", time.localtime(message.timestamp))
+            label = f"Voicemail from {who} ({shown}), {_duration(message.duration_seconds)}, {when}"
+            options.append((message.caller_number, label, who))
+        if not options:
+            return Done(
+                "No one to call back: no recent caller and no voicemail with a number"
+                + (f" ({note})" if note else "")
+                + ".",
+                level="warn" if note else "info",
+            )
+        # One row per number, first (most recent) wins; values are indexes so that the same
+        # number from the last call and a voicemail does not make two identical options.
+        seen: set[str] = set()
+        rows = []
+        for number, label, who in options:
+            if number not in seen:
+                seen.add(number)
+                rows.append((number, label, who))
+
+        async def chosen(values: Values) -> Reply:
+            index = values.get("caller", "")
+            if not index.isdigit() or not 0 <= int(index) < len(rows):
+                raise FieldError("caller", "pick one of the listed callers")
+            number, _label, who = rows[int(index)]
+            return await place_call(
+                self.services, requester, dial_target(self.services, number, "caller"), who
+            )
+
+        if len(rows) == 1:
+            return Form(
+                "Call back: confirm",
+                [
+                    Field("summary", "Call back", kind="fixed", value=f"Call back {rows[0][1]}?"),
+                    Field("caller", "Caller", kind="hidden", value="0"),
+                ],
+                chosen,
+                final=True,
+                confirmation=True,
+            )
+        form = Form(
+            "Call back",
+            [
+                Field(
+                    "caller",
+                    "Who",
+                    kind="list-single",
+                    options=tuple(Option(str(i), label, n) for i, (n, label, _w) in enumerate(rows)),
+                    required=True,
+                    value="0",
+                )
+            ],
+            chosen,
+            instructions="Your own phone rings first; the call goes out when you pick up.",
+            final=True,
+        )
+        if note:
+            form.notes.append(("warn", note))
+        return form

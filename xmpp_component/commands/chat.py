@@ -1,0 +1,161 @@
+"""The chat face: the same commands as text sent to the component's bare domain.
+
+``call bob`` / ``call 1002`` / ``hangup`` / ``call back`` / ``help``; a question (a pick list, a
+missing value) is answered by the next message ("2", "yes", or "cancel"). A confirmation is skipped
+when the user typed the command themselves: the message is the confirmation. Replies are plain text;
+every number mentioned comes with an ``xmpp:...?command;node=call;number=...`` link.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from presence.phone_numbers import DialInputError, parse_number
+from xmpp_component.commands import runner
+from xmpp_component.commands.base import Command, Done, Form, Reply, Requester, refusal
+from xmpp_component.commands.links import call_link
+from xmpp_component.commands.services import CommandServices
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_LENGTH = 500
+PENDING_TTL = 600.0
+YES = frozenset({"yes", "y", "ok", "oui", "go"})
+CANCEL = frozenset({"cancel", "no", "n", "stop", "non"})
+
+
+@dataclass
+class _Pending:
+    form: Form
+    since: float
+
+
+class ChatAdapter:
+    def __init__(
+        self,
+        xmpp: Any,
+        services: CommandServices,
+        commands: list[Command],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.xmpp = xmpp
+        self.services = services
+        self.commands = [c for c in commands if c.CHAT_COMMAND]
+        self._clock = clock
+        self._pending: dict[str, _Pending] = {}
+        # Longest first, so that "call back" wins over "call".
+        words = [(w, c) for c in self.commands for w in (c.CHAT_COMMAND or "", *c.CHAT_ALIASES)]
+        self._words = sorted(words, key=lambda pair: -len(pair[0]))
+        xmpp.add_event_handler("message", self._on_message)
+
+    async def _on_message(self, msg: Any) -> None:
+        if msg["type"] not in ("chat", "normal"):
+            return
+        if msg["to"].user or msg["to"].domain != self.xmpp.boundjid.domain:
+            return  # messages to alice@phone... are not commands
+        body = msg["body"]
+        if not body or not body.strip():
+            return  # chat states, receipts
+        text = await self.handle(str(msg["from"]), body)
+        self.xmpp.send_message(mto=msg["from"], mbody=text, mtype="chat", mfrom=self.xmpp.boundjid)
+
+    def _match(self, text: str) -> tuple[Command | None, str]:
+        folded = text.casefold()
+        for word, command in self._words:
+            if folded == word or folded.startswith(word + " "):
+                return command, text[len(word) :].strip()
+        return None, text
+
+    async def handle(self, jid: str, text: str) -> str:
+        """The reply to one message from ``jid``."""
+        text = " ".join(text.split())
+        requester = self.services.requester(jid)
+        key = requester.jid
+        if not requester.local:
+            return "Sorry, this service is only for users of this company's chat domains."
+        if len(text) > MAX_MESSAGE_LENGTH:
+            return f"Sorry, that message is too long ({len(text)} characters, at most {MAX_MESSAGE_LENGTH})."
+        pending = self._pending.pop(key, None)
+        if pending is not None and self._clock() - pending.since > PENDING_TTL:
+            pending = None
+        if text.casefold() in CANCEL:
+            return "Cancelled: nothing was done." if pending else "There is nothing to cancel."
+        command, args = self._match(text)
+        if command is not None:
+            return await self._start(requester, command, args)
+        if pending is not None:
+            return await self._answer(requester, pending.form, text)
+        first = text.split(" ", 1)[0][:30]
+        return f"I don't know {first!r}. Type help for the list of commands."
+
+    async def _start(self, requester: Requester, command: Command, args: str) -> str:
+        prefill = command.chat_prefill(args) if refusal(command.ACCESS, requester) is None else {}
+        reply = await runner.start(command, requester, prefill)
+        if isinstance(reply, Form) and reply.confirmation and not reply.notes:
+            reply, _refused = await runner.submit(reply, self._defaults(reply))
+        return self._render(requester, reply)
+
+    async def _answer(self, requester: Requester, form: Form, text: str) -> str:
+        values = self._defaults(form)
+        choices = [f for f in form.fields if f.kind == "list-single"]
+        free = [f for f in form.fields if f.kind == "text-single"]
+        if choices:
+            options = choices[0].options
+            if not (text.isdigit() and 1 <= int(text) <= len(options)):
+                self._keep(requester, form)
+                return f"Reply with a number from 1 to {len(options)}, or cancel."
+            values[choices[0].var] = options[int(text) - 1].value
+        elif free:
+            values[free[0].var] = text
+        elif text.casefold() not in YES:
+            self._keep(requester, form)
+            return "Reply yes to go ahead, or cancel."
+        reply, _refused = await runner.submit(form, values)
+        return self._render(requester, reply)
+
+    @staticmethod
+    def _defaults(form: Form) -> dict[str, str]:
+        return {f.var: f.value for f in form.fields if f.kind in ("hidden", "fixed", "text-single")}
+
+    def _keep(self, requester: Requester, form: Form) -> None:
+        self._pending[requester.jid] = _Pending(form, self._clock())
+
+    def _link(self, number: str) -> str:
+        calls = self.services.calls
+        try:
+            dial = parse_number(number, calls.default_region, calls.extension_max_digits).dial
+        except DialInputError:
+            return ""
+        return call_link(self.services.component_jid, dial)
+
+    def _render(self, requester: Requester, reply: Reply) -> str:
+        if isinstance(reply, Done):
+            lines = [reply.text if reply.level != "error" else f"Sorry: {reply.text}"]
+            for number in reply.numbers:
+                link = self._link(number)
+                if link:
+                    lines.append(f"Call {number} again: {link}  (or type: call {number})")
+            return "\n".join(lines)
+        self._keep(requester, reply)
+        lines = [text for _level, text in reply.notes]
+        if reply.instructions:
+            lines.append(reply.instructions)
+        choices = [f for f in reply.fields if f.kind == "list-single"]
+        free = [f for f in reply.fields if f.kind == "text-single"]
+        fixed = [f.value for f in reply.fields if f.kind == "fixed" and f.value]
+        lines.extend(fixed)
+        if choices:
+            for index, option in enumerate(choices[0].options, 1):
+                link = self._link(option.number) if option.number else ""
+                lines.append(f"{index}. {option.label}" + (f"  {link}" if link else ""))
+            lines.append(f"Reply with a number from 1 to {len(choices[0].options)}, or cancel.")
+        elif free:
+            hint = f" ({free[0].desc})" if free[0].desc else ""
+            lines.append(f"{free[0].label}?{hint} Reply with it, or cancel.")
+        else:
+            lines.append("Reply yes to go ahead, or cancel.")
+        return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""Placing a call for a requester: rate limit, their own Wazo user and main line, calld origination."""
+
+from __future__ import annotations
+
+import logging
+
+from presence.phone_numbers import DialInputError, DialTarget, parse_number
+from presence.sources.wazo.errors import WazoError
+from xmpp_component.commands.base import CommandError, Done, FieldError, Requester
+from xmpp_component.commands.services import CommandServices
+
+log = logging.getLogger(__name__)
+
+# calld's refusals (reference wazo-api.md §7.1), said for a person.
+_REFUSALS = {
+    "invalid-extension": "the phone system refused to dial {number}: it is not a number it can reach",
+    "call-origin-unavailable": "your phone is not registered (off or disconnected), so it cannot ring",
+    "user-missing-main-line": "your phone user has no line to ring",
+    "invalid-user": "the phone system does not know your phone user",
+    "call-creation": "the phone system could not create the call",
+}
+
+
+def dial_target(services: CommandServices, number: str, var: str = "number") -> DialTarget:
+    """A number from a form, a directory or a voicemail, checked again (it may have been forged)."""
+    try:
+        return parse_number(number, services.calls.default_region, services.calls.extension_max_digits)
+    except DialInputError as error:
+        raise FieldError(var, f"{number!r} {error}") from None
+
+
+async def place_call(
+    services: CommandServices, requester: Requester, target: DialTarget, who: str = ""
+) -> Done:
+    """Ring the requester's own phone; the call to ``target`` goes out when they pick up."""
+    person = requester.person
+    if person is None:  # refused earlier by the access check; kept for safety
+        raise CommandError(f"{requester.jid} is not provisioned")
+    wait = services.call_limiter.acquire(requester.jid)
+    if wait is not None:
+        raise CommandError(
+            f"too many calls: at most {services.calls.max_calls_per_minute} per minute; "
+            f"try again in {max(1, round(wait))} s"
+        )
+    wazo = services.pbx()
+    shown = f"{who} ({target.display})" if who else target.display
+    try:
+        user = await wazo.confd.get_user(person.wazo_uuid)
+        line = user.main_line
+        if line is None:
+            raise CommandError("your phone user has no line to ring")
+        await wazo.calld.originate(person.wazo_uuid, target.dial, line.context, line_id=line.id)
+    except WazoError as error:
+        log.info("origination for %s to %s refused: %s", requester.jid, target.dial, error.error_id)
+        template = _REFUSALS.get(error.error_id)
+        if template is not None:
+            raise CommandError(template.format(number=target.display)) from None
+        if error.retryable:
+            raise CommandError("the phone system did not answer; try again in a moment") from None
+        raise CommandError(f"the phone system refused the call ({error.error_id})") from None
+    log.info("%s calls %s", requester.jid, target.dial)
+    return Done(
+        f"Calling {shown}: your phone ({line.name}) rings first; the call goes out when you pick up.",
+        numbers=(target.dial,),
+    )

@@ -1,0 +1,43 @@
+"""What commands need from the rest of the component, gathered in one object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from presence.directory import Directory
+from presence.identity import People
+from presence.sources.wazo.client import WazoClient
+from xmpp_component.commands.base import CommandError, Requester
+from xmpp_component.commands.last_callers import LastCallers
+from xmpp_component.commands.ratelimit import RateLimiter
+from xmpp_component.config import CallsSection
+
+
+@dataclass
+class CommandServices:
+    component_jid: str
+    domains: tuple[str, ...]
+    admins: frozenset[str]
+    people: Callable[[], People]
+    wazo: Callable[[], WazoClient | None]
+    directory: Directory
+    calls: CallsSection
+    call_limiter: RateLimiter
+    last_callers: LastCallers
+
+    def requester(self, jid: str) -> Requester:
+        bare = jid.split("/", 1)[0].lower()
+        domain = bare.rsplit("@", 1)[-1]
+        return Requester(
+            jid=bare,
+            person=self.people().by_chat_jid.get(bare) if "@" in bare else None,
+            local="@" in bare and domain in self.domains,
+            admin=bare in self.admins,
+        )
+
+    def pbx(self) -> WazoClient:
+        wazo = self.wazo()
+        if wazo is None:
+            raise CommandError("the phone system (Wazo) is not connected yet; try again in a moment")
+        return wazo
