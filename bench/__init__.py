@@ -1,0 +1,1 @@
+"""Benchmarks of phonepresence against a real Prosody and the Wazo simulator (``make bench``)."""

@@ -1,0 +1,117 @@
+"""The component (``App``) in its own process, for the benchmarks; driven over stdin.
+
+``python -m bench._component CONFIG.json [--profile OUT.txt]``. CONFIG.json holds the TOML
+document as JSON plus the two secrets. Prints JSON lines on stdout as the app reaches each state
+(``online``, ``provisioned``, ``synced`` with the resync count), with ``time.monotonic_ns``.
+Commands on stdin: ``capture PATH`` (from now on, tee every batch the publisher writes to PATH:
+the bytes the ceiling sender replays), ``uncapture``, ``stop``. With ``--profile``, pyinstrument
+samples the whole run and its text report is written at exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from xmpp_component.app import App
+from xmpp_component.config import parse_config
+
+
+def emit(event: str, **fields: Any) -> None:
+    print(json.dumps({"ev": event, "t_ns": time.monotonic_ns(), **fields}), flush=True)
+
+
+async def monitor(app: App, capture: list[IO[bytes] | None]) -> None:
+    while app.xmpp is None:  # noqa: ASYNC110  # App has no event for it
+        await asyncio.sleep(0.001)
+    xmpp = app.xmpp
+    send = xmpp.send
+
+    def tee(data: Any, *args: Any, **kwargs: Any) -> Any:
+        out = capture[0]
+        if out is not None and isinstance(data, str):
+            out.write(data.encode())
+        return send(data, *args, **kwargs)
+
+    xmpp.send = tee  # type: ignore[method-assign]
+    seen: set[str] = set()
+    resyncs = 0
+    while True:
+        if "online" not in seen and app.supervisor is not None and app.supervisor.online.is_set():
+            seen.add("online")
+            emit("online")
+        if "provisioned" not in seen and app.provisioned.is_set():
+            seen.add("provisioned")
+            emit("provisioned", users=len(app.people))
+        events = app.wazo.events if app.wazo is not None else None
+        if events is not None and events.resyncs != resyncs:
+            resyncs = events.resyncs
+            emit("synced", resyncs=resyncs)
+        await asyncio.sleep(0.001)
+
+
+async def run(config_path: Path) -> None:
+    document = json.loads(config_path.read_text())
+    env = document.pop("env")
+    app = App(parse_config(document, env))
+    loop = asyncio.get_running_loop()
+    capture: list[IO[bytes] | None] = [None]
+
+    def command(line: str) -> None:
+        words = line.split()
+        if not words:
+            return
+        if words[0] == "stop":
+            app.request_stop()
+        elif words[0] == "capture":
+            capture[0] = open(words[1], "wb")  # noqa: SIM115  # closed by uncapture
+            emit("capturing")
+        elif words[0] == "uncapture":
+            if capture[0] is not None:
+                capture[0].close()
+                capture[0] = None
+            emit("uncaptured", sent=app.publisher.stanzas_sent if app.publisher else 0)
+
+    def read_stdin() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(command, line)
+        loop.call_soon_threadsafe(app.request_stop)
+
+    threading.Thread(target=read_stdin, daemon=True).start()
+    watcher = asyncio.create_task(monitor(app, capture))
+    try:
+        await app.run(install_signal_handlers=True)
+    finally:
+        watcher.cancel()
+    emit("stopped")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--profile", type=Path)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005, async_mode="disabled")
+        profiler.start()
+    try:
+        asyncio.run(run(args.config))
+    finally:
+        if profiler is not None:
+            profiler.stop()
+            args.profile.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
+if __name__ == "__main__":
+    main()

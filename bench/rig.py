@@ -1,0 +1,619 @@
+"""What every benchmark needs: Prosody with many accounts, the simulator and the component in
+their own processes, raw-socket readers, slixmpp clients, a raw component sender, and the
+statistics and printing (one table plus JSON lines, min/median/max over runs).
+
+All servers bind 127.0.0.1 and are started and stopped (by PID) here. Timestamps are
+``time.monotonic_ns`` (CLOCK_MONOTONIC: the same clock in every process of the machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench._sim import SERVICE_PASSWORD, SERVICE_USER, user_name
+from devservers.prosody import ProsodyServer
+from devservers.xmpp_client import connect_client, disconnect_client
+from store import Store
+
+DOMAIN = "example.test"
+COMPONENT = "phone.example.test"
+SECRET = "bench-component-secret"
+PY = sys.executable
+ROOT = Path(__file__).resolve().parent.parent
+
+# --- statistics and output ---------------------------------------------------------------------
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def spread(values: Iterable[float]) -> tuple[float, float, float]:
+    vals = [v for v in values if v == v]  # drop NaN
+    if not vals:
+        return (float("nan"),) * 3  # type: ignore[return-value]
+    return min(vals), statistics.median(vals), max(vals)
+
+
+def report(
+    bench: str, title: str, runs: list[dict[str, Any]], figures: list[tuple[str, str]], extra: str = ""
+) -> dict[str, tuple[float, float, float]]:
+    """Print per-run JSON lines, a table (min / median / max over runs) and summary JSON lines."""
+    for number, run in enumerate(runs, 1):
+        print(json.dumps({"bench": bench, "run": number, **run}), flush=True)
+    print()
+    print(f"{title}  ({len(runs)} runs)")
+    if extra:
+        print(extra)
+    width = max(len(label) for _key, label in figures) + 2
+    print(f"{'figure':<{width}} {'min':>11} {'median':>11} {'max':>11}")
+    summary = {}
+    for key, label in figures:
+        lo, mid, hi = spread(r[key] for r in runs if key in r)
+        summary[key] = (lo, mid, hi)
+        print(f"{label:<{width}} {lo:11.3f} {mid:11.3f} {hi:11.3f}")
+    for key, _label in figures:
+        lo, mid, hi = summary[key]
+        print(json.dumps({"bench": bench, "figure": key, "min": lo, "median": mid, "max": hi}), flush=True)
+    print(flush=True)
+    return summary
+
+
+def verdict(bench: str, target: str, value: float, ok: bool) -> dict[str, Any]:
+    line = {"bench": bench, "target": target, "measured": round(value, 3), "met": ok}
+    print(f"TARGET {target}: measured {value:.3f} -> {'MET' if ok else 'MISSED'}")
+    print(json.dumps(line), flush=True)
+    return line
+
+
+def machine() -> str:
+    return (
+        f"{platform.node()}: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+        f"Python {platform.python_version()}, {platform.platform()}"
+    )
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return float("nan")
+    return times.user + times.system
+
+
+class Child:
+    """A Python child process speaking JSON lines on stdout and taking commands on stdin."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.started_ns = time.monotonic_ns()
+        self._log = open(log, "ab")  # noqa: SIM115  # closed in stop()
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        self.lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.events: list[dict[str, Any]] = []
+        self._reader = asyncio.get_running_loop().run_in_executor(
+            None, self._pump, asyncio.get_running_loop()
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _pump(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            with contextlib.suppress(ValueError):
+                loop.call_soon_threadsafe(self._got, json.loads(raw))
+
+    def _got(self, line: dict[str, Any]) -> None:
+        self.events.append(line)
+        self.lines.put_nowait(line)
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    async def expect(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+        for line in self.events:
+            if predicate(line):
+                return line
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"child {self.proc.args} exited with {self.proc.returncode}")
+            try:
+                line = await asyncio.wait_for(
+                    self.lines.get(), max(0.01, min(0.5, deadline - time.monotonic()))
+                )
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"child {self.proc.args[:3]}: nothing matching after {timeout} s"
+                    ) from None
+                continue
+            if predicate(line):
+                return line
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self.send("stop")
+                self.send('{"cmd": "quit"}')
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self.proc.wait), timeout)
+            except TimeoutError:
+                self.proc.kill()
+                self.proc.wait(5)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._reader, 2)
+        self._log.close()
+
+
+class Simulator(Child):
+    def __init__(self, workdir: Path, users: int) -> None:
+        super().__init__(
+            [PY, "-m", "bench._sim", "--users", str(users), "--domain", DOMAIN], workdir / "sim.log"
+        )
+        self.base_url = ""
+
+    async def ready(self) -> None:
+        line = await self.expect(lambda line: line.get("ready", False), 120)
+        self.base_url = line["base_url"]
+
+    async def command(self, timeout: float = 300, **command: Any) -> dict[str, Any]:
+        self.events.clear()
+        while not self.lines.empty():
+            self.lines.get_nowait()
+        self.send(json.dumps(command))
+        return await self.expect(lambda line: "ok" in line, timeout)
+
+
+class Component(Child):
+    def __init__(self, workdir: Path, config: dict[str, Any], profile: Path | None = None) -> None:
+        path = workdir / "component.json"
+        path.write_text(json.dumps(config))
+        argv = [PY, "-m", "bench._component", str(path)]
+        if profile is not None:
+            argv += ["--profile", str(profile)]
+        super().__init__(argv, workdir / "component.log")
+
+    async def wait(self, event: str, timeout: float = 120, **fields: Any) -> dict[str, Any]:
+        return await self.expect(
+            lambda line: line.get("ev") == event and all(line.get(k) == v for k, v in fields.items()), timeout
+        )
+
+
+def component_config(prosody: ProsodyServer, sim_url: str, store: Path) -> dict[str, Any]:
+    return {
+        "component": {
+            "jid": COMPONENT,
+            "server_port": prosody.component_port,
+            "reconnect_min_delay": 0.05,
+            "reconnect_max_delay": 0.5,
+        },
+        "store": {"path": str(store)},
+        "wazo": {"enabled": True, "base_url": sim_url, "username": SERVICE_USER},
+        "presence": {"privilege_grace": 0.05},
+        "logging": {"level": "warning"},
+        "env": {
+            "PHONEPRESENCE_COMPONENT_SECRET": SECRET,
+            "PHONEPRESENCE_WAZO_PASSWORD": SERVICE_PASSWORD,
+        },
+    }
+
+
+# --- Prosody with many accounts ----------------------------------------------------------------
+
+
+def _encode(part: str) -> str:
+    """Prosody's datamanager file-name encoding: every non-alphanumeric byte as %xx."""
+    return "".join(c if c.isalnum() else f"%{ord(c):02x}" for c in part)
+
+
+def start_prosody(workdir: Path, accounts: dict[str, str]) -> ProsodyServer:
+    """Prosody with ``accounts`` written straight into its internal storage (prosodyctl takes
+    ~25 ms per account), then started. Fails loudly if Prosody does not start."""
+    server = ProsodyServer(workdir, component=COMPONENT, component_secret=SECRET, users={}, other_users={})
+    folder = workdir / "data" / _encode(DOMAIN) / "accounts"
+    folder.mkdir(parents=True, exist_ok=True)
+    for user, password in accounts.items():
+        (folder / f"{_encode(user)}.dat").write_text(f'return {{\n\t["password"] = "{password}";\n}};\n')
+    server.start()
+    return server
+
+
+# --- raw XMPP ----------------------------------------------------------------------------------
+
+_PHONE_FROM = f"@{COMPONENT}/phone".encode()
+_FROM = re.compile(rb"from=['\"]([^@'\"]+)@" + re.escape(COMPONENT.encode()) + rb"/phone['\"]")
+_STATE = re.compile(rb" state=['\"]([a-z_]+)['\"]")
+
+
+class RawStream:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.buffer = b""
+
+    async def until(self, marker: bytes, timeout: float = 10) -> bytes:
+        async with asyncio.timeout(timeout):
+            while marker not in self.buffer:
+                chunk = await self.reader.read(65536)
+                if not chunk:
+                    raise ConnectionError(f"stream closed waiting for {marker!r}: {self.buffer[-300:]!r}")
+                self.buffer += chunk
+        end = self.buffer.index(marker) + len(marker)
+        head, self.buffer = self.buffer[:end], self.buffer[end:]
+        return head
+
+
+class RawReader:
+    """A subscriber logged in over a plain socket (SASL PLAIN): counts the presences it receives
+    from the component's JIDs, and with ``track`` keeps each owner's last ``state``."""
+
+    def __init__(self, user: str, password: str, track: bool = False) -> None:
+        self.user = user
+        self.password = password
+        self.track = track
+        self.count = 0
+        self.first_ns = 0
+        self.last_ns = 0
+        self.states: dict[bytes, bytes] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stream: RawStream | None = None
+
+    def reset(self) -> None:
+        self.count = 0
+        self.first_ns = 0
+        self.last_ns = 0
+
+    async def connect(self, port: int) -> None:
+        stream = RawStream(*await asyncio.open_connection("127.0.0.1", port))
+        header = (
+            f"<?xml version='1.0'?><stream:stream to='{DOMAIN}' xmlns='jabber:client' "
+            "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+        ).encode()
+        stream.writer.write(header)
+        await stream.until(b"</stream:features>")
+        token = base64.b64encode(f"\0{self.user}\0{self.password}".encode()).decode()
+        stream.writer.write(
+            f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>".encode()
+        )
+        answer = await stream.until(b">")
+        if b"success" not in answer:
+            raise ConnectionError(f"{self.user}: SASL failed: {answer!r} {stream.buffer!r}")
+        stream.writer.write(header)
+        await stream.until(b"</stream:features>")
+        stream.writer.write(
+            b"<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+            b"<resource>raw</resource></bind></iq>"
+        )
+        await stream.until(b"</iq>")
+        stream.writer.write(b"<presence/>")
+        self._stream = stream
+        self._task = asyncio.create_task(self._read(stream))
+
+    async def _read(self, stream: RawStream) -> None:
+        pending = stream.buffer
+        stream.buffer = b""
+        read = stream.reader.read
+        marker = _PHONE_FROM
+        keep = len(marker) - 1
+        while True:
+            if self.track:
+                *complete, pending = pending.split(b"</presence>")
+                got = 0
+                for stanza in complete:
+                    owner = _FROM.search(stanza)
+                    if owner is None:
+                        continue
+                    got += 1
+                    state = _STATE.search(stanza)
+                    self.states[owner.group(1)] = state.group(1) if state else b""
+            else:
+                got = pending.count(marker)
+                pending = pending[-keep:]
+            if got:
+                now = time.monotonic_ns()
+                if not self.count:
+                    self.first_ns = now
+                self.count += got
+                self.last_ns = now
+            chunk = await read(262144)
+            if not chunk:
+                return
+            pending += chunk
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        if self._stream is not None:
+            with contextlib.suppress(Exception):
+                self._stream.writer.write(b"</stream:stream>")
+                self._stream.writer.close()
+
+
+async def raw_component(port: int) -> RawStream:
+    """A hand-written XEP-0114 connection as the component's JID (the ceiling sender)."""
+    stream = RawStream(*await asyncio.open_connection("127.0.0.1", port))
+    stream.writer.write(
+        f"<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' "
+        f"to='{COMPONENT}'>".encode()
+    )
+    head = await stream.until(b">", 10)
+    while b"stream:stream" not in head:
+        head = await stream.until(b">", 10)
+    match = re.search(rb"id=['\"]([^'\"]+)['\"]", head)
+    assert match is not None, head
+    digest = hashlib.sha1(match.group(1) + SECRET.encode()).hexdigest()  # noqa: S324  # XEP-0114
+    stream.writer.write(f"<handshake>{digest}</handshake>".encode())
+    answer = await stream.until(b">", 10)
+    if b"handshake" not in answer:
+        raise ConnectionError(f"component handshake refused: {answer!r}")
+    return stream
+
+
+async def close_raw_component(stream: RawStream) -> None:
+    stream.writer.write(b"</stream:stream>")
+    await stream.writer.drain()
+    stream.writer.close()
+    with contextlib.suppress(Exception):
+        await stream.writer.wait_closed()
+
+
+# --- slixmpp latency clients -------------------------------------------------------------------
+
+
+class LatencyClient:
+    """A real slixmpp client; records (owner, state, arrival ns) of every component presence."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user = user
+        self.password = password
+        self.arrivals: list[tuple[str, str, int]] = []
+        self.client: Any = None
+
+    async def connect(self, port: int) -> None:
+        self.client = await connect_client(f"{self.user}@{DOMAIN}", self.password, port)
+        self.client.add_event_handler("presence", self._on_presence)
+        self.client.send_presence()
+
+    def _on_presence(self, pres: Any) -> None:
+        now = time.monotonic_ns()
+        frm = pres["from"]
+        if frm.domain != COMPONENT:
+            return
+        phone = pres.xml.find("{urn:phonepresence:0}phone")
+        state = phone.get("state", "") if phone is not None else ""
+        self.arrivals.append((frm.user, state, now))
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await disconnect_client(self.client)
+
+
+def expected_state(registered: bool) -> str:
+    """What a user with no chat client shows: the phone alone (reachable) or nothing (offline)."""
+    return "reachable_by_phone" if registered else "offline"
+
+
+def read_emits(path: Path) -> list[tuple[int, int, bool]]:
+    out = []
+    for line in path.read_text().splitlines():
+        t, index, registered = line.split()
+        out.append((int(t), int(index), registered == "1"))
+    return out
+
+
+def match_latencies(
+    emits: list[tuple[int, int, bool]], arrivals: list[tuple[str, str, int]], watched: Callable[[int], bool]
+) -> tuple[list[float], int]:
+    """Latency (ms) of each emitted change of a watched user: emission to the first later arrival
+    of that user's new state at the client. Returns (latencies, changes never seen)."""
+    by_owner: dict[str, list[tuple[str, int]]] = {}
+    for owner, state, t in arrivals:
+        by_owner.setdefault(owner, []).append((state, t))
+    cursor: dict[str, int] = {}
+    latencies: list[float] = []
+    lost = 0
+    for t_emit, index, registered in emits:
+        if not watched(index):
+            continue
+        owner = user_name(index)
+        want = expected_state(registered)
+        seq = by_owner.get(owner, [])
+        i = cursor.get(owner, 0)
+        while i < len(seq) and (seq[i][1] < t_emit or seq[i][0] != want):
+            i += 1
+        if i < len(seq):
+            latencies.append((seq[i][1] - t_emit) / 1e6)
+            cursor[owner] = i + 1
+        else:
+            lost += 1
+            cursor[owner] = i
+    return latencies, lost
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+async def make_store(path: Path, users: int, subscriptions: dict[str, Callable[[int], bool]]) -> int:
+    """A store with every subscriber (bare JID) -> the users it watches, chat presence approved
+    for every user (the steady state of a running site). Bulk SQL after the Store's migrations."""
+    async with Store(path):
+        pass
+    rows = [(user_name(i), jid) for jid, watches in subscriptions.items() for i in range(users) if watches(i)]
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.executemany("INSERT INTO phone_subscriptions (owner, subscriber) VALUES (?, ?)", rows)
+        db.executemany(
+            "INSERT INTO im_subscriptions (user_jid, state) VALUES (?, 'approved')",
+            [(f"{user_name(i)}@{DOMAIN}",) for i in range(users)],
+        )
+    return len(rows)
+
+
+# --- the rig -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Rig:
+    """Prosody + simulator + readers + latency clients for one benchmark; ``async with``."""
+
+    users: int
+    readers: int
+    latency_clients: int
+    track: bool = False
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="phonepresence-bench-")))
+    prosody: ProsodyServer | None = None
+    sim: Simulator | None = None
+    raw: list[RawReader] = field(default_factory=list)
+    clients: list[LatencyClient] = field(default_factory=list)
+
+    def reader_name(self, k: int) -> str:
+        return f"reader{k}"
+
+    def client_name(self, k: int) -> str:
+        return f"lat{k}"
+
+    async def __aenter__(self) -> Rig:
+        accounts = {self.reader_name(k): f"pw-r{k}" for k in range(self.readers)}
+        accounts |= {self.client_name(k): f"pw-l{k}" for k in range(self.latency_clients)}
+        self.prosody = start_prosody(self.workdir / "prosody", accounts)
+        try:
+            self.sim = Simulator(self.workdir, self.users)
+            await self.sim.ready()
+            for k in range(self.readers):
+                reader = RawReader(self.reader_name(k), f"pw-r{k}", self.track)
+                await reader.connect(self.prosody.c2s_port)
+                self.raw.append(reader)
+            for k in range(self.latency_clients):
+                client = LatencyClient(self.client_name(k), f"pw-l{k}")
+                await client.connect(self.prosody.c2s_port)
+                self.clients.append(client)
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        for client in self.clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+        for reader in self.raw:
+            await reader.close()
+        if self.sim is not None:
+            await self.sim.stop()
+        if self.prosody is not None:
+            self.prosody.stop()
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @property
+    def prosody_pid(self) -> int:
+        assert self.prosody is not None
+        assert self.prosody.process is not None
+        return self.prosody.process.pid
+
+    def delivered(self) -> int:
+        return sum(r.count for r in self.raw)
+
+    def reset(self) -> None:
+        for reader in self.raw:
+            reader.reset()
+        for client in self.clients:
+            client.arrivals.clear()
+
+    def window_s(self) -> float:
+        firsts = [r.first_ns for r in self.raw if r.count]
+        lasts = [r.last_ns for r in self.raw if r.count]
+        if not firsts:
+            return float("nan")
+        return (max(lasts) - min(firsts)) / 1e9
+
+    async def quiesce(self, quiet: float = 0.5, timeout: float = 120) -> None:
+        """Wait until no reader or client got anything for ``quiet`` seconds."""
+        deadline = time.monotonic() + timeout
+
+        def snapshot() -> tuple[int, int]:
+            return self.delivered(), sum(len(c.arrivals) for c in self.clients)
+
+        last = snapshot()
+        since = time.monotonic()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            now = snapshot()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+        raise TimeoutError("traffic never settled")
+
+    async def wait_delivered(self, expected: int, stall: float = 5.0) -> None:
+        """Until the readers got ``expected`` stanzas, or nothing came for ``stall`` seconds."""
+        last, since = -1, time.monotonic()
+        while self.delivered() < expected:
+            await asyncio.sleep(0.02)
+            now = self.delivered()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since > stall:
+                return
+
+    async def start_component(self, store: Path, profile: Path | None = None) -> Component:
+        assert self.prosody is not None
+        assert self.sim is not None
+        config = component_config(self.prosody, self.sim.base_url, store)
+        component = Component(self.workdir, config, profile)
+        await component.wait("online")
+        await component.wait("synced", resyncs=1)
+        return component
+
+    async def replay(self, data: bytes, expected: int) -> float:
+        """Push ``data`` (captured component output) through a raw component connection as fast as
+        the socket takes it; returns the seconds until the readers got ``expected`` stanzas."""
+        assert self.prosody is not None
+        stream = await raw_component(self.prosody.component_port)
+        self.reset()
+        start = time.monotonic_ns()
+        view = memoryview(data)
+        for offset in range(0, len(data), 1 << 18):
+            stream.writer.write(view[offset : offset + (1 << 18)])
+            await stream.writer.drain()
+        await self.wait_delivered(expected)
+        await close_raw_component(stream)
+        return (time.monotonic_ns() - start) / 1e9
