@@ -345,3 +345,18 @@ async def test_chat_from_a_stranger_and_an_unprovisioned_user(
     assert (await carol.say("call bob")).startswith(f"Sorry: Carol@{prosody.domain} is not provisioned")
     assert "Calls are not available" in await carol.say("help")
     assert sim.originations == []
+
+
+async def test_a_flooding_sender_gets_silence_instead_of_an_answer_loop(
+    app: App, prosody: ProsodyServer, login: Any
+) -> None:
+    from xmpp_component.commands.chat import MESSAGES_PER_MINUTE
+
+    mallory = Chat(await login("mallory", prosody.other_domain), prosody.component)
+    for _ in range(MESSAGES_PER_MINUTE + 5):
+        mallory.client.send_message(mto=prosody.component, mbody="hello?", mtype="chat")
+    await wait_until(
+        lambda: mallory.replies.qsize() >= MESSAGES_PER_MINUTE, 10, "the answers within the limit"
+    )
+    await asyncio.sleep(0.5)  # the messages over the limit were sent before; none may be answered
+    assert mallory.replies.qsize() == MESSAGES_PER_MINUTE

@@ -24,6 +24,8 @@ from xmpp_component.commands.services import CommandServices
 
 log = logging.getLogger(__name__)
 
+SESSION_TIMEOUT = 600.0  # seconds; same as a pending chat question
+
 COMMANDS_NS = "http://jabber.org/protocol/commands"
 
 
@@ -59,7 +61,12 @@ class AdhocAdapter:
             self.xmpp.add_event_handler("command", self._guard)
             self._guard_installed = True
         for command in self.commands:
-            xep_0050.add_command(node=command.NODE, name=command.NAME, handler=self._starter(command))
+            xep_0050.add_command(
+                node=command.NODE,
+                name=command.NAME,
+                handler=self._starter(command),
+                timeout=SESSION_TIMEOUT,  # a form left open in a client must not live forever
+            )
         self.xmpp.plugin["xep_0030"].set_node_handler(
             "get_items", jid=self.xmpp.boundjid, node=COMMANDS_NS, handler=self._items
         )

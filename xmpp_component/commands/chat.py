@@ -18,11 +18,13 @@ from presence.phone_numbers import DialInputError, parse_number
 from xmpp_component.commands import runner
 from xmpp_component.commands.base import Command, Done, Form, Reply, Requester, refusal
 from xmpp_component.commands.links import call_link
+from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.commands.services import CommandServices
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 500
+MESSAGES_PER_MINUTE = 30
 PENDING_TTL = 600.0
 YES = frozenset({"yes", "y", "ok", "oui", "go"})
 CANCEL = frozenset({"cancel", "no", "n", "stop", "non"})
@@ -47,6 +49,7 @@ class ChatAdapter:
         self.commands = [c for c in commands if c.CHAT_COMMAND]
         self._clock = clock
         self._pending: dict[str, _Pending] = {}
+        self._flood = RateLimiter(MESSAGES_PER_MINUTE, 60.0, clock)
         # Longest first, so that "call back" wins over "call".
         words = [(w, c) for c in self.commands for w in (c.CHAT_COMMAND or "", *c.CHAT_ALIASES)]
         self._words = sorted(words, key=lambda pair: -len(pair[0]))
@@ -60,6 +63,11 @@ class ChatAdapter:
         body = msg["body"]
         if not body or not body.strip():
             return  # chat states, receipts
+        if self._flood.acquire(msg["from"].bare) is not None:
+            # Beyond this a sender is a runaway client or another bot answering our answers:
+            # stay silent rather than feed the loop.
+            log.debug("dropping a message from %s: over %d per minute", msg["from"].bare, MESSAGES_PER_MINUTE)
+            return
         text = await self.handle(str(msg["from"]), body)
         self.xmpp.send_message(mto=msg["from"], mbody=text, mtype="chat", mfrom=self.xmpp.boundjid)
 
