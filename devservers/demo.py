@@ -48,6 +48,12 @@ def banner(server: ProsodyServer, sim: WazoSimulator) -> str:
    phone off:    curl -X PUT {control}/users/alice/registered -d '{{"registered": false}}'
    the truth:    curl {control}/state
  Users alice/bob/carol have extensions 1001/1002/1003.
+
+ Place a call: logged in as alice, send the chat message "call bob" to {server.component}
+ (or run its "Call" command). Your own phone rings first: answer it with
+   curl -X POST {control}/users/alice/answer
+ then bob's phone rings; answer it (curl -X POST {control}/users/bob/answer) and watch
+ alice become Calling, then On the phone.
  Ctrl-C stops everything.
 ================================================================================
 demo ready

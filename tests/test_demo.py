@@ -15,6 +15,7 @@ import aiohttp
 
 from devservers.xmpp_client import connect_client, disconnect_client
 from tests.e2e.watch import PresenceWatch
+from tests.xmpp.appctl import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,6 +41,9 @@ async def test_demo_serves_a_component_a_client_can_discover(tmp_path: Path) -> 
         password = re.search(r"bob@example\.test\s+password: (\S+)", text).group(1)
         component = re.search(r"The component is (\S+):", text).group(1)
         ring_url = re.search(r"ring her:\s+curl -X POST (\S+)", text).group(1)
+        hangup_url = re.search(r"hang up:\s+curl -X POST (\S+)", text).group(1)
+        alice_answer_url = re.search(r"answer it with\s+curl -X POST (\S+)", text).group(1)
+        alice_password = re.search(r"alice@example\.test\s+password: (\S+)", text).group(1)
 
         bob = await connect_client("bob@example.test", password, port)
         try:
@@ -57,6 +61,25 @@ async def test_demo_serves_a_component_a_client_can_discover(tmp_path: Path) -> 
                 response = await http.post(ring_url, data=json.dumps({"from_number": "+33123456789"}))
                 assert response.status == 201
             await watch.wait_for(f"alice@{component}", state="ringing", show="dnd", status="Ringing")
+
+            # Click-to-call as the banner tells it: alice types "call bob", answers her own phone,
+            # then bob answers his; bob, watching alice, sees Calling then On the phone.
+            async with aiohttp.ClientSession() as http:
+                await http.post(hangup_url)
+                alice = await connect_client("alice@example.test", alice_password, port)
+                try:
+                    replies: list[str] = []
+                    alice.add_event_handler("message", lambda msg: replies.append(str(msg["body"])))
+                    mark = watch.mark()
+                    alice.send_message(mto=component, mbody="call bob", mtype="chat")
+                    await wait_until(lambda: replies, 10, "the component's answer to 'call bob'")
+                    await watch.wait_for(f"alice@{component}", mark, state="ringing")  # her own phone first
+                    assert (await http.post(alice_answer_url)).status == 204
+                    await watch.wait_for(f"alice@{component}", mark, state="calling", status="Calling")
+                    assert (await http.post(alice_answer_url.replace("/alice/", "/bob/"))).status == 204
+                    await watch.wait_for(f"alice@{component}", mark, state="on_the_phone")
+                finally:
+                    await disconnect_client(alice)
         finally:
             await disconnect_client(bob)
 
