@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("latency",)
+BENCHMARKS = ("latency", "fanout", "scale")
 
 
 def main() -> int:

@@ -57,12 +57,12 @@ async def monitor(app: App, capture: list[IO[bytes] | None]) -> None:
         await asyncio.sleep(0.001)
 
 
-async def run(config_path: Path) -> None:
+async def run(config_path: Path, capture_path: Path | None) -> None:
     document = json.loads(config_path.read_text())
     env = document.pop("env")
     app = App(parse_config(document, env))
     loop = asyncio.get_running_loop()
-    capture: list[IO[bytes] | None] = [None]
+    capture: list[IO[bytes] | None] = [open(capture_path, "wb") if capture_path else None]  # noqa: ASYNC230, SIM115
 
     def command(line: str) -> None:
         words = line.split()
@@ -90,6 +90,8 @@ async def run(config_path: Path) -> None:
         await app.run(install_signal_handlers=True)
     finally:
         watcher.cancel()
+        if capture[0] is not None:
+            capture[0].close()
     emit("stopped")
 
 
@@ -97,6 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("config", type=Path)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--capture", type=Path, help="capture from the start (see the capture command)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     profiler = None
@@ -106,7 +109,7 @@ def main() -> None:
         profiler = Profiler(interval=0.0005, async_mode="disabled")
         profiler.start()
     try:
-        asyncio.run(run(args.config))
+        asyncio.run(run(args.config, args.capture))
     finally:
         if profiler is not None:
             profiler.stop()

@@ -202,12 +202,16 @@ class Simulator(Child):
 
 
 class Component(Child):
-    def __init__(self, workdir: Path, config: dict[str, Any], profile: Path | None = None) -> None:
+    def __init__(
+        self, workdir: Path, config: dict[str, Any], profile: Path | None = None, capture: Path | None = None
+    ) -> None:
         path = workdir / "component.json"
         path.write_text(json.dumps(config))
         argv = [PY, "-m", "bench._component", str(path)]
         if profile is not None:
             argv += ["--profile", str(profile)]
+        if capture is not None:
+            argv += ["--capture", str(capture)]
         super().__init__(argv, workdir / "component.log")
 
     async def wait(self, event: str, timeout: float = 120, **fields: Any) -> dict[str, Any]:

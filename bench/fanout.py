@@ -1,0 +1,164 @@
+"""Fan-out: U users x S subscribers, real Prosody, the simulator changing line states at a set rate.
+
+S raw-socket readers (each one account, subscribed to all U users, so every stanza the component
+sends them is delivered and counted) plus a few real slixmpp clients (each watching a tenth of
+the users) for latency under load. In the same run, after the component has stopped, a raw
+XEP-0114 sender pushes the very bytes the component wrote (tee'd to a file during the timed
+window) to the same readers: Prosody's ceiling for this traffic. Prints delivered presence
+stanzas/s for both, their ratio, and CPU seconds per 1,000 stanzas of component and Prosody.
+Target (issue 6): ratio >= 0.9.
+
+    .venv/bin/python -m bench.fanout [--users 1000] [--subscribers 20] [--rate 2000] [--changes 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+from typing import Any
+
+from bench.rig import (
+    DOMAIN,
+    Rig,
+    cpu_seconds,
+    machine,
+    make_store,
+    match_latencies,
+    percentile,
+    read_emits,
+    report,
+    verdict,
+)
+
+LATENCY_CLIENTS = 2
+
+
+async def bench(
+    users: int, subscribers: int, rate: float, changes: int, runs: int, profile: bool
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    expected = changes * subscribers
+    async with Rig(users=users, readers=subscribers, latency_clients=LATENCY_CLIENTS) as rig:
+        template = rig.workdir / "template.sqlite"
+        subs = {f"{rig.reader_name(k)}@{DOMAIN}": (lambda _i: True) for k in range(subscribers)}
+        subs |= {
+            f"{rig.client_name(k)}@{DOMAIN}": (lambda i, k=k: i % 10 == k) for k in range(LATENCY_CLIENTS)
+        }
+        total_subs = await make_store(template, users, subs)
+        me = os.getpid()
+        for run in range(runs):
+            store = rig.workdir / f"run{run}.sqlite"
+            shutil.copy(template, store)
+            prof = rig.workdir / f"fanout-profile-{run}.txt" if profile and run == 0 else None
+            component = await rig.start_component(store, prof)
+            capture = rig.workdir / f"capture-{run}.xml"
+            try:
+                await rig.quiesce(1.0)
+                component.send(f"capture {capture}")
+                await component.wait("capturing")
+                rig.reset()
+                pids = (component.pid, rig.prosody_pid, rig.sim.pid, me)  # type: ignore[union-attr]
+                before = [cpu_seconds(p) for p in pids]
+                log = rig.workdir / f"emits-{run}.txt"
+                answer = await rig.sim.command(cmd="run", rate=rate, count=changes, log=str(log))  # type: ignore[union-attr]
+                await rig.wait_delivered(expected)
+                after = [cpu_seconds(p) for p in pids]
+                delivered, window = rig.delivered(), rig.window_s()
+                arrivals = [a for c in rig.clients for a in c.arrivals]
+                latencies, lost = match_latencies(
+                    read_emits(log), arrivals, lambda i: i % 10 < LATENCY_CLIENTS
+                )
+                component.send("uncapture")
+                await component.wait("uncaptured")
+            finally:
+                await component.stop()
+            await rig.quiesce(0.5)  # the component's goodbye (unavailable to everyone)
+            data = capture.read_bytes()
+            rig.reset()
+            ceiling_before = [cpu_seconds(p) for p in pids[:2]]
+            await rig.replay(data, expected)
+            ceiling_after = [cpu_seconds(p) for p in pids[:2]]
+            ceiling_delivered, ceiling_window = rig.delivered(), rig.window_s()
+            await rig.quiesce(0.5)
+            rate_component = delivered / window
+            rate_ceiling = ceiling_delivered / ceiling_window
+            stanzas = delivered + len(arrivals)
+            ordered = sorted(latencies)
+            rows.append(
+                {
+                    "users": users,
+                    "subscribers": subscribers,
+                    "subscriptions": total_subs,
+                    "changes": changes,
+                    "offered_changes_per_s": rate,
+                    "emitted_changes_per_s": answer["count"] / answer["elapsed_s"],
+                    "expected": expected,
+                    "delivered": delivered,
+                    "component_stanzas_per_s": rate_component,
+                    "ceiling_delivered": ceiling_delivered,
+                    "ceiling_stanzas_per_s": rate_ceiling,
+                    "ratio": rate_component / rate_ceiling,
+                    "component_cpu_s_per_1000": 1000 * (after[0] - before[0]) / stanzas,
+                    "prosody_cpu_s_per_1000": 1000 * (after[1] - before[1]) / stanzas,
+                    "simulator_cpu_s_per_1000": 1000 * (after[2] - before[2]) / stanzas,
+                    "readers_cpu_s_per_1000": 1000 * (after[3] - before[3]) / stanzas,
+                    "ceiling_prosody_cpu_s_per_1000": 1000
+                    * (ceiling_after[1] - ceiling_before[1])
+                    / max(1, ceiling_delivered),
+                    "bytes_replayed": len(data),
+                    "latency_p50_ms": percentile(ordered, 0.5),
+                    "latency_p99_ms": percentile(ordered, 0.99),
+                    "latency_max_ms": ordered[-1] if ordered else float("nan"),
+                    "latency_lost": lost,
+                }
+            )
+            if prof is not None and prof.exists():
+                print(f"--- pyinstrument profile of the component, fanout run {run + 1} ---")
+                print(prof.read_text()[:8000])
+    summary = report(
+        "fanout",
+        f"Fan-out {users} users x {subscribers} raw subscribers (+{LATENCY_CLIENTS} slixmpp clients), "
+        f"{changes} changes offered at {rate:g}/s",
+        rows,
+        [
+            ("component_stanzas_per_s", "component: stanzas/s delivered"),
+            ("ceiling_stanzas_per_s", "raw sender (ceiling): stanzas/s"),
+            ("ratio", "ratio component / ceiling"),
+            ("component_cpu_s_per_1000", "component CPU s / 1000 stanzas"),
+            ("prosody_cpu_s_per_1000", "Prosody CPU s / 1000 (component)"),
+            ("ceiling_prosody_cpu_s_per_1000", "Prosody CPU s / 1000 (ceiling)"),
+            ("simulator_cpu_s_per_1000", "simulator CPU s / 1000 stanzas"),
+            ("readers_cpu_s_per_1000", "readers+clients CPU s / 1000"),
+            ("emitted_changes_per_s", "changes/s emitted by simulator"),
+            ("delivered", "stanzas delivered (component)"),
+            ("latency_p50_ms", "slixmpp client p50 (ms, loaded)"),
+            ("latency_p99_ms", "slixmpp client p99 (ms, loaded)"),
+            ("latency_max_ms", "slixmpp client max (ms, loaded)"),
+        ],
+        extra=f"expected stanzas per run: {expected} (changes x subscribers)",
+    )
+    return [
+        verdict("fanout", "ratio >= 0.9 (median of runs)", summary["ratio"][1], summary["ratio"][1] >= 0.9)
+    ]
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1000, help="up to 10,000")
+    parser.add_argument("--subscribers", type=int, default=20, help="raw-socket subscribers (accounts)")
+    parser.add_argument("--rate", type=float, default=2000.0, help="line-state changes per second offered")
+    parser.add_argument("--changes", type=int, default=10000, help="changes per run")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="pyinstrument the component in run 1")
+    parser.add_argument("--quick", action="store_true", help="1,000 changes per run (smoke test)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.changes = 2000
+    print(f"machine: {machine()}")
+    return asyncio.run(bench(args.users, args.subscribers, args.rate, args.changes, args.runs, args.profile))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Scale: 10,000 users and 200,000 subscriptions in the store (20 raw-socket subscribers, each
+watching every user).
+
+Measures, per run: the component process's RSS once every subscriber has the current presence;
+the time from starting the component process to every subscriber having every user's current
+presence (checked per subscriber and user on the wire); the time from the simulator dropping the
+websocket to the component being resynchronised from chatd again. In the same run, after the
+component stopped, a raw XEP-0114 sender replays the bytes the component wrote during its cold
+start (tee'd to a file) to measure Prosody's ceiling for that traffic.
+Targets (issue 6): RSS <= 200 MB; cold start <= 1.5 x (subscriptions / ceiling); resync <= 2 s.
+
+    .venv/bin/python -m bench.scale [--users 10000] [--subscribers 20] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench._sim import user_name
+from bench.rig import (
+    DOMAIN,
+    Component,
+    Rig,
+    component_config,
+    cpu_seconds,
+    machine,
+    make_store,
+    report,
+    verdict,
+)
+
+WANT = b"reachable_by_phone"  # every simulated user: phone registered, no chat client
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def bench(users: int, subscribers: int, runs: int, profile: bool) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    owners = [user_name(i).encode() for i in range(users)]
+    async with Rig(users=users, readers=subscribers, latency_clients=0, track=True) as rig:
+        assert rig.prosody is not None
+        assert rig.sim is not None
+        template = rig.workdir / "template.sqlite"
+        subs = {f"{rig.reader_name(k)}@{DOMAIN}": (lambda _i: True) for k in range(subscribers)}
+        total = await make_store(template, users, subs)
+
+        def everyone_current() -> bool:
+            return all(all(r.states.get(o) == WANT for o in owners) for r in rig.raw)
+
+        for run in range(runs):
+            store = rig.workdir / f"run{run}.sqlite"
+            shutil.copy(template, store)
+            for reader in rig.raw:
+                reader.states.clear()
+            rig.reset()
+            capture = rig.workdir / f"scale-capture-{run}.xml"
+            prof = rig.workdir / f"scale-profile-{run}.txt" if profile and run == 0 else None
+            config = component_config(rig.prosody, rig.sim.base_url, store)
+            component = Component(rig.workdir, config, prof, capture)
+            try:
+                deadline = time.monotonic() + 300
+                checked = -1
+                while time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+                    if rig.delivered() != checked:
+                        checked = rig.delivered()
+                        if checked >= total and everyone_current():
+                            break
+                else:
+                    raise TimeoutError("subscribers never all had the current presence")
+                cold_s = (max(r.last_ns for r in rig.raw) - component.started_ns) / 1e9
+                await rig.quiesce(1.0)
+                cold_delivered = rig.delivered()
+                rss_mb = psutil.Process(component.pid).memory_info().rss / 2**20
+                peak_mb = peak_rss_mb(component.pid)
+                cpu_cold = cpu_seconds(component.pid)
+                await component.wait("synced", resyncs=1)
+                dropped = await rig.sim.command(cmd="drop")
+                synced = await component.wait("synced", resyncs=2, timeout=60)
+                resync_s = (synced["t_ns"] - dropped["t_ns"]) / 1e9
+                component.send("uncapture")
+                await component.wait("uncaptured")
+            finally:
+                await component.stop()
+            await rig.quiesce(0.5)
+            data = capture.read_bytes()
+            rig.reset()
+            await rig.replay(data, cold_delivered)
+            ceiling = rig.delivered() / rig.window_s()
+            ideal_s = total / ceiling
+            rows.append(
+                {
+                    "users": users,
+                    "subscriptions": total,
+                    "rss_mb": rss_mb,
+                    "peak_rss_mb": peak_mb,
+                    "cold_start_s": cold_s,
+                    "stanzas_at_cold_start": cold_delivered,
+                    "component_cpu_s_cold_start": cpu_cold,
+                    "ceiling_stanzas_per_s": ceiling,
+                    "ideal_cold_start_s": ideal_s,
+                    "cold_start_over_ideal": cold_s / ideal_s,
+                    "resync_s": resync_s,
+                }
+            )
+            await rig.quiesce(0.5)
+            if prof is not None and prof.exists():
+                print(f"--- pyinstrument profile of the component, scale run {run + 1} ---")
+                print(prof.read_text()[:8000])
+    summary = report(
+        "scale",
+        f"Scale: {users} users x {subscribers} raw subscribers = {users * subscribers} subscriptions",
+        rows,
+        [
+            ("rss_mb", "RSS after start (MB)"),
+            ("peak_rss_mb", "peak RSS, VmHWM (MB)"),
+            ("cold_start_s", "start -> all current (s)"),
+            ("stanzas_at_cold_start", "stanzas delivered at start"),
+            ("component_cpu_s_cold_start", "component CPU s to get there"),
+            ("ceiling_stanzas_per_s", "ceiling (raw replay) stanzas/s"),
+            ("ideal_cold_start_s", "subscriptions / ceiling (s)"),
+            ("cold_start_over_ideal", "cold start / ideal"),
+            ("resync_s", "ws drop -> resynced (s)"),
+        ],
+    )
+    return [
+        verdict("scale", "RSS after start <= 200 MB", summary["rss_mb"][1], summary["rss_mb"][1] <= 200),
+        verdict(
+            "scale",
+            "cold start <= 1.5 x subscriptions/ceiling",
+            summary["cold_start_over_ideal"][1],
+            summary["cold_start_over_ideal"][1] <= 1.5,
+        ),
+        verdict("scale", "resync after ws drop <= 2 s", summary["resync_s"][1], summary["resync_s"][1] <= 2),
+    ]
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10000)
+    parser.add_argument("--subscribers", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="pyinstrument the component in run 1")
+    parser.add_argument("--quick", action="store_true", help="1,000 users (smoke test)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.users = 1000
+    print(f"machine: {machine()}")
+    return asyncio.run(bench(args.users, args.subscribers, args.runs, args.profile))
+
+
+if __name__ == "__main__":
+    main()
