@@ -34,6 +34,8 @@ from xmpp_component.subscriptions import PhoneSubscriptions
 log = logging.getLogger(__name__)
 
 ShutdownHook = Callable[[], Awaitable[None]]
+# Longest wait for Wazo's users and states before subscribers get the presence known so far.
+INITIAL_PUBLISH_WAIT = 10.0
 
 
 def user_domains(config: Config) -> tuple[str, ...]:
@@ -72,6 +74,7 @@ class App:
         self.intake: ImPresenceIntake | None = None
         self.phone_jids: PhoneJidService | None = None
         self.provisioned = asyncio.Event()  # set after the first successful read of Wazo's users
+        self._wazo_resynced = False  # the event stream has read every user's phone state once
         self._stop_requested = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self.started = asyncio.Event()
@@ -108,6 +111,8 @@ class App:
         await self.subscriptions.load()
         supervisor = self.supervisor
         self.publisher = Publisher(xmpp, self.hub, self.subscriptions, supervisor.online.is_set)
+        if cfg.wazo.enabled:  # first publish_all once the phone state is known (see _phone_state_known)
+            self.publisher.hold(INITIAL_PUBLISH_WAIT)
         self.intake = ImPresenceIntake(
             xmpp,
             self.store,
@@ -179,6 +184,14 @@ class App:
             person = people.by_uuid.get(state.user_uuid)
             if person is not None:
                 self.hub.apply_phone(person.localpart, state)
+        if isinstance(event, CallsResynced):
+            self._wazo_resynced = True
+            self._phone_state_known()
+
+    def _phone_state_known(self) -> None:
+        """Users and their phone states both read from Wazo: subscribers may now get everything."""
+        if self._wazo_resynced and self.provisioned.is_set() and self.publisher is not None:
+            self.publisher.release()
 
     async def provision(self) -> None:
         """Read Wazo's users and map them to chat JIDs; log each user left without a phone JID."""
@@ -208,6 +221,7 @@ class App:
             if self.supervisor is not None and self.supervisor.online.is_set() and self.intake is not None:
                 self.intake.on_people_changed()  # probe/ask the new users now, not at the next connect
         self.provisioned.set()
+        self._phone_state_known()
 
     async def _run_wazo(self) -> None:
         async with WazoClient(wazo_settings(self.config), self._on_phone_event) as wazo:

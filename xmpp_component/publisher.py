@@ -21,6 +21,12 @@ from xmpp_component.subscriptions import PhoneSubscriptions
 
 log = logging.getLogger(__name__)
 
+# publish_all writes the subscribers of this many owners at a time and, while slixmpp's queue or
+# the socket's write buffer (over _BUFFER_LIMIT bytes) still holds earlier batches, waits for the
+# server to read: resending everything (200,000 subscriptions) must not hold hundreds of MB of XML.
+_OWNERS_PER_BATCH = 100
+_BUFFER_LIMIT = 1 << 20
+
 
 class Publisher:
     def __init__(
@@ -40,6 +46,12 @@ class Publisher:
         # Last presence sent to all subscribers of an owner; a change equal to it is not resent.
         self._last_sent: dict[str, CombinedPresence] = {}
         self.stanzas_sent = 0
+        # While held (hold()), the phone state is not known yet: the first publish_all waits for
+        # release() instead of telling every subscriber "offline" and correcting it a second later.
+        self._held = False
+        self._publish_pending = False
+        self._hold_timer: asyncio.TimerHandle | None = None
+        self._publishing: asyncio.Task[None] | None = None
         hub.add_listener(self._on_change)
 
     # --- change path ---------------------------------------------------------------------------
@@ -52,8 +64,8 @@ class Publisher:
     def flush(self) -> None:
         self._flush_handle = None
         dirty, self._dirty = self._dirty, set()
-        if not self._online():
-            return  # everyone gets the current presence again on reconnect (publish_all)
+        if not self._online() or self._held:
+            return  # everyone gets the current presence on (re)connect or release (publish_all)
         chunks: list[str] = []
         for owner in dirty:
             presence = self._hub.presence(owner)
@@ -73,19 +85,86 @@ class Publisher:
         template = build_presence(self._hub.presence(owner), phone_jid(owner, self._domain))
         self._write([template.for_subscriber(to)])
 
+    def hold(self, timeout: float) -> None:
+        """Keep the next publish_all back until :meth:`release` (or ``timeout`` seconds)."""
+        self._held = True
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+        self._hold_timer = asyncio.get_running_loop().call_later(timeout, self.release)
+
+    def release(self) -> None:
+        """The sources' state is known: send what publish_all kept back."""
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        if not self._held:
+            return
+        self._held = False
+        if self._publish_pending:
+            self._publish_pending = False
+            if self._online():
+                self.publish_all()
+
     def publish_all(self) -> None:
-        """After each (re)connect: every subscriber gets the current presence of everyone they see."""
+        """After each (re)connect: every subscriber gets the current presence of everyone they see.
+
+        The first batch is written now; on a real stream the rest follows batch by batch as the
+        server reads (each owner's presence taken when its batch is written, so it is current).
+        """
+        if self._held:
+            self._publish_pending = True
+            return
+        if self._publishing is not None:
+            self._publishing.cancel()
+            self._publishing = None
+        owners = self._subscriptions.owners()
+        sent = self._publish_owners(owners[:_OWNERS_PER_BATCH])
+        if len(owners) <= _OWNERS_PER_BATCH:
+            log.info("sent current presence to %d subscriptions", sent)
+        elif getattr(self._xmpp, "transport", None) is None:  # no socket (tests): all at once
+            sent += self._publish_owners(owners[_OWNERS_PER_BATCH:])
+            log.info("sent current presence to %d subscriptions", sent)
+        else:
+            self._publishing = asyncio.get_running_loop().create_task(
+                self._publish_rest(owners, _OWNERS_PER_BATCH, sent), name="publish-all"
+            )
+
+    async def _publish_rest(self, owners: list[str], start: int, sent: int) -> None:
+        for index in range(start, len(owners), _OWNERS_PER_BATCH):
+            while self._backlog():  # noqa: ASYNC110  # neither slixmpp nor asyncio signals a drain
+                await asyncio.sleep(0.002)
+            if not self._online():
+                return  # the next connect starts over
+            sent += self._publish_owners(owners[index : index + _OWNERS_PER_BATCH])
+        self._publishing = None
+        log.info("sent current presence to %d subscriptions", sent)
+
+    def _publish_owners(self, owners: list[str]) -> int:
         chunks: list[str] = []
-        for owner in self._subscriptions.owners():
+        for owner in owners:
             presence = self._hub.presence(owner)
             self._last_sent[owner] = presence
             template = build_presence(presence, phone_jid(owner, self._domain))
             chunks.extend(template.for_subscriber(s) for s in self._subscriptions.subscribers(owner))
         self._write(chunks)
-        log.info("sent current presence to %d subscriptions", len(chunks))
+        return len(chunks)
+
+    def _backlog(self) -> bool:
+        """True while earlier batches still wait in slixmpp's queue or in the socket's buffer."""
+        queue = getattr(self._xmpp, "waiting_queue", None)
+        if queue is not None and queue.qsize():
+            return True
+        transport = getattr(self._xmpp, "transport", None)
+        try:
+            return transport is not None and int(transport.get_write_buffer_size()) > _BUFFER_LIMIT
+        except (AttributeError, RuntimeError):
+            return False
 
     def send_unavailable_to_all(self) -> None:
         """At shutdown: phone JIDs go offline rather than freezing in their last state."""
+        if self._publishing is not None:
+            self._publishing.cancel()
+            self._publishing = None
         chunks: list[str] = []
         for owner in self._subscriptions.owners():
             template = build_presence(INITIAL_PRESENCE, phone_jid(owner, self._domain))

@@ -8,6 +8,7 @@ never lost.
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 
 from store import Store
@@ -20,8 +21,10 @@ class PhoneSubscriptions:
 
     async def load(self) -> None:
         self._subscribers.clear()
+        # A few subscribers watch many owners: one string per JID, not one per row.
+        intern = sys.intern
         for owner, subscriber in await self._store.all_phone_subscriptions():
-            self._subscribers[owner].add(subscriber)
+            self._subscribers[intern(owner)].add(intern(subscriber))
 
     def subscribers(self, owner: str) -> frozenset[str] | set[str]:
         return self._subscribers.get(owner) or frozenset()
