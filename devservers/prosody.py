@@ -6,6 +6,7 @@ and the test run fails, as it must (a skipped real-server test proves nothing).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -26,6 +27,16 @@ OTHER_USERS = {"mallory": "pw-mallory"}
 
 class ServerStartError(RuntimeError):
     pass
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the process that started it dies.
+
+    A test run or a demo that is killed (SIGKILL, a crashed interpreter) gets no chance to stop
+    its servers; without this they would linger on their ports.
+    """
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @dataclass
@@ -107,6 +118,7 @@ Component "{self.component}"
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=self.workdir,
+            preexec_fn=die_with_parent,  # a throwaway server never outlives its owner
         )
         console.close()
         try:
