@@ -52,6 +52,9 @@ class Publisher:
         self._publish_pending = False
         self._hold_timer: asyncio.TimerHandle | None = None
         self._publishing: asyncio.Task[None] | None = None
+        # Owners a paced publish_all has not reached yet: a change of theirs meanwhile is not sent
+        # on its own, their batch will carry the presence current at that moment.
+        self._unpublished: set[str] = set()
         hub.add_listener(self._on_change)
 
     # --- change path ---------------------------------------------------------------------------
@@ -68,6 +71,8 @@ class Publisher:
             return  # everyone gets the current presence on (re)connect or release (publish_all)
         chunks: list[str] = []
         for owner in dirty:
+            if owner in self._unpublished:
+                continue
             presence = self._hub.presence(owner)
             if self._last_sent.get(owner) == presence:
                 continue
@@ -118,6 +123,7 @@ class Publisher:
             self._publishing.cancel()
             self._publishing = None
         owners = self._subscriptions.owners()
+        self._unpublished = set(owners)
         sent = self._publish_owners(owners[:_OWNERS_PER_BATCH])
         if len(owners) <= _OWNERS_PER_BATCH:
             log.info("sent current presence to %d subscriptions", sent)
@@ -134,6 +140,7 @@ class Publisher:
             while self._backlog():  # noqa: ASYNC110  # neither slixmpp nor asyncio signals a drain
                 await asyncio.sleep(0.002)
             if not self._online():
+                self._unpublished.clear()
                 return  # the next connect starts over
             sent += self._publish_owners(owners[index : index + _OWNERS_PER_BATCH])
         self._publishing = None
@@ -142,6 +149,7 @@ class Publisher:
     def _publish_owners(self, owners: list[str]) -> int:
         chunks: list[str] = []
         for owner in owners:
+            self._unpublished.discard(owner)
             presence = self._hub.presence(owner)
             self._last_sent[owner] = presence
             template = build_presence(presence, phone_jid(owner, self._domain))
@@ -165,6 +173,7 @@ class Publisher:
         if self._publishing is not None:
             self._publishing.cancel()
             self._publishing = None
+        self._unpublished.clear()
         chunks: list[str] = []
         for owner in self._subscriptions.owners():
             template = build_presence(INITIAL_PRESENCE, phone_jid(owner, self._domain))

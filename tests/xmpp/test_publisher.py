@@ -101,3 +101,48 @@ async def test_shutdown_sends_unavailable_from_every_phone_jid(parts) -> None:
     stanzas = stream.stanzas()
     assert len(stanzas) == 3
     assert {s.get("type") for s in stanzas} == {"unavailable"}
+
+
+@dataclass
+class SlowTransport:
+    """A socket whose write buffer stays full until ``drained`` is set."""
+
+    drained: bool = False
+
+    def get_write_buffer_size(self) -> int:
+        return 0 if self.drained else 1 << 30
+
+
+async def test_a_change_during_a_paced_resend_is_sent_once_with_the_latest_state(tmp_path: Path) -> None:
+    async with Store(tmp_path / "db.sqlite") as store:
+        subscriptions = PhoneSubscriptions(store)
+        owners = [f"user{i:03}" for i in range(250)]
+        for owner in owners:
+            await subscriptions.add(owner, f"watcher-of-{owner}@example.test")
+        stream, hub, transport = FakeStream(), PresenceHub(), SlowTransport()
+        stream.transport = transport  # type: ignore[attr-defined]
+        publisher = Publisher(stream, hub, subscriptions, lambda: True)
+        publisher.publish_all()
+        early, late = subscriptions.owners()[0], subscriptions.owners()[-1]
+        await asyncio.sleep(0.01)  # the first batch is out; the rest waits for the socket
+
+        hub.apply_im(early, ImState(ImShow.AWAY, ""))
+        hub.apply_im(late, ImState(ImShow.AWAY, ""))
+        await asyncio.sleep(0.01)
+        transport.drained = True
+        await wait_for(lambda: len(stream.stanzas()) >= 251)
+        await asyncio.sleep(0.01)
+
+        def to(owner: str) -> list[ET.Element]:
+            return [s for s in stream.stanzas() if s.get("to") == f"watcher-of-{owner}@example.test"]
+
+        assert len(stream.stanzas()) == 251  # 250 in the resend, plus the early owner's change
+        assert [s.findtext("show") for s in to(early)] == [None, "away"]
+        assert [s.findtext("show") for s in to(late)] == ["away"]  # sent once, already current
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)
