@@ -360,3 +360,29 @@ async def test_a_flooding_sender_gets_silence_instead_of_an_answer_loop(
     )
     await asyncio.sleep(0.5)  # the messages over the limit were sent before; none may be answered
     assert mallory.replies.qsize() == MESSAGES_PER_MINUTE
+
+
+async def test_finished_and_abandoned_sessions_are_forgotten_and_the_stream_stays_up(
+    app: App, prosody: ProsodyServer, login: Any
+) -> None:
+    alice = await login("alice")
+    sessions = app.xmpp.plugin["xep_0050"].sessions
+    assert app.supervisor is not None
+    connections = app.supervisor.sessions
+
+    iq = await Adhoc(alice, prosody.component).execute("hangup")  # completes at once
+    assert status(iq) == "completed"
+    assert sessions == {}
+
+    abandoned = Adhoc(alice, prosody.component)
+    await abandoned.execute("call")  # a form the user never submits
+    assert len(sessions) == 1
+    clock = [app.commands.adhoc._clock() + 3600]  # an hour later
+    app.commands.adhoc._clock = lambda: clock[0]
+    await Adhoc(alice, prosody.component).execute("hangup")
+    assert sessions == {}
+    with pytest.raises(IqError) as ended:
+        await abandoned.act("next", number="1002")
+    assert ended.value.iq["error"]["condition"] == "item-not-found"  # the old session is gone, cleanly
+    assert app.supervisor.online.is_set()
+    assert app.supervisor.sessions == connections  # no reconnect: nothing sent from a user's JID

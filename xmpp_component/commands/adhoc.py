@@ -10,6 +10,8 @@ continued by another JID before slixmpp's own handler sees it.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -45,10 +47,17 @@ def form_values(payload: Any) -> dict[str, str]:
 
 
 class AdhocAdapter:
-    def __init__(self, xmpp: Any, services: CommandServices, commands: list[Command]) -> None:
+    def __init__(
+        self,
+        xmpp: Any,
+        services: CommandServices,
+        commands: list[Command],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.xmpp = xmpp
         self.services = services
         self.commands = [c for c in commands if c.NODE]
+        self._clock = clock
         self._guard_installed = False
         xmpp.add_event_handler("session_start", self.register)
 
@@ -61,12 +70,10 @@ class AdhocAdapter:
             self.xmpp.add_event_handler("command", self._guard)
             self._guard_installed = True
         for command in self.commands:
-            xep_0050.add_command(
-                node=command.NODE,
-                name=command.NAME,
-                handler=self._starter(command),
-                timeout=SESSION_TIMEOUT,  # a form left open in a client must not live forever
-            )
+            # slixmpp: no `timeout=` here. Its expiry sends a cancel *from the user's JID*, which
+            # Prosody answers by closing our stream (invalid-from); _forget_old_sessions expires
+            # sessions instead.
+            xep_0050.add_command(node=command.NODE, name=command.NAME, handler=self._starter(command))
         self.xmpp.plugin["xep_0030"].set_node_handler(
             "get_items", jid=self.xmpp.boundjid, node=COMMANDS_NS, handler=self._items
         )
@@ -81,13 +88,32 @@ class AdhocAdapter:
 
     async def _guard(self, iq: Any) -> None:
         xep_0050 = self.xmpp.plugin["xep_0050"]
-        session = xep_0050.sessions.get(iq["command"]["sessionid"])
+        sessionid = iq["command"]["sessionid"]
+        session = xep_0050.sessions.get(sessionid)
+        if session is None and sessionid and iq["command"]["action"] not in ("", "execute"):
+            # slixmpp would trip over the missing session and answer feature-not-implemented.
+            raise XMPPError("item-not-found", text="This command session has ended; run the command again.")
         if session is not None:
             if JID(session["from"]) != JID(iq["from"]):
                 log.warning("%s tried to continue an ad-hoc session of someone else", iq["from"])
                 raise XMPPError("forbidden", text="This command session belongs to someone else.")
             session["pp_action"] = iq["command"]["action"]
-        await xep_0050._handle_command_all(iq)
+        try:
+            await xep_0050._handle_command_all(iq)
+        finally:
+            self._forget_old_sessions(xep_0050.sessions)
+
+    def _forget_old_sessions(self, sessions: dict[str, Any]) -> None:
+        """slixmpp keeps every session, finished or abandoned, for ever: drop those that are over.
+
+        Runs after each command request, so the table holds only live sessions plus at most the
+        forms left open in clients for less than SESSION_TIMEOUT.
+        """
+        now = self._clock()
+        for sid, session in list(sessions.items()):
+            started = session.setdefault("pp_started", now)
+            if session.get("next") is None or now - started > SESSION_TIMEOUT:
+                del sessions[sid]
 
     # --- steps -----------------------------------------------------------------------------------
 
