@@ -8,6 +8,7 @@ never lost.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections import defaultdict
 
@@ -18,6 +19,7 @@ class PhoneSubscriptions:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._subscribers: defaultdict[str, set[str]] = defaultdict(set)
+        self._lock = asyncio.Lock()
 
     async def load(self) -> None:
         self._subscribers.clear()
@@ -40,15 +42,19 @@ class PhoneSubscriptions:
 
     async def add(self, owner: str, subscriber: str) -> bool:
         """Record a subscription (durably first); False if it existed."""
-        if self.is_subscribed(owner, subscriber):
-            return False
-        await self._store.add_phone_subscription(owner, subscriber)
-        self._subscribers[owner].add(subscriber)
-        return True
+        # One change at a time: a subscribe and an unsubscribe arriving together are handled in
+        # their arrival order, so the store, the index and the answers sent all agree.
+        async with self._lock:
+            if self.is_subscribed(owner, subscriber):
+                return False
+            await self._store.add_phone_subscription(owner, subscriber)
+            self._subscribers[owner].add(sys.intern(subscriber))
+            return True
 
     async def remove(self, owner: str, subscriber: str) -> bool:
-        if not self.is_subscribed(owner, subscriber):
-            return False
-        await self._store.remove_phone_subscription(owner, subscriber)
-        self._subscribers[owner].discard(subscriber)
-        return True
+        async with self._lock:
+            if not self.is_subscribed(owner, subscriber):
+                return False
+            await self._store.remove_phone_subscription(owner, subscriber)
+            self._subscribers[owner].discard(subscriber)
+            return True
