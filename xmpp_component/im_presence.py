@@ -153,6 +153,11 @@ class ImPresenceIntake:
         sender = pres["from"].bare.lower()
         person = self._people().by_chat_jid.get(sender)
         ptype = pres["type"]
+        if person is None and ptype in ("subscribed", "unsubscribed", "unsubscribe"):
+            # Only provisioned users' approvals are worth a row: anyone can send these.
+            if ptype == "unsubscribe":
+                self._xmpp.send_presence_subscription(pto=sender, ptype="unsubscribed")
+            return
         if ptype == "subscribed":
             await self._set_approval(sender, "approved")
         elif ptype in ("unsubscribed", "unsubscribe"):

@@ -112,3 +112,16 @@ def test_rate_limiter_sliding_window() -> None:
     assert limiter.acquire("alice") == pytest.approx(30.0)
     now[0] = 60.0
     assert limiter.acquire("alice") is None
+
+
+def test_the_limiter_forgets_idle_senders_so_strangers_cannot_grow_it() -> None:
+    now = [0.0]
+    limiter = RateLimiter(5, 60.0, clock=lambda: now[0], max_keys=100)
+    for i in range(100):
+        assert limiter.acquire(f"stranger{i}@elsewhere.example") is None
+    now[0] = 61.0  # all of them idle for longer than the window
+    assert limiter.acquire("bob@example.test") is None
+    assert len(limiter) == 1
+    for i in range(150):  # a burst of new senders within one window is kept (they are not idle)
+        limiter.acquire(f"burst{i}@elsewhere.example")
+    assert len(limiter) == 151
