@@ -74,6 +74,7 @@ class App:
         self.intake: ImPresenceIntake | None = None
         self.phone_jids: PhoneJidService | None = None
         self.provisioned = asyncio.Event()  # set after the first successful read of Wazo's users
+        self._provisioning = False  # a read of Wazo's users is running
         self._wazo_resynced = False  # the event stream has read every user's phone state once
         self._stop_requested = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
@@ -88,7 +89,13 @@ class App:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         task.set_name(name)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A background task must never die unnoticed: say which one and why.
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
     # --- construction ------------------------------------------------------------------------------
 
@@ -176,8 +183,9 @@ class App:
     # --- Wazo --------------------------------------------------------------------------------------
 
     async def _on_phone_event(self, event: PhoneEvent) -> None:
-        if isinstance(event, CallsResynced):
-            # The stream just (re)connected: Wazo's user list may have changed meanwhile.
+        if isinstance(event, CallsResynced) and not self._provisioning:
+            # The stream just (re)connected: Wazo's user list may have changed meanwhile. (At
+            # start-up the first read is usually still running: no second read beside it.)
             self._spawn(self.provision(), "wazo-provisioning")
         people = self.people
         for state in self.tracker.apply(event):
@@ -196,11 +204,14 @@ class App:
     async def provision(self) -> None:
         """Read Wazo's users and map them to chat JIDs; log each user left without a phone JID."""
         assert self.wazo is not None
+        self._provisioning = True
         try:
             users = await self.wazo.confd.list_users()
         except WazoError as error:
             log.error("cannot read Wazo users (%s); keeping the %d users known", error, len(self.people))
             return
+        finally:
+            self._provisioning = False
         rule = MatchRule(self.config.identity.match)
         people, problems = build_people(
             (PbxUser(u.uuid, u.email, u.username, u.display_name) for u in users),
@@ -224,10 +235,22 @@ class App:
         self._phone_state_known()
 
     async def _run_wazo(self) -> None:
-        async with WazoClient(wazo_settings(self.config), self._on_phone_event) as wazo:
-            self.wazo = wazo
-            await self.provision()
-            await asyncio.Event().wait()  # until cancelled at shutdown
+        """Run the Wazo client until shutdown; if it ever fails unexpectedly, log and start over."""
+        retry = Backoff(1.0, 60.0)
+        while True:
+            try:
+                async with WazoClient(wazo_settings(self.config), self._on_phone_event) as wazo:
+                    self.wazo = wazo
+                    await self.provision()
+                    retry.reset()
+                    await asyncio.Event().wait()  # until cancelled at shutdown
+            except Exception:
+                self.wazo = None  # commands say "not connected" instead of using a closed client
+                delay = retry.next_delay()
+                log.exception("the Wazo client failed; starting it again in %.1f s", delay)
+                await asyncio.sleep(delay)
+            finally:
+                self.wazo = None
 
     # --- life-cycle --------------------------------------------------------------------------------
 

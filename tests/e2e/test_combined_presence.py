@@ -169,3 +169,27 @@ async def test_a_resource_that_left_while_the_stream_was_down_is_forgotten(
             await wait_until(lambda: app.hub.im("alice").show.value == "away", 10, "only the desk left, away")
         finally:
             await disconnect_client(desk)
+
+
+async def test_an_unexpected_failure_of_the_wazo_side_is_logged_and_recovered(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    failures = [RuntimeError("a bug in a consumer")]
+    original = App.provision
+
+    async def failing_once(self: App) -> None:
+        if failures:
+            raise failures.pop()
+        await original(self)
+
+    with caplog.at_level("INFO"):
+        App.provision = failing_once  # type: ignore[method-assign]
+        try:
+            async with running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+                await ready(app)  # provisioned after the automatic restart of the Wazo client
+                assert app.wazo is not None
+                assert "alice" in app.people.by_localpart
+        finally:
+            App.provision = original  # type: ignore[method-assign]
+    assert "the Wazo client failed; starting it again" in caplog.text
+    assert "a bug in a consumer" in caplog.text
