@@ -42,7 +42,7 @@ class FakeWazo:
     calls: list[dict[str, Any]] = field(default_factory=list)
     presence_list_delay_s: float = 0.0  # to push events while the client resynchronises
     # (method, path) -> (status, raw body text) for any other route
-    canned: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    canned: dict[tuple[str, str], tuple[int, str | bytes]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     ws_frames_in: list[dict[str, Any]] = field(default_factory=list)
     valid_tokens: set[str] = field(default_factory=set)
@@ -120,6 +120,8 @@ class FakeWazo:
             )
         if key in self.canned:
             status, raw = self.canned[key]
+            if isinstance(raw, bytes):  # exact bytes, whatever their encoding
+                return web.Response(status=status, body=raw, content_type="application/json")
             return web.Response(status=status, text=raw, content_type="application/json")
         if key == ("GET", "/api/chatd/1.0/users/presences"):
             if self.chatd_not_initialized > 0:

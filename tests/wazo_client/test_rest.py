@@ -116,11 +116,13 @@ async def test_token_is_renewed_before_expiry_and_subscribers_are_told() -> None
         ),
         (500, "<html>Internal Server Error</html>", "http-500", "Internal Server Error"),
         (200, "{not json", "malformed-json", "not JSON"),
+        (200, b'{"items": ["\xff\xfe latin-1 bytes"]}', "unexpected-shape", "must be an object"),
+        (200, b"\xff\xfe{not json", "malformed-json", "not JSON"),
         (200, '{"items": "nope"}', "unexpected-shape", "items"),
     ],
 )
 async def test_every_remote_failure_is_one_wazo_error_and_one_log_line(
-    caplog: pytest.LogCaptureFixture, status: int, raw: str, error_id: str, message_part: str
+    caplog: pytest.LogCaptureFixture, status: int, raw: str | bytes, error_id: str, message_part: str
 ) -> None:
     async with FakeWazo() as fake, WazoClient(fake.settings()) as wazo:
         fake.canned[("GET", "/api/chatd/1.0/users/presences")] = (status, raw)

@@ -161,7 +161,7 @@ class EventStream:
                 if message.type is aiohttp.WSMsgType.TEXT:
                     if await self._handle_frame(message.data) == "start" and resync is None:
                         self._held_back = []
-                        resync = asyncio.create_task(self._resync(), name="wazo-resync")
+                        resync = asyncio.create_task(self._resync_or_drop(ws), name="wazo-resync")
                 elif message.type is aiohttp.WSMsgType.BINARY:
                     log.warning("Wazo event stream: skipped a binary frame (websocketd sends text)")
                 elif message.type is aiohttp.WSMsgType.ERROR:
@@ -247,6 +247,18 @@ class EventStream:
         self.events_delivered += 1
 
     # --- resynchronisation -----------------------------------------------------------------
+
+    async def _resync_or_drop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Resynchronise; if that fails unexpectedly, drop the stream so that it starts over.
+
+        Events are held back while the resync runs: a resync that died unnoticed would keep
+        holding them for ever.
+        """
+        try:
+            await self._resync()
+        except Exception:
+            log.exception("Wazo resynchronisation failed unexpectedly; reconnecting the event stream")
+            await ws.close()
 
     async def _resync(self) -> None:
         """Read the full state (retrying), deliver it, then replay the events held back."""

@@ -168,7 +168,9 @@ class WazoHttp:
                 timeout=timeout,
                 ssl=settings.verify_tls,
             ) as response:
-                text = await response.text()
+                # Decoded here, leniently: a wrong charset must end as "malformed-json", not as a
+                # UnicodeDecodeError escaping the promise that every failure is a WazoError.
+                text = (await response.read()).decode("utf-8", errors="replace")
                 status = response.status
                 reason = response.reason or ""
         except TimeoutError:
