@@ -231,6 +231,8 @@ class App:
             log.info("%d users provisioned from Wazo", len(people))
             if self.supervisor is not None and self.supervisor.online.is_set() and self.intake is not None:
                 self.intake.on_people_changed()  # probe/ask the new users now, not at the next connect
+        if self.phone_jids is not None:
+            await self.phone_jids.enforce_policy()
         self.provisioned.set()
         self._phone_state_known()
 

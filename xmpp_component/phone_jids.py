@@ -49,6 +49,29 @@ class PhoneJidService:
             pto=to, pfrom=f"{owner}@{self._xmpp.boundjid.bare}", ptype=ptype
         )
 
+    async def enforce_policy(self) -> int:
+        """Drop the stored subscriptions the policy no longer allows, telling each watcher.
+
+        Run after each read of the users: fan-out sends to every stored subscriber, so a watcher
+        whose domain was removed from the allow list (or whom the owner now hides from) must go
+        from the store, not just be ignored on probes. Owners unknown right now are left alone:
+        a user missing from one read of Wazo keeps their watchers.
+        """
+        dropped = 0
+        people = self._people()
+        for owner in self._subscriptions.owners():
+            if owner not in people.by_localpart:
+                continue
+            for subscriber in list(self._subscriptions.subscribers(owner)):
+                if not self._authorized(owner, subscriber) and await self._subscriptions.remove(
+                    owner, subscriber
+                ):
+                    self._reply("unsubscribed", owner, subscriber)
+                    dropped += 1
+        if dropped:
+            log.info("dropped %d subscriptions the privacy rules no longer allow", dropped)
+        return dropped
+
     async def handle(self, pres: Presence) -> None:
         owner = pres["to"].user.lower()
         subscriber = pres["from"].bare.lower()

@@ -193,3 +193,37 @@ async def test_an_unexpected_failure_of_the_wazo_side_is_logged_and_recovered(
             App.provision = original  # type: ignore[method-assign]
     assert "the Wazo client failed; starting it again" in caplog.text
     assert "a bug in a consumer" in caplog.text
+
+
+async def test_a_watcher_no_longer_allowed_is_dropped_and_told_so(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    alice_phone = f"alice@{prosody.component}"
+    store = tmp_path / "state.sqlite"
+    mallory_jid = f"mallory@{prosody.other_domain}"
+    allowed = e2e_config(prosody, sim, store, allow_remote_jids=[mallory_jid])
+    mallory = await connect_client(mallory_jid, prosody.other_users["mallory"], prosody.c2s_port)
+    try:
+        watch = PresenceWatch(mallory)
+        await mallory.get_roster(timeout=5)
+        mallory.send_presence()
+        async with running_app(allowed) as app:
+            await ready(app)
+            mallory.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+            await watch.wait_for(alice_phone, ptype="available", state="reachable_by_phone")
+        # The operator removes the exception; at the next start mallory is dropped and told so.
+        mark = watch.mark()
+        async with running_app(e2e_config(prosody, sim, store)) as app:
+            await ready(app)
+            await watch.wait_for(alice_phone, mark, ptype="unsubscribed")
+            assert app.subscriptions is not None
+            assert mallory_jid not in app.subscriptions.subscribers("alice")
+            mark = watch.mark()
+            sim.ring("alice", from_number="+33123456789")
+            await wait_until(
+                lambda: app.hub.presence("alice").activity.value == "ringing", 10, "alice ringing"
+            )
+            await asyncio.sleep(0.3)
+            assert [s for s in watch.from_(alice_phone, mark) if s.ptype == "available"] == []
+    finally:
+        await disconnect_client(mallory)
