@@ -11,7 +11,9 @@ from presence.sources.wazo.errors import WazoError
 
 
 class UserSearch(Protocol):
-    async def list_users(self, search: str | None = None, **exact: str) -> list[WazoUser]: ...
+    async def list_users(
+        self, search: str | None = None, *, at_most: int | None = None, **exact: str
+    ) -> list[WazoUser]: ...
 
 
 def entries_of(user: WazoUser) -> list[DirectoryEntry]:
@@ -27,6 +29,9 @@ def entries_of(user: WazoUser) -> list[DirectoryEntry]:
     return entries
 
 
+SEARCH_READ_LIMIT = 100
+
+
 class WazoUsersDirectory:
     """``confd`` returns the client to use, or ``None`` while Wazo is not connected."""
 
@@ -40,7 +45,8 @@ class WazoUsersDirectory:
         if confd is None:
             raise DirectoryUnavailable("Wazo is not connected")
         try:
-            users = await confd.list_users(search=query)
+            # A short query ("an") may match thousands: ranking keeps a few, so read a few.
+            users = await confd.list_users(search=query, at_most=SEARCH_READ_LIMIT)
         except WazoError as error:
             raise DirectoryUnavailable(f"confd: {error.error_id}") from error
         return [entry for user in users for entry in entries_of(user)]

@@ -81,9 +81,13 @@ class FakeConfd:
     def __init__(self, users: list[WazoUser]) -> None:
         self.users = users
         self.searches: list[str | None] = []
+        self.limits: list[int | None] = []
 
-    async def list_users(self, search: str | None = None, **exact: str) -> list[WazoUser]:
+    async def list_users(
+        self, search: str | None = None, *, at_most: int | None = None, **exact: str
+    ) -> list[WazoUser]:
         self.searches.append(search)
+        self.limits.append(at_most)
         return self.users
 
 
@@ -93,6 +97,7 @@ async def test_wazo_users_give_one_entry_per_number() -> None:
     confd = FakeConfd([bob])
     found = await WazoUsersDirectory(lambda: confd).search("bob")
     assert confd.searches == ["bob"]
+    assert confd.limits == [100]  # a search reads a bounded number of users, not the whole company
     assert [(e.name, e.number, e.kind, e.wazo_uuid) for e in found] == [
         ("Bob Brown", "1002", NumberKind.EXTENSION, "u-bob"),
         ("Bob Brown", "+33612345678", NumberKind.MOBILE, "u-bob"),

@@ -162,18 +162,22 @@ class ConfdClient:
     def __init__(self, http: WazoHttp) -> None:
         self._http = http
 
-    async def list_users(self, search: str | None = None, **exact: str) -> list[WazoUser]:
+    async def list_users(
+        self, search: str | None = None, *, at_most: int | None = None, **exact: str
+    ) -> list[WazoUser]:
         """All users (paged), or those matching ``search`` (substring) and exact filters
-        such as ``email=...``."""
+        such as ``email=...``; ``at_most`` stops after that many (a search box needs a few)."""
         users: list[WazoUser] = []
-        while True:
-            params = {**exact, "limit": str(self.PAGE_SIZE), "offset": str(len(users))}
+        while at_most is None or len(users) < at_most:
+            size = self.PAGE_SIZE if at_most is None else min(self.PAGE_SIZE, at_most - len(users))
+            params = {**exact, "limit": str(size), "offset": str(len(users))}
             if search:
                 params["search"] = search
             page = await self._http.request_parsed(parse_user_list, "confd", "GET", "/users", params=params)
             users.extend(page)
-            if len(page) < self.PAGE_SIZE:
-                return users
+            if len(page) < size:
+                break
+        return users
 
     async def get_user(self, user: str | int) -> WazoUser:
         return await self._http.request_parsed(parse_user, "confd", "GET", f"/users/{quote(str(user))}")
