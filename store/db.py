@@ -169,6 +169,11 @@ class Store:
             (user_jid, settings_json),
         )
 
+    async def all_settings(self) -> dict[str, str]:
+        async with self.db.execute("SELECT user_jid, settings FROM user_settings") as cursor:
+            rows = await cursor.fetchall()
+        return {str(jid): str(settings) for jid, settings in rows}
+
     async def load_settings(self, user_jid: str) -> str | None:
         async with self.db.execute(
             "SELECT settings FROM user_settings WHERE user_jid = ?", (user_jid,)

@@ -16,7 +16,7 @@ from presence.backoff import Backoff
 from presence.hub import PresenceHub
 from presence.identity import MatchRule, PbxUser, People, build_people
 from presence.model import CallsResynced, PhoneEvent
-from presence.privacy import PrivacyPolicy
+from presence.privacy import OwnerPrivacy, PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
@@ -30,6 +30,7 @@ from xmpp_component.im_presence import ImPresenceIntake
 from xmpp_component.phone_jids import PhoneJidService
 from xmpp_component.publisher import Publisher
 from xmpp_component.subscriptions import PhoneSubscriptions
+from xmpp_component.user_settings import DEFAULT_PRIVACY, UserSettings
 
 log = logging.getLogger(__name__)
 
@@ -137,16 +138,19 @@ class App:
             allowed_remote_domains=frozenset(d.lower() for d in cfg.presence.allow_remote_domains),
             allowed_remote_jids=frozenset(j.lower() for j in cfg.presence.allow_remote_jids),
         )
+        self.settings = UserSettings(self.store)
+        await self.settings.load()
         self.phone_jids = PhoneJidService(
-            xmpp, lambda: self.people, self.subscriptions, self.publisher, policy
+            xmpp, lambda: self.people, self.subscriptions, self.publisher, policy, self._owner_privacy
         )
+        self.settings.on_privacy_change = self.phone_jids.enforce_policy
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("privileges_advertised", self._on_privileges)
         xmpp.add_event_handler("presence", self._route_presence)
         self.shutdown_hooks.append(self._say_goodbye)
         # Click-to-call commands (XEP-0050 + chat text); they re-register at every session start.
         self.commands = install_commands(
-            xmpp, cfg, self.domains, lambda: self.people, lambda: self.wazo, self.hub
+            xmpp, cfg, self.domains, lambda: self.people, lambda: self.wazo, self.hub, self.settings
         )
 
     # --- XMPP events -------------------------------------------------------------------------------
@@ -156,6 +160,10 @@ class App:
         assert self.publisher is not None
         self.intake.on_session_start()
         self.publisher.publish_all()
+
+    def _owner_privacy(self, owner: str) -> OwnerPrivacy:
+        person = self.people.by_localpart.get(owner)
+        return self.settings.privacy(person.chat_jid) if person is not None else DEFAULT_PRIVACY
 
     def _on_privileges(self, _event: Any = None) -> None:
         assert self.intake is not None

@@ -76,7 +76,12 @@ async def test_call_bob_by_name_confirm_ring_and_hang_up(
         jid=prosody.component, node="http://jabber.org/protocol/commands"
     )
     listed = {(item[1], item[2]) for item in items["disco_items"]["items"]}
-    assert listed == {("call", "Call"), ("hangup", "Hang up"), ("callback", "Call back")}
+    assert listed == {
+        ("call", "Call"),
+        ("hangup", "Hang up"),
+        ("callback", "Call back"),
+        ("privacy", "Phone privacy"),
+    }
 
     adhoc = Adhoc(alice, prosody.component)
     iq = await adhoc.execute("call")

@@ -227,3 +227,51 @@ async def test_a_watcher_no_longer_allowed_is_dropped_and_told_so(
             assert [s for s in watch.from_(alice_phone, mark) if s.ptype == "available"] == []
     finally:
         await disconnect_client(mallory)
+
+
+async def test_a_user_hides_her_phone_from_all_but_a_list(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    alice_phone = f"alice@{prosody.component}"
+    store = tmp_path / "state.sqlite"
+    async with running_app(e2e_config(prosody, sim, store)) as app:
+        await ready(app)
+        alice = await connect_client(f"alice@{prosody.domain}", prosody.users["alice"], prosody.c2s_port)
+        bob = await connect_client(f"bob@{prosody.domain}", prosody.users["bob"], prosody.c2s_port)
+        carol = await connect_client(f"carol@{prosody.domain}", prosody.users["carol"], prosody.c2s_port)
+        try:
+            watches = {}
+            for client in (bob, carol):
+                watches[client] = PresenceWatch(client)
+                await client.get_roster(timeout=5)
+                if alice_phone in client.client_roster:  # left by another test on this server
+                    await client.del_roster_item(alice_phone)
+                client.send_presence()
+                client.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+                await watches[client].wait_for(alice_phone, ptype="available")
+
+            replies: asyncio.Queue[str] = asyncio.Queue()
+            alice.add_event_handler("message", lambda msg: replies.put_nowait(str(msg["body"])))
+            mark = watches[bob].mark()
+            alice.send_message(
+                mto=prosody.component, mbody=f"privacy only carol@{prosody.domain}", mtype="chat"
+            )
+            assert await asyncio.wait_for(replies.get(), 10) == (
+                f"Your phone state is visible only to: carol@{prosody.domain}."
+            )
+            await watches[bob].wait_for(alice_phone, mark, ptype="unsubscribed")  # dropped at once
+
+            mark_bob, mark_carol = watches[bob].mark(), watches[carol].mark()
+            sim.ring("alice", from_number="+33123456789")
+            await watches[carol].wait_for(alice_phone, mark_carol, state="ringing")
+            bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")  # asking again
+            await watches[bob].wait_for(alice_phone, mark_bob, ptype="unsubscribed")
+            assert [s for s in watches[bob].from_(alice_phone, mark_bob) if s.ptype == "available"] == []
+        finally:
+            for client in (alice, bob, carol):
+                await disconnect_client(client)
+
+    # The choice is kept across a restart.
+    async with running_app(e2e_config(prosody, sim, store)) as app:
+        await ready(app)
+        assert app.settings.privacy(f"alice@{prosody.domain}").visible_to == {f"carol@{prosody.domain}"}

@@ -21,9 +21,11 @@ from xmpp_component.commands.chat import ChatAdapter
 from xmpp_component.commands.hangup import HangupCommand
 from xmpp_component.commands.help import HelpCommand
 from xmpp_component.commands.last_callers import LastCallers
+from xmpp_component.commands.privacy import PrivacyCommand
 from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.commands.services import CommandServices
 from xmpp_component.config import Config
+from xmpp_component.user_settings import UserSettings
 
 
 @dataclass
@@ -41,6 +43,7 @@ def install_commands(
     people: Callable[[], People],
     wazo: Callable[[], WazoClient | None],
     hub: PresenceHub,
+    settings: UserSettings,
 ) -> InstalledCommands:
     """Build the commands and both adapters; they register themselves at every session start."""
 
@@ -58,8 +61,14 @@ def install_commands(
         calls=config.calls,
         call_limiter=RateLimiter(config.calls.max_calls_per_minute, 60.0),
         last_callers=LastCallers(hub),
+        settings=settings,
     )
-    commands: list[Command] = [CallCommand(services), HangupCommand(services), CallBackCommand(services)]
+    commands: list[Command] = [
+        CallCommand(services),
+        HangupCommand(services),
+        CallBackCommand(services),
+        PrivacyCommand(services),
+    ]
     commands.append(HelpCommand(services, commands))
     return InstalledCommands(
         services, commands, AdhocAdapter(xmpp, services, commands), ChatAdapter(xmpp, services, commands)

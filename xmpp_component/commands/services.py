@@ -12,6 +12,7 @@ from xmpp_component.commands.base import CommandError, Requester
 from xmpp_component.commands.last_callers import LastCallers
 from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.config import CallsSection
+from xmpp_component.user_settings import UserSettings
 
 
 @dataclass
@@ -25,6 +26,7 @@ class CommandServices:
     calls: CallsSection
     call_limiter: RateLimiter
     last_callers: LastCallers
+    settings: UserSettings
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()
