@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 ShutdownHook = Callable[[], Awaitable[None]]
 # Longest wait for Wazo's users and states before subscribers get the presence known so far.
 INITIAL_PUBLISH_WAIT = 10.0
+# Longest wait at shutdown for the unavailable presences to leave the socket.
+SHUTDOWN_DRAIN_TIMEOUT = 30.0
 
 
 def user_domains(config: Config) -> tuple[str, ...]:
@@ -298,5 +300,9 @@ class App:
                     await hook()
                 except Exception:
                     log.exception("shutdown step %r failed; continuing the shutdown", hook)
+            if self.publisher is not None:
+                # The goodbyes can be megabytes for a large company; closing the stream before
+                # the server read them would drop them (slixmpp aborts after its short wait).
+                await self.publisher.drain(SHUTDOWN_DRAIN_TIMEOUT)
         await self.supervisor.stop()
         await supervising

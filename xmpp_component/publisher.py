@@ -157,14 +157,24 @@ class Publisher:
         self._write(chunks)
         return len(chunks)
 
-    def _backlog(self) -> bool:
+    async def drain(self, timeout: float) -> bool:
+        """Wait until what was written has left slixmpp's queue and the socket buffer (or timeout)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._backlog(limit=0):
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("%.0f s were not enough to send everything queued; closing anyway", timeout)
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    def _backlog(self, limit: int = _BUFFER_LIMIT) -> bool:
         """True while earlier batches still wait in slixmpp's queue or in the socket's buffer."""
         queue = getattr(self._xmpp, "waiting_queue", None)
         if queue is not None and queue.qsize():
             return True
         transport = getattr(self._xmpp, "transport", None)
         try:
-            return transport is not None and int(transport.get_write_buffer_size()) > _BUFFER_LIMIT
+            return transport is not None and int(transport.get_write_buffer_size()) > limit
         except (AttributeError, RuntimeError):
             return False
 

@@ -146,3 +146,14 @@ async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"
         await asyncio.sleep(0.005)
+
+
+async def test_drain_waits_for_the_socket_and_gives_up_after_its_timeout(parts) -> None:
+    stream, hub, subscriptions, online = parts
+    transport = SlowTransport()
+    stream.transport = transport  # type: ignore[attr-defined]
+    publisher = Publisher(stream, hub, subscriptions, lambda: online[0])
+    publisher.send_unavailable_to_all()
+    assert await publisher.drain(0.05) is False  # the server is not reading
+    asyncio.get_running_loop().call_later(0.05, setattr, transport, "drained", True)
+    assert await publisher.drain(5.0) is True
