@@ -16,7 +16,7 @@ from slixmpp import ComponentXMPP
 
 from presence.hub import INITIAL_PRESENCE, PresenceHub
 from presence.model import CombinedPresence
-from presence.wire import build_presence, phone_jid
+from presence.wire import PresenceTemplate, build_presence, phone_jid
 from xmpp_component.subscriptions import PhoneSubscriptions
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,9 @@ class Publisher:
         self._flush_handle: asyncio.Handle | None = None
         # Last presence sent to all subscribers of an owner; a change equal to it is not resent.
         self._last_sent: dict[str, CombinedPresence] = {}
+        # The serialised form of each owner's current presence: a probe storm at login time
+        # (or a resend) reuses it instead of building the same stanza again.
+        self._templates: dict[str, tuple[CombinedPresence, PresenceTemplate]] = {}
         self.stanzas_sent = 0
         # While held (hold()), the phone state is not known yet: the first publish_all waits for
         # release() instead of telling every subscriber "offline" and correcting it a second later.
@@ -79,7 +82,7 @@ class Publisher:
             self._last_sent[owner] = presence
             subscribers = self._subscriptions.subscribers(owner)
             if subscribers:
-                template = build_presence(presence, phone_jid(owner, self._domain))
+                template = self._template(owner, presence)
                 chunks.extend(template.for_subscriber(subscriber) for subscriber in subscribers)
         self._write(chunks)
 
@@ -87,7 +90,7 @@ class Publisher:
 
     def send_current(self, owner: str, to: str) -> None:
         """Answer a probe or a new subscription with the owner's current presence."""
-        template = build_presence(self._hub.presence(owner), phone_jid(owner, self._domain))
+        template = self._template(owner, self._hub.presence(owner))
         self._write([template.for_subscriber(to)])
 
     def hold(self, timeout: float) -> None:
@@ -152,7 +155,7 @@ class Publisher:
             self._unpublished.discard(owner)
             presence = self._hub.presence(owner)
             self._last_sent[owner] = presence
-            template = build_presence(presence, phone_jid(owner, self._domain))
+            template = self._template(owner, presence)
             chunks.extend(template.for_subscriber(s) for s in self._subscriptions.subscribers(owner))
         self._write(chunks)
         return len(chunks)
@@ -190,6 +193,14 @@ class Publisher:
             chunks.extend(template.for_subscriber(s) for s in self._subscriptions.subscribers(owner))
         self._last_sent.clear()
         self._write(chunks)
+
+    def _template(self, owner: str, presence: CombinedPresence) -> PresenceTemplate:
+        cached = self._templates.get(owner)
+        if cached is not None and cached[0] == presence:
+            return cached[1]
+        template = build_presence(presence, phone_jid(owner, self._domain))
+        self._templates[owner] = (presence, template)
+        return template
 
     def _write(self, chunks: Iterable[str]) -> None:
         batch = list(chunks)
