@@ -17,7 +17,7 @@ import pytest
 from devservers.ejabberd import EjabberdServer
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
-from tests.e2e.watch import PresenceWatch
+from tests.e2e.watch import PresenceWatch, component_barrier
 from tests.xmpp.appctl import component_config, running_app, wait_online, wait_until
 from wazo_sim.app import WazoSimulator
 from xmpp_component.app import App
@@ -95,7 +95,9 @@ async def test_bob_follows_alice_through_a_call_dnd_a_drop_and_a_restart(
             seen = await watch.wait_for(alice_phone, mark, state="reachable_by_phone")
             assert (seen.ptype, seen.show, seen.status) == ("available", "", "Reachable by phone")
 
-            # No presence is ever sent twice in a row with the same content.
+            # No presence is ever sent twice in a row with the same content (a late duplicate
+            # would arrive before the barrier's pongs).
+            await component_barrier(bob, prosody.component)
             states = [(s.ptype, s.show, s.status, s.state) for s in watch.from_(alice_phone)]
             assert all(a != b for a, b in itertools.pairwise(states)), states
         finally:
@@ -112,6 +114,7 @@ async def test_bob_follows_alice_through_a_call_dnd_a_drop_and_a_restart(
             await bob.get_roster(timeout=5)
             bob.send_presence()  # initial presence: Prosody probes bob's contacts now
             seen = await watch.wait_for(alice_phone, ptype="unavailable", state="offline")
+            await component_barrier(bob, prosody.component)
             assert "unsubscribed" not in [s.ptype for s in watch.from_(alice_phone)]
             mark = watch.mark()
             sim.set_registered("alice", True)
@@ -125,24 +128,42 @@ async def test_a_stranger_is_refused_and_her_probes_get_nothing(
     prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
 ) -> None:
     alice_phone = f"alice@{prosody.component}"
-    async with running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+    mallory_jid = f"mallory@{prosody.other_domain}"
+    # Servers drop probes sent by clients; the probe a phone JID gets from a stranger is the one
+    # her server sends at login when her roster says she sees it. Make it say so, as after an
+    # earlier component (whose store is lost since) let her in.
+    lost_store = tmp_path / "lost.sqlite"
+    async with running_app(e2e_config(prosody, sim, lost_store, allow_remote_jids=[mallory_jid])) as app:
         await ready(app)
-        mallory = await connect_client(
-            f"mallory@{prosody.other_domain}", prosody.other_users["mallory"], prosody.c2s_port
-        )
+        mallory = await connect_client(mallory_jid, prosody.other_users["mallory"], prosody.c2s_port)
         try:
             watch = PresenceWatch(mallory)
             await mallory.get_roster(timeout=5)
             mallory.send_presence()
             mallory.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+            await watch.wait_for(alice_phone, ptype="subscribed")
+        finally:
+            await disconnect_client(mallory)
+
+    async with running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        mallory = await connect_client(mallory_jid, prosody.other_users["mallory"], prosody.c2s_port)
+        try:
+            watch = PresenceWatch(mallory)
+            await mallory.get_roster(timeout=5)
+            assert mallory.client_roster[alice_phone]["subscription"] in ("to", "both")
+            mallory.send_presence()  # initial presence: her server probes alice's phone JID now
+            await component_barrier(mallory, prosody.component)  # an answer would be here by now
+            assert watch.from_(alice_phone) == []
+
+            mallory.send_presence_subscription(pto=alice_phone, ptype="subscribe")
             await watch.wait_for(alice_phone, ptype="unsubscribed")
-            mallory.send_presence(pto=alice_phone, ptype="probe")
-            await asyncio.sleep(0.5)
+            await component_barrier(mallory, prosody.component)
             assert [s.ptype for s in watch.from_(alice_phone)] == ["unsubscribed"]
             assert app.phone_jids is not None
             assert app.phone_jids.refused == 1
             assert app.subscriptions is not None
-            assert mallory.boundjid.bare not in app.subscriptions.subscribers("alice")
+            assert mallory_jid not in app.subscriptions.subscribers("alice")
         finally:
             await disconnect_client(mallory)
 
@@ -223,7 +244,8 @@ async def test_a_watcher_no_longer_allowed_is_dropped_and_told_so(
             await wait_until(
                 lambda: app.hub.presence("alice").activity.value == "ringing", 10, "alice ringing"
             )
-            await asyncio.sleep(0.3)
+            # The change was flushed to the subscribers before the barrier's pongs were sent.
+            await component_barrier(mallory, prosody.component)
             assert [s for s in watch.from_(alice_phone, mark) if s.ptype == "available"] == []
     finally:
         await disconnect_client(mallory)

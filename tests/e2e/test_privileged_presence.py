@@ -11,7 +11,7 @@ import pytest
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
 from tests.e2e.test_combined_presence import e2e_config, ready
-from tests.e2e.watch import PresenceWatch
+from tests.e2e.watch import PresenceWatch, component_barrier
 from tests.xmpp.appctl import running_app, wait_until
 from wazo_sim.app import WazoSimulator
 
@@ -20,6 +20,11 @@ from wazo_sim.app import WazoSimulator
 async def sim() -> AsyncIterator[WazoSimulator]:
     async with WazoSimulator() as simulator:
         yield simulator
+
+
+def provisioning_running() -> bool:
+    """Whether the component's chat-presence provisioning (probes, roster writes, requests) runs."""
+    return any(t.get_name() == "im-provisioning" and not t.done() for t in asyncio.all_tasks())
 
 
 async def test_privileges_replace_prompts_and_fill_rosters(
@@ -63,8 +68,13 @@ async def test_privileges_replace_prompts_and_fill_rosters(
             sim.ring("alice", from_user="carol")
             await watch.wait_for(alice_phone, mark, show="dnd", state="ringing")
 
-            await asyncio.sleep(0.2)
+            # Subscription mode would ask at the end of the provisioning run (after the roster
+            # writes): once it is over, any request is on the stream before the barrier's pongs.
+            await wait_until(lambda: not provisioning_running(), 10, "the provisioning run to end")
+            await component_barrier(alice, server.component)
             assert prompts == [], "no subscription prompt in privileged mode"
+            assert app.store is not None
+            assert await app.store.im_subscriptions() == {}, "nobody was asked"
         finally:
             await disconnect_client(alice)
             await disconnect_client(bob)

@@ -1,4 +1,5 @@
-"""Helpers for end-to-end tests: record presences a real client receives and wait for one."""
+"""Helpers for end-to-end tests: record presences a real client receives, wait for one, and a
+barrier after which "nothing (more) arrived" may be asserted."""
 
 from __future__ import annotations
 
@@ -73,3 +74,29 @@ class PresenceWatch:
 
     def from_(self, frm: str, since: int = 0) -> list[Seen]:
         return [s for s in self.seen[since:] if s.frm.split("/")[0] == frm]
+
+
+async def component_barrier(client: ClientXMPP, component: str, timeout: float = 10.0) -> None:
+    """Return once ``client`` holds every stanza the component sent it in answer to what the
+    client sent before, or on a change the component saw before this call.
+
+    Use it instead of a sleep before a negative check ("the probe got nothing", "no more
+    replies"). Two XEP-0199 round trips from ``client`` to the component, through the server:
+
+    1. The server forwards the client's stanzas to the component in order on one stream, so
+       when the first pong is back the component has read every earlier stanza and run its
+       synchronous handlers (slixmpp answers pings synchronously).
+    2. The component's presence and message handlers are coroutines, which slixmpp starts as
+       tasks: they run after the pong was queued. Those tasks were scheduled before the second
+       ping could even be read, so whatever they send before their first real await (a probe
+       answer, a refusal, a flood drop, a publisher flush) is on the stream before the second
+       pong.
+
+    The component writes everything on one ordered stream and the server delivers it to the
+    client in that order, and slixmpp runs the client's presence and message handlers that are
+    plain functions before it resolves the ping: so after the second pong, whatever was sent
+    before it has been recorded. A reply that waits for I/O first (a store write, a Wazo call)
+    is not covered: wait for a later stanza that must follow it instead.
+    """
+    for _ in range(2):
+        await client.plugin["xep_0199"].ping(component, timeout=timeout)
