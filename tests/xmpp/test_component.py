@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -75,8 +74,10 @@ async def test_component_reconnects_after_prosody_restarts(
         prosody.restart()  # clean stop: the server closes the stream
         await wait_online(app, sessions=2, timeout=15)
         prosody.kill()  # crash: the TCP link just dies
-        await wait_until(lambda: not app.supervisor.online.is_set(), 5, "the loss to be noticed")
-        await asyncio.sleep(0.3)  # several failed attempts while the server is down
+        await wait_until(lambda: not app.supervisor.online.is_set(), 10, "the loss to be noticed")
+        # The loss counts as one attempt; two more are connections refused by the dead server.
+        await wait_until(lambda: app.supervisor.backoff.attempts >= 3, 10, "failed attempts while down")
+        assert not app.supervisor.online.is_set()
         prosody.start()
         await wait_online(app, sessions=3, timeout=15)
         alice = await xmpp_client("alice")
@@ -92,9 +93,9 @@ async def test_second_instance_gets_conflict_and_takes_over_when_the_first_stops
         await wait_online(first)
         async with running_app(second_config) as second:
             # Prosody refuses the second connection with <conflict/>; it keeps retrying.
-            await asyncio.sleep(0.5)
+            await wait_until(lambda: second.supervisor.backoff.attempts >= 2, 10, "two refused handshakes")
+            assert second.supervisor.sessions == 0
             assert not second.supervisor.online.is_set()
-            assert second.supervisor.backoff.attempts >= 2
             assert first.supervisor.online.is_set()
             first.request_stop()
             await wait_online(second, timeout=10)
