@@ -47,13 +47,14 @@ class FakeWazo:
     ws_frames_in: list[dict[str, Any]] = field(default_factory=list)
     valid_tokens: set[str] = field(default_factory=set)
     tokens_issued: list[str] = field(default_factory=list)
+    tokens_issued_at: list[float] = field(default_factory=list)  # event-loop time of each
     ws_connections: int = 0
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _started: set[int] = field(default_factory=set)
     _server: TestServer | None = None
     _activity: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         """Wait until ``predicate()`` holds; it is re-checked after each request or frame."""
         async with asyncio.timeout(timeout), self._activity:
             await self._activity.wait_for(predicate)
@@ -149,6 +150,7 @@ class FakeWazo:
         token = str(uuid.uuid4())
         self.valid_tokens.add(token)
         self.tokens_issued.append(token)
+        self.tokens_issued_at.append(asyncio.get_running_loop().time())
         now = datetime.now(UTC).replace(tzinfo=None)
         fmt = "%Y-%m-%dT%H:%M:%S.%f"
         return web.json_response(
