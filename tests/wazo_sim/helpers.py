@@ -97,6 +97,7 @@ class EventStream:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.events: list[dict[str, Any]] = []
+        self._pings = 0
 
     @classmethod
     async def open(
@@ -112,12 +113,12 @@ class EventStream:
         assert await stream.frame() == {"op": "start", "code": 0, "data": None}
         return stream
 
-    async def frame(self, timeout: float = 2.0) -> Any:
+    async def frame(self, timeout: float = 10.0) -> Any:
         message = await self.ws.receive(timeout=timeout)
         assert message.type == aiohttp.WSMsgType.TEXT, f"expected a text frame, got {message}"
         return json.loads(message.data)
 
-    async def event(self, name: str, timeout: float = 2.0, **data_match: Any) -> dict[str, Any]:
+    async def event(self, name: str, timeout: float = 10.0, **data_match: Any) -> dict[str, Any]:
         """The next event called ``name`` whose data has the given key/values; others are kept."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -132,22 +133,26 @@ class EventStream:
             if body["name"] == name and all(body["data"].get(k) == v for k, v in data_match.items()):
                 return body
 
-    async def drain(self, quiet: float = 0.2) -> list[dict[str, Any]]:
-        """Every event that arrives until the stream is quiet for ``quiet`` seconds."""
+    async def drain(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Every event published before this call (and not read yet), in order.
+
+        A ping/pong round trip is the barrier: websocketd queues events and replies on one
+        ordered outbox, and the simulator publishes synchronously, so every event published
+        before the ping is in front of the pong. No quiet period: "nothing else came" holds.
+        """
+        self._pings += 1
+        payload = f"drain-{self._pings}"
+        await self.ws.send_json({"op": "ping", "data": {"payload": payload}})
         bodies = []
         while True:
-            try:
-                message = await self.ws.receive(timeout=quiet)
-            except TimeoutError:
+            frame = await self.frame(timeout)
+            if frame["op"] == "pong" and frame["data"] == {"payload": payload}:
                 return bodies
-            if message.type != aiohttp.WSMsgType.TEXT:
-                return bodies
-            frame = json.loads(message.data)
-            if frame.get("op") == "event":
-                self.events.append(frame["data"])
-                bodies.append(frame["data"])
+            assert frame["op"] == "event", frame
+            self.events.append(frame["data"])
+            bodies.append(frame["data"])
 
-    async def closed(self, timeout: float = 3.0) -> tuple[int | None, str]:
+    async def closed(self, timeout: float = 10.0) -> tuple[int | None, str]:
         """Wait for the server's close frame; return (code, reason)."""
         while True:
             message = await self.ws.receive(timeout=timeout)
