@@ -122,16 +122,17 @@ async def test_a_change_during_a_paced_resend_is_sent_once_with_the_latest_state
         stream, hub, transport = FakeStream(), PresenceHub(), SlowTransport()
         stream.transport = transport  # type: ignore[attr-defined]
         publisher = Publisher(stream, hub, subscriptions, lambda: True)
-        publisher.publish_all()
+        publisher.publish_all()  # the first batch is out; the rest waits for the socket
+        resend = next(t for t in asyncio.all_tasks() if t.get_name() == "publish-all")
         early, late = subscriptions.owners()[0], subscriptions.owners()[-1]
-        await asyncio.sleep(0.01)  # the first batch is out; the rest waits for the socket
+        assert len(stream.stanzas()) == 100
 
         hub.apply_im(early, ImState(ImShow.AWAY, ""))
         hub.apply_im(late, ImState(ImShow.AWAY, ""))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the change is flushed at the end of this tick
+        assert len(stream.stanzas()) == 101
         transport.drained = True
-        await wait_for(lambda: len(stream.stanzas()) >= 251)
-        await asyncio.sleep(0.01)
+        await asyncio.wait_for(resend, 10)  # every batch written: nothing more can come
 
         def to(owner: str) -> list[ET.Element]:
             return [s for s in stream.stanzas() if s.get("to") == f"watcher-of-{owner}@example.test"]
@@ -139,13 +140,6 @@ async def test_a_change_during_a_paced_resend_is_sent_once_with_the_latest_state
         assert len(stream.stanzas()) == 251  # 250 in the resend, plus the early owner's change
         assert [s.findtext("show") for s in to(early)] == [None, "away"]
         assert [s.findtext("show") for s in to(late)] == ["away"]  # sent once, already current
-
-
-async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.005)
 
 
 async def test_drain_waits_for_the_socket_and_gives_up_after_its_timeout(parts) -> None:
