@@ -278,7 +278,11 @@ class App:
             if self.config.wazo.enabled:
                 self._spawn(self._run_wazo(), "wazo")
             else:
-                log.warning("Wazo is disabled in the configuration: no phone state, chat presence only")
+                log.warning(
+                    "Wazo is disabled in the configuration: users are read from Wazo, so nobody has a "
+                    "phone JID; subscriptions to phone JIDs are refused, no chat presence is followed "
+                    "and commands answer 'not provisioned'"
+                )
             supervising = asyncio.create_task(self.supervisor.run(), name="xmpp-supervisor")
             self.started.set()
             log.info("phonepresence started for %s", self.config.component.jid)
