@@ -50,6 +50,9 @@ async def assert_converges(driver: SimDriver, recorder: Recorder, step: str, tim
         await asyncio.sleep(0.02)
 
 
+INCOMPLETE = "resynchronisation incomplete"
+
+
 async def wait_for_log(
     caplog: pytest.LogCaptureFixture, text: str, count: int, timeout: float = 10.0
 ) -> None:
@@ -62,11 +65,14 @@ async def wait_for_log(
 async def test_scripted_day_tracker_matches_simulator_truth(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     async with simulated_wazo() as (sim, driver):
-        await driver.chatd_unavailable(0.3)  # chatd still starting when we first resync
+        # chatd still starting when we first resync: it comes up once the client has seen that.
+        await driver.chatd_unavailable(3600)
         recorder = Recorder()
         async with WazoClient(sim_settings(sim), recorder) as wazo:
             events = wazo.events
             assert events is not None
+            await wait_for_log(caplog, INCOMPLETE, count=1)
+            await driver.chatd_unavailable(0)
             await asyncio.wait_for(events.synced.wait(), 10)
             await assert_converges(driver, recorder, "start-up with chatd 503")
 
@@ -102,9 +108,12 @@ async def test_scripted_day_tracker_matches_simulator_truth(caplog: pytest.LogCa
             assert {c.user_uuid for c in calls} == {sim.config.users[1].uuid, sim.config.users[2].uuid}
 
             # chatd restarts while the stream reconnects.
-            await driver.chatd_unavailable(0.3)
+            incomplete = sum(INCOMPLETE in r.getMessage() for r in caplog.records)
+            await driver.chatd_unavailable(3600)
             await driver.drop_websockets()
             await driver.registered("alice", False)
+            await wait_for_log(caplog, INCOMPLETE, count=incomplete + 1)
+            await driver.chatd_unavailable(0)
             await assert_converges(driver, recorder, "reconnect during a chatd restart")
 
             await driver.hangup_user("bob")
@@ -113,7 +122,6 @@ async def test_scripted_day_tracker_matches_simulator_truth(caplog: pytest.LogCa
             await assert_converges(driver, recorder, "end of day")
             assert events.connections >= 4
             assert events.resyncs == events.connections
-    assert any("resynchronisation incomplete" in r.getMessage() for r in caplog.records)
     assert SERVICE_PASSWORD not in caplog.text
 
 
