@@ -105,7 +105,7 @@ Component "{self.component}"
   component_secret = "{self.component_secret}"
 {privilege_component}"""
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 30.0) -> None:
         if shutil.which("prosody") is None:
             raise ServerStartError("prosody is not installed (make test installs it with apt-get)")
         (self.workdir / "data").mkdir(parents=True, exist_ok=True)
