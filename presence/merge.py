@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 from presence.model import (
     Activity,
-    WazoPresenceState,
     CalendarState,
     CallStatus,
     CombinedPresence,
@@ -44,6 +43,7 @@ from presence.model import (
     ImState,
     LineState,
     PhoneState,
+    WazoPresenceState,
     aggregate_line_states,
 )
 
