@@ -152,7 +152,7 @@ class App:
         self.shutdown_hooks.append(self._say_goodbye)
         # Click-to-call commands (XEP-0050 + chat text); they re-register at every session start.
         self.commands = install_commands(
-            xmpp, cfg, self.domains, lambda: self.people, lambda: self.wazo, self.hub, self.settings
+            xmpp, cfg, self.domains, lambda: self.people, lambda: self.wazo, self.hub, self.settings, policy
         )
 
     # --- XMPP events -------------------------------------------------------------------------------

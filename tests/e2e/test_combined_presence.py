@@ -275,3 +275,54 @@ async def test_a_user_hides_her_phone_from_all_but_a_list(
     async with running_app(e2e_config(prosody, sim, store)) as app:
         await ready(app)
         assert app.settings.privacy(f"alice@{prosody.domain}").visible_to == {f"carol@{prosody.domain}"}
+
+
+async def test_an_only_list_cannot_reach_beyond_the_company_rules(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    """mallory@other.test is not allowed by the admin: alice cannot grant her the phone state,
+    neither by chat text nor by the form, and mallory's request stays refused."""
+    from tests.commands.harness import Adhoc, notes, status
+
+    alice_phone = f"alice@{prosody.component}"
+    mallory_jid = f"mallory@{prosody.other_domain}"
+    carol_jid = f"carol@{prosody.domain}"
+    async with running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        alice = await connect_client(f"alice@{prosody.domain}", prosody.users["alice"], prosody.c2s_port)
+        mallory = await connect_client(mallory_jid, prosody.other_users["mallory"], prosody.c2s_port)
+        try:
+            replies: asyncio.Queue[str] = asyncio.Queue()
+            alice.add_event_handler("message", lambda msg: replies.put_nowait(str(msg["body"])))
+            alice.send_message(
+                mto=prosody.component, mbody=f"privacy only {carol_jid} {mallory_jid}", mtype="chat"
+            )
+            reply = await asyncio.wait_for(replies.get(), 10)
+            assert reply.startswith("Sorry")
+            assert mallory_jid in reply
+            assert "company" in reply
+            assert carol_jid not in reply  # only the refused entry is named
+            assert not app.settings.privacy(f"alice@{prosody.domain}").hidden  # nothing changed
+
+            adhoc = Adhoc(alice, prosody.component)
+            iq = await adhoc.execute("privacy")
+            iq = await adhoc.act("complete", visibility="only", visible_to=f"{mallory_jid} {carol_jid}")
+            # "complete" ends an XEP-0050 session whatever the answer: it ends with the note.
+            assert status(iq) == "completed"
+            [(level, text)] = notes(iq)
+            assert level == "error"
+            assert mallory_jid in text
+            assert carol_jid not in text
+            assert not app.settings.privacy(f"alice@{prosody.domain}").hidden
+
+            # mallory asks for alice's phone anyway: still refused.
+            watch = PresenceWatch(mallory)
+            await mallory.get_roster(timeout=5)
+            mallory.send_presence()
+            mallory.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+            await watch.wait_for(alice_phone, ptype="unsubscribed")
+            assert app.subscriptions is not None
+            assert mallory_jid not in app.subscriptions.subscribers("alice")
+        finally:
+            for client in (alice, mallory):
+                await disconnect_client(client)

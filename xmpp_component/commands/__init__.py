@@ -12,6 +12,7 @@ from typing import Any
 from presence.directory import CombinedDirectory, WazoUsersDirectory
 from presence.hub import PresenceHub
 from presence.identity import People
+from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
 from xmpp_component.commands.adhoc import AdhocAdapter
 from xmpp_component.commands.base import Command
@@ -44,6 +45,7 @@ def install_commands(
     wazo: Callable[[], WazoClient | None],
     hub: PresenceHub,
     settings: UserSettings,
+    policy: PrivacyPolicy,
 ) -> InstalledCommands:
     """Build the commands and both adapters; they register themselves at every session start."""
 
@@ -62,6 +64,7 @@ def install_commands(
         call_limiter=RateLimiter(config.calls.max_calls_per_minute, 60.0),
         last_callers=LastCallers(hub),
         settings=settings,
+        policy=policy,
     )
     commands: list[Command] = [
         CallCommand(services),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from presence.directory import Directory
 from presence.identity import People
+from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
 from xmpp_component.commands.base import CommandError, Requester
 from xmpp_component.commands.last_callers import LastCallers
@@ -27,6 +28,7 @@ class CommandServices:
     call_limiter: RateLimiter
     last_callers: LastCallers
     settings: UserSettings
+    policy: PrivacyPolicy  # the company's rule: bounds what a user may grant (Phone privacy)
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()
