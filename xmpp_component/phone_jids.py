@@ -82,7 +82,11 @@ class PhoneJidService:
                 log.info("refused %s's subscription to %s@%s", subscriber, owner, self._xmpp.boundjid.bare)
                 self._reply("unsubscribed", owner, subscriber)
                 return
-            await self._subscriptions.add(owner, subscriber)  # durable before it is acknowledged
+            if not await self._subscriptions.add(owner, subscriber):  # durable before acknowledged
+                # RFC 6121 3.1.3: a subscribe from someone already subscribed is answered again,
+                # never ignored. Their server may have lost our state (an unsubscribe sent while
+                # we were down, a restored roster), and silence would leave them pending for ever.
+                log.info("%s asked again to see %s; confirming", subscriber, owner)
             self._reply("subscribed", owner, subscriber)
             self._publisher.send_current(owner, subscriber)
         elif ptype in ("unsubscribe", "unsubscribed"):

@@ -326,3 +326,49 @@ async def test_an_only_list_cannot_reach_beyond_the_company_rules(
         finally:
             for client in (alice, mallory):
                 await disconnect_client(client)
+
+
+async def test_a_watcher_whose_unsubscribe_was_lost_subscribes_again_and_is_answered(
+    xmpp_server: ProsodyServer | EjabberdServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    """RFC 6121 3.1.3: a subscribe from someone already subscribed is answered ``subscribed``
+    (and here with the current presence), never left unanswered."""
+    prosody = xmpp_server  # Prosody, then ejabberd
+    alice_phone = f"alice@{prosody.component}"
+    store = tmp_path / "state.sqlite"
+    bob_jid = f"bob@{prosody.domain}"
+    bob = await connect_client(bob_jid, prosody.users["bob"], prosody.c2s_port)
+    try:
+        watch = PresenceWatch(bob)
+        await bob.get_roster(timeout=5)
+        if alice_phone in bob.client_roster:  # left by another test on this server
+            await bob.del_roster_item(alice_phone)
+        bob.send_presence()
+        async with running_app(e2e_config(prosody, sim, store)) as app:
+            await ready(app)
+            bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+            await watch.wait_for(alice_phone, ptype="subscribed")
+            await watch.wait_for(alice_phone, ptype="available", state="reachable_by_phone")
+            # A client asking twice gets the presence again (its server, already subscribed,
+            # swallows the second "subscribed" as RFC 6121 3.1.6 says, so only the presence shows).
+            mark = watch.mark()
+            bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+            await watch.wait_for(alice_phone, mark, ptype="available", state="reachable_by_phone")
+        # The component is down: bob removes the contact, and his unsubscribe is lost.
+        await bob.del_roster_item(alice_phone)
+        await wait_until(lambda: alice_phone not in bob.client_roster, 10, "alice's phone removed")
+        async with running_app(e2e_config(prosody, sim, store)) as app:
+            await ready(app)
+            assert app.subscriptions is not None
+            assert app.subscriptions.is_subscribed("alice", bob_jid)  # the store never heard of it
+            mark = watch.mark()
+            bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")  # he adds her again
+            await watch.wait_for(alice_phone, mark, ptype="subscribed")
+            await watch.wait_for(alice_phone, mark, ptype="available", state="reachable_by_phone")
+            await wait_until(
+                lambda: bob.client_roster[alice_phone]["subscription"] in ("to", "both"),
+                10,
+                "bob's roster to show the subscription",
+            )
+    finally:
+        await disconnect_client(bob)
