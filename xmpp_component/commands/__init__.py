@@ -1,5 +1,6 @@
-"""Commands: click-to-call ("Call", "Hang up", "Call back") and "help", as XEP-0050 ad-hoc
-commands and as chat text sent to the component. One class per command (:mod:`.base`), two
+"""Commands: click-to-call ("Call", "Hang up", "Call back"), "Phone privacy", the admins'
+"Confirm revocations" and "help", as XEP-0050 ad-hoc commands and as chat text sent to the
+component. One class per command (:mod:`.base`), two
 adapters (:mod:`.adhoc`, :mod:`.chat`). :func:`install_commands` wires them into the component.
 """
 
@@ -24,6 +25,7 @@ from xmpp_component.commands.help import HelpCommand
 from xmpp_component.commands.last_callers import LastCallers
 from xmpp_component.commands.privacy import PrivacyCommand
 from xmpp_component.commands.ratelimit import RateLimiter
+from xmpp_component.commands.revocations import ConfirmRevocationsCommand, Revocations
 from xmpp_component.commands.services import CommandServices
 from xmpp_component.config import Config
 from xmpp_component.user_settings import UserSettings
@@ -46,6 +48,7 @@ def install_commands(
     hub: PresenceHub,
     settings: UserSettings,
     policy: PrivacyPolicy,
+    revocations: Revocations | None = None,
 ) -> InstalledCommands:
     """Build the commands and both adapters; they register themselves at every session start."""
 
@@ -65,12 +68,14 @@ def install_commands(
         last_callers=LastCallers(hub),
         settings=settings,
         policy=policy,
+        revocations=revocations,
     )
     commands: list[Command] = [
         CallCommand(services),
         HangupCommand(services),
         CallBackCommand(services),
         PrivacyCommand(services),
+        ConfirmRevocationsCommand(services),
     ]
     commands.append(HelpCommand(services, commands))
     return InstalledCommands(

@@ -12,6 +12,7 @@ from presence.sources.wazo.client import WazoClient
 from xmpp_component.commands.base import CommandError, Requester
 from xmpp_component.commands.last_callers import LastCallers
 from xmpp_component.commands.ratelimit import RateLimiter
+from xmpp_component.commands.revocations import Revocations
 from xmpp_component.config import CallsSection
 from xmpp_component.user_settings import UserSettings
 
@@ -29,6 +30,7 @@ class CommandServices:
     last_callers: LastCallers
     settings: UserSettings
     policy: PrivacyPolicy  # the company's rule: bounds what a user may grant (Phone privacy)
+    revocations: Revocations | None  # the held-back mass revocation (Confirm revocations)
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()
