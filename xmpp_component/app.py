@@ -116,6 +116,10 @@ class App:
             cfg.component.server_host,
             cfg.component.server_port,
             Backoff(cfg.component.reconnect_min_delay, cfg.component.reconnect_max_delay),
+            # The users' domain is served by the server we connect to: it answers a ping itself.
+            ping_target=self.domains[0],
+            keepalive_interval=cfg.component.keepalive_interval,
+            keepalive_timeout=cfg.component.keepalive_timeout,
         )
         self.subscriptions = PhoneSubscriptions(self.store)
         await self.subscriptions.load()

@@ -114,6 +114,12 @@ class ComponentSection:
     admins: tuple[str, ...] = key((), check=_bare_jids, doc="JIDs allowed to run admin commands")
     reconnect_min_delay: float = key(1.0, check=_positive, doc="first delay before reconnecting (s)")
     reconnect_max_delay: float = key(60.0, check=_positive, doc="longest delay between reconnects (s)")
+    keepalive_interval: float = key(
+        30.0, check=_positive, doc="ping the XMPP server this often to detect a dead connection (s)"
+    )
+    keepalive_timeout: float = key(
+        30.0, check=_positive, doc="reconnect when a ping or the handshake gets no answer within this (s)"
+    )
 
 
 @dataclass(frozen=True)
