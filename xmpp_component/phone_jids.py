@@ -66,10 +66,7 @@ class PhoneJidService:
         too many at once: nothing is dropped, an error says why, and :meth:`confirm_revocation`
         (an administrator's command) applies it.
         """
-        people = self._people()
-        revocation = self._plan(
-            owner for owner in self._subscriptions.owners() if owner in people.by_localpart
-        )
+        revocation = self._plan_all()
         if revocation.braked(self._max_revocation_share):
             self.pending_revocation = revocation
             log.error(
@@ -102,16 +99,14 @@ class PhoneJidService:
 
     async def confirm_revocation(self) -> int:
         """An administrator confirmed: apply the enforcement as the rules stand now, unbraked."""
-        people = self._people()
-        revocation = self._plan(
-            owner for owner in self._subscriptions.owners() if owner in people.by_localpart
-        )
+        revocation = self._plan_all()
         self.pending_revocation = None
         dropped = await self._drop(revocation)
         log.warning("an administrator confirmed the revocation: %d subscriptions dropped", dropped)
         return dropped
 
     def _plan_all(self) -> RevocationPlan:
+        """What enforcement would drop now; owners unknown right now are left alone."""
         people = self._people()
         return self._plan(owner for owner in self._subscriptions.owners() if owner in people.by_localpart)
 
