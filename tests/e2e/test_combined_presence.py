@@ -370,5 +370,12 @@ async def test_a_watcher_whose_unsubscribe_was_lost_subscribes_again_and_is_answ
                 10,
                 "bob's roster to show the subscription",
             )
+            # Leave bob's roster clean for the next test on this server, and wait until the
+            # component has handled (and answered) his unsubscribe before it stops: a late
+            # "unsubscribed" would otherwise cancel the next test's subscription request.
+            await bob.del_roster_item(alice_phone)
+            await wait_until(
+                lambda: not app.subscriptions.is_subscribed("alice", bob_jid), 10, "bob's unsubscribe"
+            )
     finally:
         await disconnect_client(bob)
