@@ -6,11 +6,13 @@ and the test run fails, as it must (a skipped real-server test proves nothing).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,6 +177,19 @@ Component "{self.component}"
             self.process.kill()
             self.process.wait(5)
         self.process = None
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP the server (by PID) for the block: its kernel still accepts and ACKs TCP, the
+        process answers nothing, as with a hung server or a half-open link. Always SIGCONTs."""
+        if self.process is None or not self.alive:
+            raise RuntimeError("the server is not running")
+        pid = self.process.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     def restart(self) -> None:
         self.stop()

@@ -1,16 +1,18 @@
 """A user's chat presence across their resources, merged into one :class:`ImState`. Pure.
 
 A person is often connected from several clients at once (phone, laptop, web). Watchers of
-``alice@phone.<domain>`` must see one answer, so the resources are merged with the rule slidge
-uses (``merge_resources``), made deterministic:
+``alice@phone.<domain>`` must see one answer, so the resources are merged with one rule:
 
-- no available resource: :attr:`ImShow.OFFLINE`;
-- any available resource with plain available or ``chat``: available (``chat`` if one says so) —
-  the person is at *some* device and answers there, whatever the idle laptop says;
-- otherwise the show of the highest-priority resource; on a tie the most available show wins
-  (away > xa > dnd), so one idle client does not hide an active one of equal rank;
-- the status text comes from the highest-priority resource with a non-empty status; on a tie the
-  most recently updated one, because that is the text the user has just typed.
+1. no available resource: :attr:`ImShow.OFFLINE`;
+2. an explicit ``dnd`` on any available resource wins. DND is the person's own choice, made on
+   the device they are working at; a phone that sits "available" in a pocket, or signs in later,
+   must not erase it;
+3. otherwise the show of the highest-priority resource (RFC 6121 priority: the resource the
+   person prefers to be reached at);
+4. between resources of equal priority (within the dnd ones too), the most recent change wins:
+   it is what the person did last;
+5. the status text is the one of the resource whose show won, even when empty: a text belongs to
+   the show it was typed with ("lunch" goes with away, not with a phone's available).
 """
 
 from __future__ import annotations
@@ -19,15 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from presence.model import ImShow, ImState
-
-# Lower is "more available": used to break show ties between equal priorities.
-_SHOW_RANK: dict[ImShow, int] = {
-    ImShow.CHAT: 0,
-    ImShow.AVAILABLE: 1,
-    ImShow.AWAY: 2,
-    ImShow.XA: 3,
-    ImShow.DND: 4,
-}
 
 OFFLINE = ImState(show=ImShow.OFFLINE, status="")
 
@@ -48,29 +41,18 @@ class ResourcePresence:
 def merge_resources(resources: Mapping[str, ResourcePresence] | Iterable[ResourcePresence]) -> ImState:
     """One :class:`ImState` from every resource's presence (see the module docstring for the rule).
 
-    Iteration order is taken as update order (oldest first): it only decides status-text ties.
+    Iteration order is taken as update order (oldest first): it decides ties of priority.
     Unavailable resources are ignored, as if absent.
     """
     values = resources.values() if isinstance(resources, Mapping) else resources
     online = [r for r in values if r.available]
     if not online:
         return OFFLINE
-
-    shows = {r.show for r in online}
-    if ImShow.CHAT in shows:
-        show = ImShow.CHAT
-    elif ImShow.AVAILABLE in shows:
-        show = ImShow.AVAILABLE
-    else:
-        top = max(r.priority for r in online)
-        show = min((r.show for r in online if r.priority == top), key=_SHOW_RANK.__getitem__)
-
-    status = ""
-    best: int | None = None
-    for r in online:  # ">=" so that the later (more recent) of equal priorities wins
-        if r.status and (best is None or r.priority >= best):
-            status, best = r.status, r.priority
-    return ImState(show=show, status=status)
+    candidates = [r for r in online if r.show is ImShow.DND] or online
+    top = max(r.priority for r in candidates)
+    # The last of the top priority is the most recent change (input order is update order).
+    winner = [r for r in candidates if r.priority == top][-1]
+    return ImState(show=winner.show, status=winner.status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +67,10 @@ class ImResources:
 
     def apply(self, resource: str, presence: ResourcePresence) -> ImResources:
         """The resources after ``resource`` sent ``presence`` (available or unavailable)."""
+        if self.get(resource) == presence:
+            # The same presence again (a client re-announcing itself) is no change: it must not
+            # make this resource "the most recent" and win a tie it did not win before.
+            return self
         kept = tuple(item for item in self.resources if item[0] != resource)
         if presence.available:
             kept += ((resource, presence),)  # moved to the end: it is now the most recent

@@ -8,12 +8,20 @@ cannot disagree.
 Priority (DESIGN.md §4), after a reachability gate:
 
 0. nobody can reach the user (no chat resource, no registered line) → unavailable. Neither a DND
-   flag nor a calendar event makes a person reachable, so this is checked first;
+   flag nor a calendar event makes a person reachable, so this is checked first. A user who chose
+   *invisible* in Wazo's own apps is shown exactly as such an offline user (same stanza, no text,
+   no inputs): anything else would tell watchers that they are hiding;
 1. the user's explicit DND (Wazo DND service the user set, or chat show ``dnd``);
 2. call activity: ringing > calling > on hold > on the phone;
 3. calendar busy ("In a meeting"; the event title is never known here);
 4. chat show: away, xa, chat, available;
 5. phone reachability: chat offline but a line registered → available "Reachable by phone".
+
+Privacy of DND: the rows flagged ``private`` (DND) publish only that the person does not want to
+be disturbed, and why (chat ``dnd`` or the PBX flag): no call activity (``in_call`` False, so no
+XEP-0108), no line state, no calendar. Otherwise watchers, or a bot reading the
+``urn:phonepresence:0`` child, would still see each call come and go; and since the published
+value then does not change with the line, no stanza is even sent when a call starts.
 
 Status text: the row's label comes first, then the user's own chat status after " — " when they
 have one (``On the phone — Working from home``). The label is the only thing that tells a
@@ -35,6 +43,7 @@ from presence.model import (
     ImState,
     LineState,
     PhoneState,
+    WazoPresenceState,
     aggregate_line_states,
 )
 
@@ -49,6 +58,7 @@ class MergeInputs:
     im: ImShow
     dnd: bool  # the user's own DND on the PBX (not one the component set for a meeting)
     calendar_busy: bool
+    invisible: bool = False  # the user chose "invisible" in Wazo's own apps
 
     @property
     def registered(self) -> bool:
@@ -65,14 +75,15 @@ class StateRow:
     available: bool
     show: str | None  # RFC 6121 <show>; None: plain available (or unavailable)
     label: str  # the status text; the user's own text is appended (see module docstring)
+    private: bool = False  # publish no call activity, line or calendar (see module docstring)
 
 
 # Priority order: the first row whose condition holds wins.
 STATE_TABLE: tuple[StateRow, ...] = (
     StateRow(
         Activity.OFFLINE,
-        "chat offline and no phone line registered",
-        lambda i: i.im is ImShow.OFFLINE and not i.registered,
+        "chat offline and no phone line registered, or *invisible* chosen in Wazo's apps",
+        lambda i: i.invisible or (i.im is ImShow.OFFLINE and not i.registered),
         available=False,
         show=None,
         label="",
@@ -84,6 +95,7 @@ STATE_TABLE: tuple[StateRow, ...] = (
         available=True,
         show="dnd",
         label="Do not disturb",
+        private=True,
     ),
     StateRow(
         Activity.RINGING,
@@ -230,6 +242,10 @@ def merge(
     only because it forwarded calls for a meeting, so the user shows "In a meeting", not
     "Do not disturb".
     """
+    invisible = phone is not None and phone.wazo_state is WazoPresenceState.INVISIBLE
+    if invisible:
+        # Published exactly as a user nobody can reach: no text, no inputs, nothing that differs.
+        im, phone, calendar, explicit_dnd = ImState(), None, CalendarState(), None
     if phone is None:
         line, wazo_dnd, in_call = LineState.UNAVAILABLE, False, False
     else:
@@ -241,8 +257,18 @@ def merge(
         im=im.show,
         dnd=wazo_dnd if explicit_dnd is None else explicit_dnd,
         calendar_busy=calendar.busy,
+        invisible=invisible,
     )
     row = select_row(inputs)
+    dnd_raw = ("dnd", "true" if wazo_dnd else "false")
+    if row.private:
+        return CombinedPresence(
+            activity=row.activity,
+            available=row.available,
+            show=row.show,
+            status=compose_status(row.label, im.status),
+            raw=(("im", im.show.value), dnd_raw),
+        )
     return CombinedPresence(
         activity=row.activity,
         available=row.available,
@@ -252,7 +278,7 @@ def merge(
         raw=(
             ("line", line.value),
             ("im", im.show.value),
-            ("dnd", "true" if wazo_dnd else "false"),
+            dnd_raw,
             ("calendar", "busy" if calendar.busy else "free"),
         ),
     )

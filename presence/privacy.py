@@ -1,4 +1,12 @@
-"""Who may see a user's phone presence: a pure decision, made on every subscribe and probe."""
+"""Who may see a user's phone presence: a pure decision, made on every subscribe and probe.
+
+Two layers, the second bounded by the first: the company's rule (configuration: the user domains,
+plus the remote domains and JIDs the administrator allows) and each user's own choice (everyone
+the company allows, or only a list). A user's list narrows the company's rule and never widens
+it: listing an address the administrator did not allow grants nothing. The "Phone privacy"
+command refuses such entries up front (:func:`outside_policy`), and :func:`may_see` still bounds
+stored lists, since the administrator may narrow the rule after a user saved theirs.
+"""
 
 from __future__ import annotations
 
@@ -26,12 +34,25 @@ def domain_of(bare_jid: str) -> str:
     return bare_jid.rsplit("@", 1)[-1]
 
 
+def company_allows(policy: PrivacyPolicy, subscriber: str) -> bool:
+    """True when the company's rule lets ``subscriber`` (a bare JID, lower case) see phone presence."""
+    domain = domain_of(subscriber)
+    return (
+        domain in policy.local_domains
+        or domain in policy.allowed_remote_domains
+        or subscriber in policy.allowed_remote_jids
+    )
+
+
+def outside_policy(policy: PrivacyPolicy, jids: frozenset[str]) -> list[str]:
+    """The entries of a user's list that the company's rule does not allow, sorted."""
+    return sorted(jid for jid in jids if not company_allows(policy, jid))
+
+
 def may_see(policy: PrivacyPolicy, subscriber: str, owner_chat_jid: str, owner: OwnerPrivacy) -> bool:
     """True when ``subscriber`` (a bare JID, lower case) may see ``owner_chat_jid``'s phone presence."""
     if subscriber == owner_chat_jid:
         return True
-    if owner.hidden:
-        return subscriber in owner.visible_to
-    if domain_of(subscriber) in policy.local_domains:
-        return True
-    return subscriber in policy.allowed_remote_jids or domain_of(subscriber) in policy.allowed_remote_domains
+    if owner.hidden and subscriber not in owner.visible_to:
+        return False
+    return company_allows(policy, subscriber)

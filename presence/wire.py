@@ -6,10 +6,14 @@ once per change (:func:`build_presence`) and each copy only inserts the escaped 
 
 Children, in order:
 - ``<show>`` and ``<status>``: what every client displays (RFC 6121);
-- XEP-0108 ``<activity><talking><on_the_phone/></talking></activity>`` while in a call: harmless
-  for clients that ignore it, useful for those that do not;
+- XEP-0108 ``<activity><talking><on_the_phone/></talking></activity>`` while a call is shown
+  (``in_call``): harmless for clients that ignore it, useful for those that do not;
 - ``<phone xmlns='urn:phonepresence:0' state=… line=… im=… dnd=… calendar=…/>``: the merged state
   and its raw inputs, for bots and tests that should not parse English status text.
+
+What may be shown is the merge's decision, not this module's: while DND wins the merge clears
+``in_call`` and keeps only ``im`` and ``dnd`` in ``raw`` (see :mod:`presence.merge`), and this
+module writes exactly what it is given.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """The component's SQLite store: schema, forward-only migrations and every query.
 
-WAL mode lets readers (admin commands, the HTTP status page later) run beside the writer, and
-``synchronous=NORMAL`` is durable across a process crash (only an OS crash can lose the last
-transactions), which is the right trade for presence bookkeeping that is re-learnt on restart.
+WAL mode lets readers (admin commands, the HTTP status page later) run beside the writer.
+``synchronous=FULL``: each commit is synced to disk before it returns, so what the component has
+acknowledged (a ``subscribed`` sent to a watcher, a privacy setting confirmed to its user) survives
+a power loss or an OS crash, not only a crash of the process. Writes are rare (a subscription
+change, a setting), so the extra fsync per commit costs nothing that matters; with ``NORMAL`` a
+power loss could silently undo the last acknowledged subscriptions.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class Store:
         # and its version bump commit together or not at all.
         self._db = await aiosqlite.connect(str(self.path), isolation_level=None)
         await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute("PRAGMA synchronous=FULL")
         try:
             await self._db.execute("PRAGMA foreign_keys=ON")
             await self._migrate()

@@ -116,6 +116,10 @@ class App:
             cfg.component.server_host,
             cfg.component.server_port,
             Backoff(cfg.component.reconnect_min_delay, cfg.component.reconnect_max_delay),
+            # The users' domain is served by the server we connect to: it answers a ping itself.
+            ping_target=self.domains[0],
+            keepalive_interval=cfg.component.keepalive_interval,
+            keepalive_timeout=cfg.component.keepalive_timeout,
         )
         self.subscriptions = PhoneSubscriptions(self.store)
         await self.subscriptions.load()
@@ -143,16 +147,30 @@ class App:
         self.settings = UserSettings(self.store)
         await self.settings.load()
         self.phone_jids = PhoneJidService(
-            xmpp, lambda: self.people, self.subscriptions, self.publisher, policy, self._owner_privacy
+            xmpp,
+            lambda: self.people,
+            self.subscriptions,
+            self.publisher,
+            policy,
+            self._owner_privacy,
+            max_revocation_share=cfg.presence.max_revocation_share,
         )
-        self.settings.on_privacy_change = self.phone_jids.enforce_policy
+        self.settings.on_privacy_change = self._privacy_changed
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("privileges_advertised", self._on_privileges)
         xmpp.add_event_handler("presence", self._route_presence)
         self.shutdown_hooks.append(self._say_goodbye)
         # Click-to-call commands (XEP-0050 + chat text); they re-register at every session start.
         self.commands = install_commands(
-            xmpp, cfg, self.domains, lambda: self.people, lambda: self.wazo, self.hub, self.settings
+            xmpp,
+            cfg,
+            self.domains,
+            lambda: self.people,
+            lambda: self.wazo,
+            self.hub,
+            self.settings,
+            policy,
+            self.phone_jids,
         )
 
     # --- XMPP events -------------------------------------------------------------------------------
@@ -162,6 +180,11 @@ class App:
         assert self.publisher is not None
         self.intake.on_session_start()
         self.publisher.publish_all()
+
+    async def _privacy_changed(self, user_jid: str) -> None:
+        person = self.people.by_chat_jid.get(user_jid)
+        if person is not None and self.phone_jids is not None:
+            await self.phone_jids.enforce_owner(person.localpart)
 
     def _owner_privacy(self, owner: str) -> OwnerPrivacy:
         person = self.people.by_localpart.get(owner)

@@ -48,8 +48,8 @@ class PhoneComponent(ComponentXMPP):
         self.register_plugin(
             "xep_0092", {"software_name": "phonepresence", "version": xmpp_component.__version__}
         )
-        # keepalive off: the component pings its own server only to detect a dead TCP link,
-        # which the supervisor handles through `disconnected`; answering pings is what we need.
+        # slixmpp: keepalive off, as its timeout calls reconnect() beside the supervisor's own loop;
+        # the supervisor (connection.py) sends the keepalive pings. Here: answering pings.
         self.register_plugin("xep_0199", {"keepalive": False})
         self.register_plugin("xep_0356")
         self.add_event_handler("session_start", self._announce_identity)

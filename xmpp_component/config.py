@@ -46,6 +46,10 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else "a number greater than 0"
 
 
+def _share(value: float) -> str | None:
+    return None if 0 < value <= 1 else "a share greater than 0 and at most 1 (0.2 is 20 %)"
+
+
 def _domain(value: str) -> str | None:
     try:
         jid = JID(value)
@@ -110,6 +114,12 @@ class ComponentSection:
     admins: tuple[str, ...] = key((), check=_bare_jids, doc="JIDs allowed to run admin commands")
     reconnect_min_delay: float = key(1.0, check=_positive, doc="first delay before reconnecting (s)")
     reconnect_max_delay: float = key(60.0, check=_positive, doc="longest delay between reconnects (s)")
+    keepalive_interval: float = key(
+        30.0, check=_positive, doc="ping the XMPP server this often to detect a dead connection (s)"
+    )
+    keepalive_timeout: float = key(
+        30.0, check=_positive, doc="reconnect when a ping or the handshake gets no answer within this (s)"
+    )
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,11 @@ class PresenceSection:
     roster_colleagues: bool = key(False, doc="with XEP-0356 roster access: add colleagues' phone JIDs")
     roster_group: str = key("Phones", doc="roster group of the phone contacts added that way")
     privilege_grace: float = key(1.0, check=_positive, doc="wait this long for XEP-0356 privileges (s)")
+    max_revocation_share: float = key(
+        0.2,
+        check=_share,
+        doc="largest share of stored subscriptions one enforcement run drops without an admin's confirmation",
+    )
 
 
 def _region(value: str) -> str | None:

@@ -3,6 +3,14 @@
 slixmpp retries a failed TCP connect on its own fixed schedule but does nothing when an
 established stream is lost (server restart, network cut, stream error). This supervisor owns
 every retry instead: one loop, one backoff policy, one log line per event that explains it.
+
+A half-open connection (the server frozen or gone behind a dead network path, with no FIN or
+RST ever arriving) looks like a quiet but healthy stream: writes still succeed into the socket
+buffer. So while online the supervisor pings the server (XEP-0199, on the component stream)
+every ``keepalive_interval`` seconds; no answer within ``keepalive_timeout`` ends the stream
+and the usual reconnect follows. Any answer counts, an error too: it proves the server reads.
+The same bound applies to the handshake: a server that accepts the TCP connection (its kernel
+does, even when the process is stopped) but never answers the stream is given up on.
 """
 
 from __future__ import annotations
@@ -12,7 +20,8 @@ import contextlib
 import logging
 from typing import Any
 
-from slixmpp import ComponentXMPP
+from slixmpp import JID, ComponentXMPP
+from slixmpp.exceptions import IqError, IqTimeout
 
 from presence.backoff import Backoff
 
@@ -20,11 +29,24 @@ log = logging.getLogger(__name__)
 
 
 class ConnectionSupervisor:
-    def __init__(self, xmpp: ComponentXMPP, host: str, port: int, backoff: Backoff) -> None:
+    def __init__(
+        self,
+        xmpp: ComponentXMPP,
+        host: str,
+        port: int,
+        backoff: Backoff,
+        ping_target: str | None = None,
+        keepalive_interval: float = 30.0,
+        keepalive_timeout: float = 30.0,
+    ) -> None:
         self.xmpp = xmpp
         self.host = host
         self.port = port
         self.backoff = backoff
+        self.ping_target = ping_target  # a domain the server answers for; None: no keepalive
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_timeout = keepalive_timeout
+        self.dead_links = 0  # streams ended because the server stopped answering, for tests
         self.online = asyncio.Event()  # set while the handshake is accepted and the stream is up
         self.sessions = 0  # completed handshakes since start, for admin figures and tests
         self._stopping = asyncio.Event()
@@ -105,13 +127,58 @@ class ConnectionSupervisor:
         for name, handler in handlers:
             self.xmpp.add_event_handler(name, handler)
         stop_waiter: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
+        online_waiter: asyncio.Future[Any] = asyncio.ensure_future(self.online.wait())
+        keepalive: asyncio.Task[str] | None = None
         try:
             self.xmpp.connect(self.host, self.port)
-            await asyncio.wait([ended, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                [ended, stop_waiter, online_waiter],
+                timeout=self.keepalive_timeout if self.ping_target else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not done:
+                return self._give_up(f"no answer to the stream handshake within {self.keepalive_timeout:g} s")
+            waiting: list[asyncio.Future[Any]] = [ended, stop_waiter]
+            if online_waiter in done and self.ping_target:
+                keepalive = asyncio.create_task(self._keepalive(self.ping_target), name="xmpp-keepalive")
+                waiting.append(keepalive)  # it returns only after giving the stream up
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if keepalive is not None and keepalive.done():
+                if not keepalive.cancelled() and keepalive.exception() is None:
+                    return keepalive.result()  # the cause, even if `disconnected` (its effect) came first
+                # A ping cut short by the stream closing, or a bug: the stream's own end says why.
+                log.debug("keepalive stopped: %r", None if keepalive.cancelled() else keepalive.exception())
+                await asyncio.wait([ended, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop_waiter.cancel()
+            online_waiter.cancel()
+            if keepalive is not None:
+                keepalive.cancel()
             # slixmpp: its own TCP retry loop would run beside ours; this loop decides when to retry.
             self.xmpp.cancel_connection_attempt()
             for name, handler in handlers:
                 self.xmpp.del_event_handler(name, handler)
         return str(ended.result()) if ended.done() else "stopping"
+
+    async def _keepalive(self, target: str) -> str:
+        """Ping the server while the stream is up; give the stream up at the first unanswered ping."""
+        ping = self.xmpp.plugin["xep_0199"]
+        while True:
+            await asyncio.sleep(self.keepalive_interval)
+            try:
+                await ping.send_ping(JID(target), ifrom=self.xmpp.boundjid, timeout=self.keepalive_timeout)
+            except IqError:
+                pass  # an error reply is a reply: the server is reading our stream
+            except IqTimeout:
+                return self._give_up(
+                    f"no answer to a ping within {self.keepalive_timeout:g} s (half-open connection)"
+                )
+
+    def _give_up(self, why: str) -> str:
+        """End a stream the server no longer answers; the run loop reconnects as for any loss."""
+        self.dead_links += 1
+        self.online.clear()
+        # abort, not disconnect: a polite close would wait for a server that does not answer.
+        self.xmpp.cancel_connection_attempt()
+        self.xmpp.abort()
+        return f"gave up: {why}"

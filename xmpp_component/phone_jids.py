@@ -7,13 +7,14 @@ empty after a restart and would tell every subscriber ``unsubscribed``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from slixmpp import ComponentXMPP, Presence
 
 from presence.identity import People
 from presence.privacy import OwnerPrivacy, PrivacyPolicy, may_see
+from presence.revocation import RevocationPlan, plan
 from xmpp_component.publisher import Publisher
 from xmpp_component.subscriptions import PhoneSubscriptions
 
@@ -29,6 +30,7 @@ class PhoneJidService:
         publisher: Publisher,
         policy: PrivacyPolicy,
         owner_privacy: Callable[[str], OwnerPrivacy] = lambda _owner: OwnerPrivacy(),
+        max_revocation_share: float = 1.0,
     ) -> None:
         self._xmpp = xmpp
         self._people = people
@@ -36,7 +38,10 @@ class PhoneJidService:
         self._publisher = publisher
         self._policy = policy
         self._owner_privacy = owner_privacy
+        self._max_revocation_share = max_revocation_share
         self.refused = 0
+        # A mass revocation held back by the brake, until an administrator confirms it.
+        self.pending_revocation: RevocationPlan | None = None
 
     def _authorized(self, owner: str, subscriber: str) -> bool:
         person = self._people().by_localpart.get(owner)
@@ -56,18 +61,70 @@ class PhoneJidService:
         whose domain was removed from the allow list (or whom the owner now hides from) must go
         from the store, not just be ignored on probes. Owners unknown right now are left alone:
         a user missing from one read of Wazo keeps their watchers.
+
+        The mass revocation brake (:mod:`presence.revocation`) holds back a run that would drop
+        too many at once: nothing is dropped, an error says why, and :meth:`confirm_revocation`
+        (an administrator's command) applies it.
         """
-        dropped = 0
+        revocation = self._plan_all()
+        if revocation.braked(self._max_revocation_share):
+            self.pending_revocation = revocation
+            log.error(
+                "mass revocation held back: %s, above presence.max_revocation_share (%.0f%%); nothing "
+                "was dropped. Likely cause: a changed component.user_domains, presence.allow_remote_domains "
+                "or presence.allow_remote_jids, or an identity setting that no longer matches those "
+                "watchers. If this is intended, an administrator confirms it with the 'Confirm "
+                "revocations' command (chat: confirm revocations); otherwise fix the configuration "
+                "and restart",
+                revocation.describe(),
+                self._max_revocation_share * 100,
+            )
+            return 0
+        self.pending_revocation = None
+        return await self._drop(revocation)
+
+    async def enforce_owner(self, owner: str) -> int:
+        """After one user's privacy change: drop their watchers no longer allowed, at once.
+
+        Never braked: one owner's choice is not a mass revocation (and must take effect even
+        while a braked run waits for an administrator).
+        """
+        if owner not in self._people().by_localpart:
+            return 0
+        dropped = await self._drop(self._plan([owner]))
+        if self.pending_revocation is not None:  # what the administrator will see is now less
+            remaining = self._plan_all()
+            self.pending_revocation = remaining if remaining.drops else None
+        return dropped
+
+    async def confirm_revocation(self) -> int:
+        """An administrator confirmed: apply the enforcement as the rules stand now, unbraked."""
+        revocation = self._plan_all()
+        self.pending_revocation = None
+        dropped = await self._drop(revocation)
+        log.warning("an administrator confirmed the revocation: %d subscriptions dropped", dropped)
+        return dropped
+
+    def _plan_all(self) -> RevocationPlan:
+        """What enforcement would drop now; owners unknown right now are left alone."""
         people = self._people()
-        for owner in self._subscriptions.owners():
-            if owner not in people.by_localpart:
-                continue
-            for subscriber in list(self._subscriptions.subscribers(owner)):
-                if not self._authorized(owner, subscriber) and await self._subscriptions.remove(
-                    owner, subscriber
-                ):
-                    self._reply("unsubscribed", owner, subscriber)
-                    dropped += 1
+        return self._plan(owner for owner in self._subscriptions.owners() if owner in people.by_localpart)
+
+    def _plan(self, owners: Iterable[str]) -> RevocationPlan:
+        drops = [
+            (owner, subscriber)
+            for owner in owners
+            for subscriber in self._subscriptions.subscribers(owner)
+            if not self._authorized(owner, subscriber)
+        ]
+        return plan(drops, self._subscriptions.count())
+
+    async def _drop(self, revocation: RevocationPlan) -> int:
+        dropped = 0
+        for owner, subscriber in revocation.drops:
+            if await self._subscriptions.remove(owner, subscriber):
+                self._reply("unsubscribed", owner, subscriber)
+                dropped += 1
         if dropped:
             log.info("dropped %d subscriptions the privacy rules no longer allow", dropped)
         return dropped
@@ -82,7 +139,11 @@ class PhoneJidService:
                 log.info("refused %s's subscription to %s@%s", subscriber, owner, self._xmpp.boundjid.bare)
                 self._reply("unsubscribed", owner, subscriber)
                 return
-            await self._subscriptions.add(owner, subscriber)  # durable before it is acknowledged
+            if not await self._subscriptions.add(owner, subscriber):  # durable before acknowledged
+                # RFC 6121 3.1.3: a subscribe from someone already subscribed is answered again,
+                # never ignored. Their server may have lost our state (an unsubscribe sent while
+                # we were down, a restored roster), and silence would leave them pending for ever.
+                log.info("%s asked again to see %s; confirming", subscriber, owner)
             self._reply("subscribed", owner, subscriber)
             self._publisher.send_current(owner, subscriber)
         elif ptype in ("unsubscribe", "unsubscribed"):

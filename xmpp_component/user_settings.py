@@ -39,8 +39,9 @@ class UserSettings:
         self._store = store
         self._documents: dict[str, dict[str, Any]] = {}
         self._privacy: dict[str, OwnerPrivacy] = {}
-        # Called after a user's privacy changed (the app drops watchers no longer allowed).
-        self.on_privacy_change: Callable[[], Awaitable[object]] | None = None
+        # Called with the user's JID after their privacy changed (the app drops their watchers
+        # no longer allowed).
+        self.on_privacy_change: Callable[[str], Awaitable[object]] | None = None
 
     async def load(self) -> None:
         for user_jid, text in (await self._store.all_settings()).items():
@@ -63,4 +64,4 @@ class UserSettings:
         self._documents[user_jid] = document
         self._privacy[user_jid] = privacy
         if self.on_privacy_change is not None:
-            await self.on_privacy_change()
+            await self.on_privacy_change(user_jid)

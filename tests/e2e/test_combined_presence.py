@@ -297,3 +297,107 @@ async def test_a_user_hides_her_phone_from_all_but_a_list(
     async with running_app(e2e_config(prosody, sim, store)) as app:
         await ready(app)
         assert app.settings.privacy(f"alice@{prosody.domain}").visible_to == {f"carol@{prosody.domain}"}
+
+
+async def test_an_only_list_cannot_reach_beyond_the_company_rules(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    """mallory@other.test is not allowed by the admin: alice cannot grant her the phone state,
+    neither by chat text nor by the form, and mallory's request stays refused."""
+    from tests.commands.harness import Adhoc, notes, status
+
+    alice_phone = f"alice@{prosody.component}"
+    mallory_jid = f"mallory@{prosody.other_domain}"
+    carol_jid = f"carol@{prosody.domain}"
+    async with running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        alice = await connect_client(f"alice@{prosody.domain}", prosody.users["alice"], prosody.c2s_port)
+        mallory = await connect_client(mallory_jid, prosody.other_users["mallory"], prosody.c2s_port)
+        try:
+            replies: asyncio.Queue[str] = asyncio.Queue()
+            alice.add_event_handler("message", lambda msg: replies.put_nowait(str(msg["body"])))
+            alice.send_message(
+                mto=prosody.component, mbody=f"privacy only {carol_jid} {mallory_jid}", mtype="chat"
+            )
+            reply = await asyncio.wait_for(replies.get(), 10)
+            assert reply.startswith("Sorry")
+            assert mallory_jid in reply
+            assert "company" in reply
+            assert carol_jid not in reply  # only the refused entry is named
+            assert not app.settings.privacy(f"alice@{prosody.domain}").hidden  # nothing changed
+
+            adhoc = Adhoc(alice, prosody.component)
+            iq = await adhoc.execute("privacy")
+            iq = await adhoc.act("complete", visibility="only", visible_to=f"{mallory_jid} {carol_jid}")
+            # "complete" ends an XEP-0050 session whatever the answer: it ends with the note.
+            assert status(iq) == "completed"
+            [(level, text)] = notes(iq)
+            assert level == "error"
+            assert mallory_jid in text
+            assert carol_jid not in text
+            assert not app.settings.privacy(f"alice@{prosody.domain}").hidden
+
+            # mallory asks for alice's phone anyway: still refused.
+            watch = PresenceWatch(mallory)
+            await mallory.get_roster(timeout=5)
+            mallory.send_presence()
+            mallory.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+            await watch.wait_for(alice_phone, ptype="unsubscribed")
+            assert app.subscriptions is not None
+            assert mallory_jid not in app.subscriptions.subscribers("alice")
+        finally:
+            for client in (alice, mallory):
+                await disconnect_client(client)
+
+
+async def test_a_watcher_whose_unsubscribe_was_lost_subscribes_again_and_is_answered(
+    xmpp_server: ProsodyServer | EjabberdServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    """RFC 6121 3.1.3: a subscribe from someone already subscribed is answered ``subscribed``
+    (and here with the current presence), never left unanswered."""
+    prosody = xmpp_server  # Prosody, then ejabberd
+    alice_phone = f"alice@{prosody.component}"
+    store = tmp_path / "state.sqlite"
+    bob_jid = f"bob@{prosody.domain}"
+    bob = await connect_client(bob_jid, prosody.users["bob"], prosody.c2s_port)
+    try:
+        watch = PresenceWatch(bob)
+        await bob.get_roster(timeout=5)
+        if alice_phone in bob.client_roster:  # left by another test on this server
+            await bob.del_roster_item(alice_phone)
+        bob.send_presence()
+        async with running_app(e2e_config(prosody, sim, store)) as app:
+            await ready(app)
+            bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+            await watch.wait_for(alice_phone, ptype="subscribed")
+            await watch.wait_for(alice_phone, ptype="available", state="reachable_by_phone")
+            # A client asking twice gets the presence again (its server, already subscribed,
+            # swallows the second "subscribed" as RFC 6121 3.1.6 says, so only the presence shows).
+            mark = watch.mark()
+            bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+            await watch.wait_for(alice_phone, mark, ptype="available", state="reachable_by_phone")
+        # The component is down: bob removes the contact, and his unsubscribe is lost.
+        await bob.del_roster_item(alice_phone)
+        await wait_until(lambda: alice_phone not in bob.client_roster, 10, "alice's phone removed")
+        async with running_app(e2e_config(prosody, sim, store)) as app:
+            await ready(app)
+            assert app.subscriptions is not None
+            assert app.subscriptions.is_subscribed("alice", bob_jid)  # the store never heard of it
+            mark = watch.mark()
+            bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")  # he adds her again
+            await watch.wait_for(alice_phone, mark, ptype="subscribed")
+            await watch.wait_for(alice_phone, mark, ptype="available", state="reachable_by_phone")
+            await wait_until(
+                lambda: bob.client_roster[alice_phone]["subscription"] in ("to", "both"),
+                10,
+                "bob's roster to show the subscription",
+            )
+            # Leave bob's roster clean for the next test on this server, and wait until the
+            # component has handled (and answered) his unsubscribe before it stops: a late
+            # "unsubscribed" would otherwise cancel the next test's subscription request.
+            await bob.del_roster_item(alice_phone)
+            await wait_until(
+                lambda: not app.subscriptions.is_subscribed("alice", bob_jid), 10, "bob's unsubscribe"
+            )
+    finally:
+        await disconnect_client(bob)

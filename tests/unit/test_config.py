@@ -75,6 +75,17 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
             "wazo.base_url: expected an http:// or https://",
         ),
         ({**minimal(), "logging": {"level": "loud"}}, "logging.level: expected one of debug, info"),
+        (minimal(keepalive_interval=0), "component.keepalive_interval: expected a number greater than 0"),
+        (minimal(keepalive_timeout=-1.0), "component.keepalive_timeout: expected a number greater than 0"),
+        (
+            {**minimal(), "presence": {"max_revocation_share": 0}},
+            "presence.max_revocation_share: expected a share greater than 0 and at most 1",
+        ),
+        (
+            {**minimal(), "presence": {"max_revocation_share": 20}},
+            "presence.max_revocation_share: expected a share greater than 0 and at most 1 (0.2 is 20 %), "
+            "got 20",
+        ),
         (
             {**minimal(), "wazo": {"token_expiration": 400000000}},
             "wazo.token_expiration: expected a number of seconds between 60 and 315360000",

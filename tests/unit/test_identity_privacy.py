@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from presence.identity import MatchRule, PbxUser, build_people
-from presence.privacy import OwnerPrivacy, PrivacyPolicy, may_see
+from presence.privacy import OwnerPrivacy, PrivacyPolicy, may_see, outside_policy
 
 ALICE = PbxUser("uuid-a", email="Alice@Example.org", username="alice", display_name="Alice A")
 BOB = PbxUser("uuid-b", email="bob@other.org", username="bob")
@@ -64,3 +64,23 @@ def test_a_hidden_owner_is_visible_only_to_the_list_and_herself() -> None:
     assert may_see(POLICY, "carol@example.org", "alice@example.org", hidden)
     assert may_see(POLICY, "alice@example.org", "alice@example.org", hidden)
     assert not may_see(POLICY, "bob@example.org", "alice@example.org", hidden)
+
+
+def test_an_only_list_cannot_grant_what_the_company_does_not_allow() -> None:
+    listed = OwnerPrivacy(
+        hidden=True,
+        visible_to=frozenset(
+            {"carol@example.org", "x@partner.net", "friend@elsewhere.com", "stranger@elsewhere.com"}
+        ),
+    )
+    assert may_see(POLICY, "carol@example.org", "alice@example.org", listed)
+    assert may_see(POLICY, "x@partner.net", "alice@example.org", listed)
+    assert may_see(POLICY, "friend@elsewhere.com", "alice@example.org", listed)
+    # Listed by alice, but the admin allows neither elsewhere.com nor that JID: still refused.
+    assert not may_see(POLICY, "stranger@elsewhere.com", "alice@example.org", listed)
+
+
+def test_outside_policy_names_the_entries_the_company_does_not_allow() -> None:
+    jids = frozenset({"carol@example.org", "x@partner.net", "stranger@elsewhere.com", "friend@elsewhere.com"})
+    assert outside_policy(POLICY, jids) == ["stranger@elsewhere.com"]
+    assert outside_policy(POLICY, frozenset()) == []

@@ -26,6 +26,7 @@ from presence.model import (
     ImState,
     LineState,
     PhoneState,
+    WazoPresenceState,
 )
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "presence-states.md"
@@ -35,9 +36,14 @@ BUSY = CalendarState(busy=True)
 
 
 def phone(
-    line: LineState = LineState.AVAILABLE, dnd: bool = False, calls: tuple[Call, ...] = ()
+    line: LineState = LineState.AVAILABLE,
+    dnd: bool = False,
+    calls: tuple[Call, ...] = (),
+    wazo_state: WazoPresenceState = WazoPresenceState.AVAILABLE,
 ) -> PhoneState:
-    return PhoneState(user_uuid="u-alice", line_state=line, do_not_disturb=dnd, calls=calls)
+    return PhoneState(
+        user_uuid="u-alice", line_state=line, do_not_disturb=dnd, calls=calls, wazo_state=wazo_state
+    )
 
 
 def call(status: CallStatus, call_id: str = "c1") -> Call:
@@ -176,9 +182,54 @@ def test_in_call_follows_the_line(line: LineState, in_call: bool) -> None:
     assert merge(ImState(ImShow.AVAILABLE), phone(line), FREE).in_call is in_call
 
 
-def test_in_call_is_kept_when_dnd_wins() -> None:
-    got = merge(ImState(ImShow.AVAILABLE), phone(LineState.TALKING, dnd=True), FREE)
-    assert (got.activity, got.in_call) == (Activity.DO_NOT_DISTURB, True)
+# While DND wins, watchers learn that the person does not want to be disturbed, and nothing
+# about what they are doing: no call activity, no line state, no calendar, no call details.
+DND_CASES = [
+    pytest.param(ImState(ImShow.AVAILABLE), phone(line, dnd=True, calls=calls), cal, id=f"wazo-dnd-{name}")
+    for name, line, calls, cal in (
+        ("idle", LineState.AVAILABLE, (), FREE),
+        ("ringing", LineState.RINGING, (call(CallStatus.RINGING),), FREE),
+        ("calling", LineState.PROGRESSING, (call(CallStatus.PROGRESSING),), BUSY),
+        ("talking", LineState.TALKING, (call(CallStatus.UP),), FREE),
+        ("on-hold", LineState.HOLDING, (call(CallStatus.HELD),), BUSY),
+        ("call-before-chatd", LineState.AVAILABLE, (call(CallStatus.UP),), FREE),
+    )
+] + [
+    pytest.param(ImState(ImShow.DND, "Focus"), phone(LineState.TALKING), BUSY, id="chat-dnd-talking"),
+    pytest.param(ImState(ImShow.DND), None, BUSY, id="chat-dnd-no-phone"),
+    pytest.param(ImState(ImShow.DND), phone(LineState.RINGING, dnd=True), FREE, id="both-dnd-ringing"),
+]
+
+
+@pytest.mark.parametrize(("im", "ph", "cal"), DND_CASES)
+def test_dnd_hides_every_call_detail(im: ImState, ph: PhoneState | None, cal: CalendarState) -> None:
+    got = merge(im, ph, cal)
+    assert got.activity is Activity.DO_NOT_DISTURB
+    assert got.in_call is False  # no XEP-0108 "on the phone"
+    wazo_dnd = "true" if ph is not None and ph.do_not_disturb else "false"
+    assert got.raw == (("im", im.show.value), ("dnd", wazo_dnd))
+    # So a call starting or ending under DND changes nothing watchers receive.
+    idle = merge(im, None if ph is None else phone(dnd=ph.do_not_disturb), FREE)
+    assert got == idle
+
+
+@pytest.mark.parametrize(
+    ("im", "line", "dnd", "busy"),
+    list(itertools.product(ImShow, LineState, [False, True], [False, True])),
+)
+def test_invisible_in_wazo_looks_exactly_like_offline(
+    im: ImShow, line: LineState, dnd: bool, busy: bool
+) -> None:
+    ph = phone(line, dnd=dnd, calls=(call(CallStatus.UP),), wazo_state=WazoPresenceState.INVISIBLE)
+    got = merge(ImState(im, "my text"), ph, BUSY if busy else FREE)
+    assert got == merge(ImState(), None, FREE)
+    assert (got.activity, got.available, got.status, got.in_call) == (Activity.OFFLINE, False, "", False)
+
+
+@pytest.mark.parametrize("state", [s for s in WazoPresenceState if s is not WazoPresenceState.INVISIBLE])
+def test_other_wazo_app_states_change_nothing(state: WazoPresenceState) -> None:
+    got = merge(ImState(ImShow.AVAILABLE), phone(LineState.TALKING, wazo_state=state), FREE)
+    assert got.activity is Activity.ON_THE_PHONE
 
 
 def test_dnd_set_by_the_component_for_a_meeting_shows_the_meeting() -> None:

@@ -18,6 +18,13 @@ async def test_new_database_is_migrated_to_the_latest_version_in_wal_mode(tmp_pa
             assert (await cursor.fetchone())[0] == "wal"
 
 
+async def test_an_acknowledged_write_is_synced_to_disk_before_the_commit_returns(tmp_path: Path) -> None:
+    # synchronous=FULL: with WAL, NORMAL may lose the last commits on a power loss, and a
+    # subscription is acknowledged ("subscribed") right after its commit.
+    async with Store(tmp_path / "db.sqlite") as store, store.db.execute("PRAGMA synchronous") as cursor:
+        assert (await cursor.fetchone())[0] == 2  # FULL
+
+
 async def test_state_survives_a_reopen_and_migrations_do_not_run_twice(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     async with Store(path) as store:

@@ -20,13 +20,13 @@ async def test_privacy_is_saved_merged_with_other_settings_and_reloaded(tmp_path
         await settings.load()
         changes: list[str] = []
 
-        async def changed() -> None:
-            changes.append("changed")
+        async def changed(user_jid: str) -> None:
+            changes.append(user_jid)
 
         settings.on_privacy_change = changed
         hidden = OwnerPrivacy(hidden=True, visible_to=frozenset({"carol@example.test"}))
         await settings.set_privacy("alice@example.test", hidden)
-        assert changes == ["changed"]
+        assert changes == ["alice@example.test"]
         reloaded = UserSettings(store)
         await reloaded.load()
         assert reloaded.privacy("alice@example.test") == hidden

@@ -16,6 +16,7 @@ from presence.model import (
     ImState,
     LineState,
     PhoneState,
+    WazoPresenceState,
 )
 from presence.wire import NS_ACTIVITY, NS_PHONEPRESENCE, build_presence, phone_jid
 
@@ -151,6 +152,45 @@ def test_round_trip(im: ImShow, line: LineState, dnd: bool, busy: bool) -> None:
         CalendarState(busy=busy),
     )
     assert decode(build_presence(presence, FROM).for_subscriber(TO)) == (FROM, TO, presence)
+
+
+@pytest.mark.parametrize(
+    ("im", "line", "wazo_dnd"),
+    [
+        (ImShow.AVAILABLE, LineState.TALKING, True),
+        (ImShow.AVAILABLE, LineState.RINGING, True),
+        (ImShow.AWAY, LineState.PROGRESSING, True),
+        (ImShow.AVAILABLE, LineState.HOLDING, True),
+        (ImShow.DND, LineState.TALKING, False),
+        (ImShow.DND, LineState.RINGING, True),
+    ],
+)
+def test_dnd_stanza_carries_no_call_activity_and_no_line(im: ImShow, line: LineState, wazo_dnd: bool) -> None:
+    presence = merge(
+        ImState(im, "Focus"),
+        PhoneState(user_uuid="u", line_state=line, do_not_disturb=wazo_dnd),
+        CalendarState(busy=True),
+    )
+    xml = build_presence(presence, FROM).for_subscriber(TO)
+    root = parse(xml)
+    assert root.findtext("show") == "dnd"
+    assert root.findtext("status") == "Do not disturb — Focus"
+    assert root.find(f"{{{NS_ACTIVITY}}}activity") is None
+    phone = root.find(f"{{{NS_PHONEPRESENCE}}}phone")
+    assert phone is not None
+    assert phone.attrib == {"state": "do_not_disturb", "im": im.value, "dnd": str(wazo_dnd).lower()}
+    for word in ("talking", "ringing", "progressing", "holding", "busy", "calendar", "line"):
+        assert word not in xml
+
+
+def test_invisible_stanza_is_the_offline_stanza() -> None:
+    offline = build_presence(merge(ImState(), None, CalendarState()), FROM).for_subscriber(TO)
+    invisible = merge(
+        ImState(ImShow.CHAT, "here"),
+        PhoneState("u", LineState.TALKING, wazo_state=WazoPresenceState.INVISIBLE),
+        CalendarState(busy=True),
+    )
+    assert build_presence(invisible, FROM).for_subscriber(TO) == offline
 
 
 def test_phone_jid_uses_the_stable_resource() -> None:

@@ -84,6 +84,26 @@ async def test_component_reconnects_after_prosody_restarts(
         assert await alice.plugin["xep_0199"].ping(prosody.component, timeout=5) >= 0
 
 
+async def test_a_frozen_server_is_noticed_and_the_component_reconnects_when_it_thaws(
+    prosody: ProsodyServer, xmpp_client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    keepalive = {"keepalive_interval": 0.2, "keepalive_timeout": 0.5}
+    async with running_app(component_config(prosody, tmp_path / "db.sqlite", component=keepalive)) as app:
+        await wait_online(app)
+        sessions = app.supervisor.sessions
+        with prosody.frozen():  # SIGSTOP: TCP stays up (the kernel ACKs), nothing answers
+            # interval + timeout is 0.7 s; the bound is loose for a loaded CI machine.
+            await wait_until(lambda: not app.supervisor.online.is_set(), 10, "the dead link to be noticed")
+            # Reconnecting to the frozen server: its kernel accepts the TCP connection, the
+            # handshake never comes, and that attempt is given up on too instead of hanging.
+            await wait_until(lambda: app.supervisor.dead_links >= 2, 10, "a hung handshake to be given up")
+        await wait_online(app, sessions=sessions + 1, timeout=20)
+        alice = await xmpp_client("alice")
+        assert await alice.plugin["xep_0199"].ping(prosody.component, timeout=5) >= 0
+    assert "no answer to a ping within 0.5 s (half-open connection)" in caplog.text
+    assert "no answer to the stream handshake within 0.5 s" in caplog.text
+
+
 async def test_second_instance_gets_conflict_and_takes_over_when_the_first_stops(
     prosody: ProsodyServer, xmpp_client, tmp_path: Path
 ) -> None:

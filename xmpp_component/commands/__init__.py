@@ -1,5 +1,6 @@
-"""Commands: click-to-call ("Call", "Hang up", "Call back") and "help", as XEP-0050 ad-hoc
-commands and as chat text sent to the component. One class per command (:mod:`.base`), two
+"""Commands: click-to-call ("Call", "Hang up", "Call back"), "Phone privacy", the admins'
+"Confirm revocations" and "help", as XEP-0050 ad-hoc commands and as chat text sent to the
+component. One class per command (:mod:`.base`), two
 adapters (:mod:`.adhoc`, :mod:`.chat`). :func:`install_commands` wires them into the component.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 from presence.directory import CombinedDirectory, WazoUsersDirectory
 from presence.hub import PresenceHub
 from presence.identity import People
+from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
 from xmpp_component.commands.adhoc import AdhocAdapter
 from xmpp_component.commands.base import Command
@@ -23,6 +25,7 @@ from xmpp_component.commands.help import HelpCommand
 from xmpp_component.commands.last_callers import LastCallers
 from xmpp_component.commands.privacy import PrivacyCommand
 from xmpp_component.commands.ratelimit import RateLimiter
+from xmpp_component.commands.revocations import ConfirmRevocationsCommand, Revocations
 from xmpp_component.commands.services import CommandServices
 from xmpp_component.config import Config
 from xmpp_component.user_settings import UserSettings
@@ -44,6 +47,8 @@ def install_commands(
     wazo: Callable[[], WazoClient | None],
     hub: PresenceHub,
     settings: UserSettings,
+    policy: PrivacyPolicy,
+    revocations: Revocations | None = None,
 ) -> InstalledCommands:
     """Build the commands and both adapters; they register themselves at every session start."""
 
@@ -62,12 +67,15 @@ def install_commands(
         call_limiter=RateLimiter(config.calls.max_calls_per_minute, 60.0),
         last_callers=LastCallers(hub),
         settings=settings,
+        policy=policy,
+        revocations=revocations,
     )
     commands: list[Command] = [
         CallCommand(services),
         HangupCommand(services),
         CallBackCommand(services),
         PrivacyCommand(services),
+        ConfirmRevocationsCommand(services),
     ]
     commands.append(HelpCommand(services, commands))
     return InstalledCommands(

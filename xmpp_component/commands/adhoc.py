@@ -122,6 +122,10 @@ class AdhocAdapter:
             requester = self.services.requester(str(iq["from"]))
             if not requester.local and command.ACCESS is not Access.ADMIN:
                 raise XMPPError("forbidden", text="This service is only for users of this company's domains.")
+            if command.ACCESS is Access.ADMIN and not requester.admin:
+                # Unlisted for them, but a client may still execute the node by name.
+                log.warning("%s tried to run the admin command %s", requester.jid, command.NODE)
+                raise XMPPError("forbidden", text="Only the service's administrators may run this command.")
             session["pp_action"] = "execute"
             session["pp_stack"] = []
             # A link such as xmpp:phone?command;node=call;number=1002 reaches us as a form field of

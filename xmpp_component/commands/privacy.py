@@ -1,14 +1,16 @@
 """ "Phone privacy": who may see my phone state. Everyone the company's rules allow, or only a list.
 
 Chat: ``privacy`` shows the setting; ``privacy everyone``; ``privacy only bob@example.org carol@…``.
-Watchers no longer allowed are dropped at once (and told ``unsubscribed``).
+Watchers no longer allowed are dropped at once (and told ``unsubscribed``). A list narrows the
+company's rule, never widens it: an address the administrator did not allow is refused with a
+note naming it, and nothing is changed.
 """
 
 from __future__ import annotations
 
 from slixmpp.jid import JID, InvalidJID
 
-from presence.privacy import OwnerPrivacy
+from presence.privacy import OwnerPrivacy, outside_policy
 from xmpp_component.commands.base import (
     Command,
     Done,
@@ -72,7 +74,12 @@ class PrivacyCommand(Command):
     async def start(self, requester: Requester, prefill: Values) -> Reply:
         current = self.services.settings.privacy(requester.jid)
         if prefill.get(VISIBILITY):
-            return await self._apply(requester, prefill)
+            try:
+                return await self._apply(requester, prefill)
+            except FieldError as error:
+                # Typed in one go (chat text, or a prefilled execute): there is no form to show
+                # again, so the answer is the refusal itself.
+                return Done(error.message[:1].upper() + error.message[1:] + ".", level="error")
 
         async def submitted(values: Values) -> Reply:
             return await self._apply(requester, values)
@@ -105,6 +112,14 @@ class PrivacyCommand(Command):
         if choice not in ("everyone", "only"):
             raise FieldError(VISIBILITY, f"{describe(choice)} is not one of: everyone, only")
         listed = parse_jids(values.get(VISIBLE_TO, ""))
+        refused = outside_policy(self.services.policy, listed) if choice == "only" else []
+        if refused:
+            them = "this address" if len(refused) == 1 else "these addresses"
+            raise FieldError(
+                VISIBLE_TO,
+                f"the company's rules do not let {', '.join(refused)} see phone state, so you cannot "
+                f"grant it; remove {them} (nothing was changed)",
+            )
         privacy = OwnerPrivacy(
             hidden=choice == "only", visible_to=listed if choice == "only" else frozenset()
         )

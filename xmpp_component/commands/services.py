@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from presence.directory import Directory
 from presence.identity import People
+from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
 from xmpp_component.commands.base import CommandError, Requester
 from xmpp_component.commands.last_callers import LastCallers
 from xmpp_component.commands.ratelimit import RateLimiter
+from xmpp_component.commands.revocations import Revocations
 from xmpp_component.config import CallsSection
 from xmpp_component.user_settings import UserSettings
 
@@ -27,6 +29,8 @@ class CommandServices:
     call_limiter: RateLimiter
     last_callers: LastCallers
     settings: UserSettings
+    policy: PrivacyPolicy  # the company's rule: bounds what a user may grant (Phone privacy)
+    revocations: Revocations | None  # the held-back mass revocation (Confirm revocations)
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()
