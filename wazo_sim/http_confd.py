@@ -225,6 +225,7 @@ def _matches(user: UserConfig, request: web.Request) -> bool:
 
 async def list_users(request: web.Request) -> web.Response:
     core = core_of(request)
+    core.confd_check_ready()
     token = authenticate(request, "confd.users.read")
     view = request.query.get("view")
     if view not in (None, "summary", "directory", "line_presence"):
