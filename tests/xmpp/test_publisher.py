@@ -43,9 +43,9 @@ async def parts(
 ) -> AsyncIterator[tuple[FakeStream, PresenceHub, PhoneSubscriptions, list[bool]]]:
     async with Store(tmp_path / "db.sqlite") as store:
         subscriptions = PhoneSubscriptions(store)
-        await subscriptions.add("alice", "bob@example.test")
-        await subscriptions.add("alice", "carol@example.test")
-        await subscriptions.add("bob", "alice@example.test")
+        await subscriptions.add("alice", "bob@example.test", "alice")
+        await subscriptions.add("alice", "carol@example.test", "alice")
+        await subscriptions.add("bob", "alice@example.test", "bob")
         yield FakeStream(), PresenceHub(), subscriptions, [True]
 
 
@@ -118,7 +118,7 @@ async def test_a_change_during_a_paced_resend_is_sent_once_with_the_latest_state
         subscriptions = PhoneSubscriptions(store)
         owners = [f"user{i:03}" for i in range(250)]
         for owner in owners:
-            await subscriptions.add(owner, f"watcher-of-{owner}@example.test")
+            await subscriptions.add(owner, f"watcher-of-{owner}@example.test", owner)
         stream, hub, transport = FakeStream(), PresenceHub(), SlowTransport()
         stream.transport = transport  # type: ignore[attr-defined]
         publisher = Publisher(stream, hub, subscriptions, lambda: True)
