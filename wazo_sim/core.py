@@ -40,6 +40,8 @@ class SimCore:
         # get one malformed item (service -> how many more responses).
         self.events_to_lose: dict[str, int] = {}
         self.malformed_lists: dict[str, int] = {}
+        self.user_list_reads = 0  # GET /users answered, for tests counting a client's reads
+        self.confd_refused = 0  # requests answered 502 while confd was down
 
     @property
     def config(self) -> SimConfig:
@@ -71,6 +73,7 @@ class SimCore:
     def confd_check_ready(self) -> None:
         """confd down (e.g. restarting): nginx answers 502 Bad Gateway."""
         if self.clock() < self.confd_unavailable_until:
+            self.confd_refused += 1
             raise ApiError(502, "bad-gateway", "Bad Gateway")
 
     def chatd_check_ready(self) -> None:
