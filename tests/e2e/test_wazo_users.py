@@ -20,7 +20,7 @@ from devservers.xmpp_client import connect_client, disconnect_client
 from presence.privacy import OwnerPrivacy
 from tests.e2e.test_combined_presence import ALICE_UUID, e2e_config, ready
 from tests.e2e.watch import PresenceWatch
-from tests.xmpp.appctl import running_app, wait_until
+from tests.xmpp.appctl import running_app, wait_online, wait_until
 from wazo_sim.app import WazoSimulator
 from xmpp_component.app import App
 
@@ -126,6 +126,7 @@ async def test_confd_down_at_start_holds_a_subscription_until_the_users_are_read
     try:
         async with running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app:
             await wait_until(lambda: sim.core.confd_refused >= 1, 15, "a failed read of the users")
+            await wait_online(app)
             assert not app.provisioned.is_set()
             bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")
             await wait_until(lambda: app.phone_jids is not None and app.phone_jids._held, 10, "request held")
@@ -138,6 +139,11 @@ async def test_confd_down_at_start_holds_a_subscription_until_the_users_are_read
             await wait_until(
                 lambda: bob.client_roster[alice_phone]["subscription"] in ("to", "both"), 10, "bob's roster"
             )
+            # The chat-side provisioning started by the first read writes to the store after its
+            # grace period: let it finish before the app (and its store) stops.
+            intake_task = app.intake._provisioning if app.intake is not None else None
+            if intake_task is not None:
+                await asyncio.wait_for(asyncio.shield(intake_task), 10)
     finally:
         await disconnect_client(bob)
 
