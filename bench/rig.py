@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -481,9 +482,18 @@ async def make_store(path: Path, users: int, subscriptions: dict[str, Callable[[
     for every user (the steady state of a running site). Bulk SQL after the Store's migrations."""
     async with Store(path):
         pass
-    rows = [(user_name(i), jid) for jid, watches in subscriptions.items() for i in range(users) if watches(i)]
+    # The simulator derives each user's uuid from the username (wazo_sim.config.parse_user_entry).
+    uuids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"user:{user_name(i)}")) for i in range(users)]
+    rows = [
+        (user_name(i), jid, uuids[i])
+        for jid, watches in subscriptions.items()
+        for i in range(users)
+        if watches(i)
+    ]
     with contextlib.closing(sqlite3.connect(path)) as db, db:
-        db.executemany("INSERT INTO phone_subscriptions (owner, subscriber) VALUES (?, ?)", rows)
+        db.executemany(
+            "INSERT INTO phone_subscriptions (owner, subscriber, owner_uuid) VALUES (?, ?, ?)", rows
+        )
         db.executemany(
             "INSERT INTO im_subscriptions (user_jid, state) VALUES (?, 'approved')",
             [(f"{user_name(i)}@{DOMAIN}",) for i in range(users)],

@@ -212,6 +212,27 @@ class CallsResynced:
     """
 
     calls: tuple[Call, ...]
+    # True for the periodic reconciliation on a live stream (nothing was missed that we know of);
+    # False after a (re)connection, when anything, Wazo's user list included, may have changed.
+    periodic: bool = False
 
 
-PhoneEvent = PhoneSnapshot | LineStateChanged | DndChanged | CallEvent | VoicemailReceived | CallsResynced
+@dataclass(frozen=True, slots=True)
+class UsersChanged:
+    """Wazo's user directory changed (a user created, edited or deleted, a line or extension
+    (dis)associated): who is who must be read again. ``user_uuid`` is empty when the event
+    names no user (an extension moved between lines)."""
+
+    event_name: str
+    user_uuid: UserUuid = ""
+
+
+PhoneEvent = (
+    PhoneSnapshot
+    | LineStateChanged
+    | DndChanged
+    | CallEvent
+    | VoicemailReceived
+    | CallsResynced
+    | UsersChanged
+)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from presence.privacy import domain_of
 
-Subscription = tuple[str, str]  # (owner localpart, subscriber bare JID)
+Subscription = tuple[str, str]  # (phone JID localpart the watcher sees, subscriber bare JID)
 
 
 @dataclass(frozen=True, slots=True)

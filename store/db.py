@@ -49,6 +49,16 @@ MIGRATIONS: Sequence[Sequence[str]] = (
                updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
            )""",
     ),
+    (
+        # v2: the stable key of a user is their Wazo uuid; the phone JID localpart (owner) is
+        # the name the watcher subscribed to, which stays theirs after the user's email changes.
+        # NULL until the first read of Wazo's users maps the row's localpart to a uuid.
+        "ALTER TABLE phone_subscriptions ADD COLUMN owner_uuid TEXT",
+        "CREATE INDEX phone_subscriptions_by_owner_uuid ON phone_subscriptions (owner_uuid)",
+        # Settings follow the Wazo user, not the chat JID they were written under.
+        "ALTER TABLE user_settings ADD COLUMN wazo_uuid TEXT",
+        "CREATE UNIQUE INDEX user_settings_by_wazo_uuid ON user_settings (wazo_uuid)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -127,12 +137,24 @@ class Store:
 
     # --- phone subscriptions ------------------------------------------------------------------
 
-    async def add_phone_subscription(self, owner: str, subscriber: str) -> bool:
-        """Record that ``subscriber`` (bare JID) sees ``owner``; False if it already did."""
+    async def add_phone_subscription(
+        self, owner: str, subscriber: str, owner_uuid: str | None = None
+    ) -> bool:
+        """Record that ``subscriber`` (bare JID) sees ``owner`` (the phone JID localpart) of Wazo
+        user ``owner_uuid``; False if it already did."""
         cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO phone_subscriptions (owner, subscriber) VALUES (?, ?)", (owner, subscriber)
+            "INSERT OR IGNORE INTO phone_subscriptions (owner, subscriber, owner_uuid) VALUES (?, ?, ?)",
+            (owner, subscriber, owner_uuid),
         )
         return cursor.rowcount == 1
+
+    async def adopt_phone_subscriptions(self, owner: str, owner_uuid: str) -> int:
+        """Rows of ``owner`` written before their user's uuid was known now belong to that user."""
+        cursor = await self.db.execute(
+            "UPDATE phone_subscriptions SET owner_uuid = ? WHERE owner = ? AND owner_uuid IS NULL",
+            (owner_uuid, owner),
+        )
+        return int(cursor.rowcount)
 
     async def remove_phone_subscription(self, owner: str, subscriber: str) -> bool:
         cursor = await self.db.execute(
@@ -140,13 +162,17 @@ class Store:
         )
         return cursor.rowcount == 1
 
-    async def all_phone_subscriptions(self) -> list[tuple[str, str]]:
+    async def all_phone_subscriptions(self) -> list[tuple[str, str, str | None]]:
+        """Every (owner localpart, subscriber, owner uuid or None) row."""
         # One fetchall: iterating an aiosqlite cursor costs a thread hop per row (200,000 at scale).
         async with self.db.execute(
-            "SELECT owner, subscriber FROM phone_subscriptions ORDER BY owner, subscriber"
+            "SELECT owner, subscriber, owner_uuid FROM phone_subscriptions ORDER BY owner, subscriber"
         ) as cursor:
             rows = await cursor.fetchall()
-        return [(str(owner), str(subscriber)) for owner, subscriber in rows]
+        return [
+            (str(owner), str(subscriber), str(uuid) if uuid is not None else None)
+            for owner, subscriber, uuid in rows
+        ]
 
     # --- the component's subscriptions to users' chat presence --------------------------------
 
@@ -164,18 +190,45 @@ class Store:
 
     # --- settings -----------------------------------------------------------------------------
 
-    async def save_settings(self, user_jid: str, settings_json: str) -> None:
+    async def save_settings(self, user_jid: str, settings_json: str, wazo_uuid: str | None = None) -> None:
+        """Write a user's settings: the row of ``wazo_uuid`` when given (whatever chat JID it was
+        written under before), else the row of ``user_jid``."""
+        if wazo_uuid is not None:
+            cursor = await self.db.execute(
+                """UPDATE user_settings SET user_jid = ?, settings = ?,
+                       updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE wazo_uuid = ?""",
+                (user_jid, settings_json, wazo_uuid),
+            )
+            if cursor.rowcount == 1:
+                return
         await self.db.execute(
-            """INSERT INTO user_settings (user_jid, settings) VALUES (?, ?)
+            """INSERT INTO user_settings (user_jid, settings, wazo_uuid) VALUES (?, ?, ?)
                ON CONFLICT (user_jid) DO UPDATE SET settings = excluded.settings,
+                   wazo_uuid = coalesce(excluded.wazo_uuid, wazo_uuid),
                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
-            (user_jid, settings_json),
+            (user_jid, settings_json, wazo_uuid),
         )
+
+    async def adopt_settings(self, user_jid: str, wazo_uuid: str) -> bool:
+        """The row written under ``user_jid`` before its user's uuid was known now belongs to
+        ``wazo_uuid``; False if there is no such row or that user already has one."""
+        cursor = await self.db.execute(
+            """UPDATE user_settings SET wazo_uuid = ? WHERE user_jid = ? AND wazo_uuid IS NULL
+               AND NOT EXISTS (SELECT 1 FROM user_settings WHERE wazo_uuid = ?)""",
+            (wazo_uuid, user_jid, wazo_uuid),
+        )
+        return cursor.rowcount == 1
 
     async def all_settings(self) -> dict[str, str]:
         async with self.db.execute("SELECT user_jid, settings FROM user_settings") as cursor:
             rows = await cursor.fetchall()
         return {str(jid): str(settings) for jid, settings in rows}
+
+    async def all_settings_rows(self) -> list[tuple[str, str | None, str]]:
+        """Every (chat JID written under, Wazo uuid or None, settings JSON) row."""
+        async with self.db.execute("SELECT user_jid, wazo_uuid, settings FROM user_settings") as cursor:
+            rows = await cursor.fetchall()
+        return [(str(jid), str(uuid) if uuid is not None else None, str(text)) for jid, uuid, text in rows]
 
     async def load_settings(self, user_jid: str) -> str | None:
         async with self.db.execute(

@@ -56,13 +56,16 @@ class WazoSimulator(SimControl):
     ) -> None:
         if not isinstance(config, SimConfig):
             config = load_config(config) if config is not None else load_config()
-        self.config = config
         self.core = SimCore(config, clock)
         super().__init__(self.core)
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
         self.port = 0
+
+    @property
+    def config(self) -> SimConfig:
+        return self.core.config
 
     @property
     def base_url(self) -> str:

@@ -140,7 +140,7 @@ def load_config(path: Path | str = DEMO_USERS_FILE) -> SimConfig:
 def parse_config(raw: dict[str, Any]) -> SimConfig:
     wazo = raw.get("wazo", {})
     default_tenant = str(wazo.get("tenant_uuid") or uuid.uuid4())
-    users = tuple(_parse_user(entry, default_tenant) for entry in raw.get("users", []))
+    users = tuple(parse_user_entry(entry, default_tenant) for entry in raw.get("users", []))
     accounts = tuple(_parse_account(entry, default_tenant) for entry in raw.get("service_accounts", []))
     _check_unique("user id", [u.id for u in users])
     _check_unique("user uuid", [u.uuid for u in users])
@@ -164,7 +164,7 @@ def _check_unique(what: str, values: list[Any]) -> None:
         seen.add(value)
 
 
-def _parse_user(entry: dict[str, Any], default_tenant: str) -> UserConfig:
+def parse_user_entry(entry: dict[str, Any], default_tenant: str) -> UserConfig:
     try:
         user_id = int(entry["id"])
         lines_raw = entry.get("lines")

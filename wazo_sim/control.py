@@ -6,9 +6,11 @@ as JSON under ``/_sim/``. Every operation publishes the events the real daemons 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from wazo_sim import calls as legs
+from wazo_sim.config import ConfigError, parse_user_entry
 from wazo_sim.core import SimCore
 from wazo_sim.errors import ApiError
 from wazo_sim.state import PbxState
@@ -105,7 +107,55 @@ class SimControl:
         for line in owner.lines:
             self._core.publish(self._state.set_registered(line.id, registered))
 
+    # ---------------------------------------------------------------- users (confd life-cycle)
+
+    def create_user(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A new hire: ``entry`` as in the users file (``id``, ``username``, ``password``, ``email``,
+        ``exten``...). Publishes user_created and the line associations, as confd does."""
+        tenants = [u.tenant_uuid for u in self._core.config.users] + [
+            a.tenant_uuid for a in self._core.config.service_accounts
+        ]
+        try:
+            user = parse_user_entry(entry, tenants[0] if tenants else str(uuid.uuid4()))
+        except ConfigError as error:
+            raise ApiError(400, "invalid-data", str(error)) from None
+        events = self._state.add_user(user)
+        self._core.users_changed()
+        self._core.publish(events)
+        return {"uuid": user.uuid, "id": user.id}
+
+    def edit_user(self, user: str, **changes: Any) -> None:
+        """Change a user's ``email``, ``firstname``, ``lastname`` or ``username`` (user_edited)."""
+        allowed = {"email", "firstname", "lastname", "username", "mobile_phone_number"}
+        unknown = set(changes) - allowed
+        if unknown or not all(isinstance(v, str) for v in changes.values()):
+            raise ApiError(400, "invalid-data", f"editable fields are {sorted(allowed)} (strings)")
+        events = self._state.edit_user(self.resolve(user), **changes)
+        self._core.users_changed()
+        self._core.publish(events)
+
+    def delete_user(self, user: str) -> None:
+        """The user leaves: their calls end, lines are dissociated, user_deleted is published."""
+        events = self._state.delete_user(self.resolve(user))
+        self._core.users_changed()
+        self._core.publish(events)
+
     # ---------------------------------------------------------------- faults
+
+    def lose_events(self, name: str, count: int = 1) -> None:
+        """The next ``count`` bus events called ``name`` are never published (a lost call_ended)."""
+        self._core.events_to_lose[name] = self._core.events_to_lose.get(name, 0) + count
+
+    def malformed_list(self, service: str, count: int = 1) -> None:
+        """The next ``count`` list bodies of ``service`` (``calld`` calls, ``chatd`` presences)
+        carry one extra item of the wrong shape."""
+        if service not in ("calld", "chatd"):
+            raise ApiError(400, "invalid-data", "service must be calld or chatd")
+        self._core.malformed_lists[service] = self._core.malformed_lists.get(service, 0) + count
+
+    def confd_unavailable(self, seconds: float) -> None:
+        """confd is down for the next ``seconds``: its requests get 502 from nginx."""
+        self._core.confd_unavailable_until = self._core.clock() + seconds
 
     async def drop_websockets(self) -> int:
         """websocketd lost RabbitMQ: every connection closes with 1011."""

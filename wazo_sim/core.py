@@ -29,16 +29,52 @@ class SimCore:
     """Tokens, PBX state, the bus and the open websockets of one simulator instance."""
 
     def __init__(self, config: SimConfig, clock: Callable[[], float] = time.time) -> None:
-        self.config = config
         self.clock = clock
         self.tokens = TokenStore(config, clock)
         self.state = PbxState(config, has_session=self.tokens.has_session)
         self.bus = Bus(config.wazo_uuid)
         self.websockets: set[WebsocketSession] = set()
         self.chatd_unavailable_until = 0.0
+        self.confd_unavailable_until = 0.0
+        # Faults for tests: bus events to swallow (name -> how many more), and list bodies that
+        # get one malformed item (service -> how many more responses).
+        self.events_to_lose: dict[str, int] = {}
+        self.malformed_lists: dict[str, int] = {}
+        self.user_list_reads = 0  # GET /users answered, for tests counting a client's reads
+        self.confd_refused = 0  # requests answered 502 while confd was down
+
+    @property
+    def config(self) -> SimConfig:
+        """The current world: users come and go (confd writes), so it is the state's."""
+        return self.state.config
+
+    def users_changed(self) -> None:
+        """After a user was created, edited or deleted: wazo-auth knows the same users."""
+        self.tokens.config = self.state.config
 
     def publish(self, events: list[BusEvent]) -> None:
-        self.bus.publish(events)
+        kept = []
+        for event in events:
+            left = self.events_to_lose.get(event.name, 0)
+            if left > 0:
+                self.events_to_lose[event.name] = left - 1
+                continue
+            kept.append(event)
+        self.bus.publish(kept)
+
+    def take_malformed(self, service: str) -> bool:
+        """True (once per fault asked for) when the next list of ``service`` gets a malformed item."""
+        left = self.malformed_lists.get(service, 0)
+        if left > 0:
+            self.malformed_lists[service] = left - 1
+            return True
+        return False
+
+    def confd_check_ready(self) -> None:
+        """confd down (e.g. restarting): nginx answers 502 Bad Gateway."""
+        if self.clock() < self.confd_unavailable_until:
+            self.confd_refused += 1
+            raise ApiError(502, "bad-gateway", "Bad Gateway")
 
     def chatd_check_ready(self) -> None:
         """chatd answers 503 until its start-up sync is done (reference wazo-api.md §5.1)."""

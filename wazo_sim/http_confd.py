@@ -225,7 +225,9 @@ def _matches(user: UserConfig, request: web.Request) -> bool:
 
 async def list_users(request: web.Request) -> web.Response:
     core = core_of(request)
+    core.confd_check_ready()
     token = authenticate(request, "confd.users.read")
+    core.user_list_reads += 1
     view = request.query.get("view")
     if view not in (None, "summary", "directory", "line_presence"):
         raise _input_error("field 'view': Must be one of: directory, summary, line_presence.")

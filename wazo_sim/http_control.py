@@ -113,6 +113,47 @@ async def chatd_unavailable(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def confd_unavailable(request: web.Request) -> web.Response:
+    seconds = (await _body(request)).get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise invalid_data({"seconds": ["Not a valid number."]})
+    _control(request).confd_unavailable(float(seconds))
+    return web.Response(status=204)
+
+
+def _count(body: dict[str, Any]) -> int:
+    count = body.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise invalid_data({"count": ["Must be a positive integer."]})
+    return count
+
+
+async def lose_events(request: web.Request) -> web.Response:
+    body = await _body(request)
+    _control(request).lose_events(request.match_info["name"], _count(body))
+    return web.Response(status=204)
+
+
+async def malformed_list(request: web.Request) -> web.Response:
+    body = await _body(request)
+    _control(request).malformed_list(request.match_info["service"], _count(body))
+    return web.Response(status=204)
+
+
+async def create_user(request: web.Request) -> web.Response:
+    return json_response(_control(request).create_user(await _body(request)), 201)
+
+
+async def edit_user(request: web.Request) -> web.Response:
+    _control(request).edit_user(request.match_info["user"], **(await _body(request)))
+    return web.Response(status=204)
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    _control(request).delete_user(request.match_info["user"])
+    return web.Response(status=204)
+
+
 async def expire_tokens(request: web.Request) -> web.Response:
     body = await _body(request)
     _control(request).expire_tokens(recheck_now=bool(body.get("recheck_now", False)))
@@ -148,6 +189,12 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{PREFIX}/websockets/drop", drop_websockets),
         web.post(f"{PREFIX}/websockets/inject", inject),
         web.post(f"{PREFIX}/chatd/unavailable", chatd_unavailable),
+        web.post(f"{PREFIX}/confd/unavailable", confd_unavailable),
+        web.post(f"{PREFIX}/events/{{name}}/lose", lose_events),
+        web.post(f"{PREFIX}/{{service}}/malformed", malformed_list),
+        web.post(f"{PREFIX}/users", create_user),
+        web.patch(user, edit_user),
+        web.delete(user, delete_user),
         web.post(f"{PREFIX}/tokens/expire", expire_tokens),
         web.get(f"{PREFIX}/state", state),
         web.get(f"{PREFIX}/events", events),

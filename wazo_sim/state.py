@@ -11,7 +11,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,6 +86,108 @@ class PbxState:
         self.calls: dict[str, CallLeg] = {}
         self.voicemails: dict[str, list[VoicemailMessage]] = {u.uuid: [] for u in config.users}
         self._message_sequence = itertools.count(1)
+        self.created_at: dict[str, datetime] = {}
+
+    # ---------------------------------------------------------------- users (confd life-cycle)
+
+    def _replace_users(self, users: tuple[UserConfig, ...]) -> None:
+        self.config = replace(self.config, users=users)
+
+    def _line_events(self, name: str, user: UserConfig, line: LineConfig) -> list[BusEvent]:
+        """confd's user_line_(dis)associated (wazo-bus resources/user_line/event.py, a UserEvent)."""
+        line_dict = {"id": line.id, "name": line.name, "endpoint_sip": {"uuid": line.endpoint_uuid}}
+        user_dict = {"id": user.id, "uuid": user.uuid, "tenant_uuid": user.tenant_uuid}
+        verb = "updated" if name == "user_line_associated" else "deleted"
+        return [
+            BusEvent(
+                name=name,
+                data={
+                    "line": line_dict,
+                    "main_line": user.main_line is not None and user.main_line.id == line.id,
+                    "main_user": True,
+                    "user": user_dict,
+                },
+                tenant_uuid=user.tenant_uuid,
+                required_acl=f"events.config.users.{user.uuid}.lines.{line.id}.{verb}",
+                user_uuids=(user.uuid,),
+            )
+        ]
+
+    def _line_extension_event(self, name: str, user: UserConfig, line: LineConfig) -> BusEvent:
+        """confd's line_extension_(dis)associated (wazo-bus resources/line_extension, a TenantEvent)."""
+        verb = "updated" if name == "line_extension_associated" else "deleted"
+        return BusEvent(
+            name=name,
+            data={"line_id": line.id, "extension_id": line.extension_id},
+            tenant_uuid=user.tenant_uuid,
+            required_acl=f"events.config.line_extension_associated.{verb}",
+        )
+
+    def _user_event(self, name: str, user: UserConfig) -> BusEvent:
+        """confd's user_created / user_edited / user_deleted (wazo-bus resources/user/event.py).
+
+        A TenantEvent whose routing key is ``config.user.<verb>``; confd passes its integer
+        ``subscription_type`` and the row's ``created_at`` (``str(datetime)``).
+        """
+        verb = name.removeprefix("user_")
+        return BusEvent(
+            name=name,
+            data={
+                "id": user.id,
+                "uuid": user.uuid,
+                "subscription_type": 0,
+                "created_at": str(self.created_at.setdefault(user.uuid, datetime.now())),
+                "tenant_uuid": user.tenant_uuid,
+            },
+            tenant_uuid=user.tenant_uuid,
+            required_acl=f"events.config.user.{verb}",
+        )
+
+    def add_user(self, user: UserConfig) -> list[BusEvent]:
+        """A user created in confd with their lines: user_created, then per line the extension
+        and user associations, each followed by chatd's presence update (chatd listens to them)."""
+        if user.uuid in self.config.users_by_uuid or any(u.id == user.id for u in self.config.users):
+            raise ApiError(400, "duplicate-user", "User already exists", {"uuid": user.uuid})
+        taken = {line.id for u in self.config.users for line in u.lines}
+        if any(line.id in taken for line in user.lines):
+            raise ApiError(400, "duplicate-line", "Line already exists", {"uuid": user.uuid})
+        self._replace_users((*self.config.users, user))
+        self.services[user.uuid] = dict.fromkeys(SERVICE_NAMES, False)
+        self.forwards[user.uuid] = {name: Forward() for name in FORWARD_NAMES}
+        self.presences[user.uuid] = PresenceRecord()
+        self.voicemails[user.uuid] = []
+        self.created_at[user.uuid] = datetime.now()
+        events = [self._user_event("user_created", user)]
+        for line in user.lines:
+            self.registered[line.id] = line.registered
+            events.append(self._line_extension_event("line_extension_associated", user, line))
+            events += self._line_events("user_line_associated", user, line)
+            events += self.presence_events(user.uuid)
+        return events
+
+    def edit_user(self, user_uuid: str, **changes: Any) -> list[BusEvent]:
+        """``PUT /users/{uuid}``: email, names, username... change; confd publishes user_edited."""
+        current = self.user(user_uuid)
+        edited = replace(current, **changes)
+        self._replace_users(tuple(edited if u.uuid == user_uuid else u for u in self.config.users))
+        return [self._user_event("user_edited", edited)]
+
+    def delete_user(self, user_uuid: str) -> list[BusEvent]:
+        """``DELETE /users/{uuid}``: their calls end, lines are dissociated, then user_deleted."""
+        user = self.user(user_uuid)
+        events: list[BusEvent] = []
+        for leg in self.calls_of(user.uuid):
+            if leg.call_id in self.calls:
+                events += self.hangup(leg.call_id)
+        for line in user.lines:
+            events += self._line_events("user_line_dissociated", user, line)
+            events.append(self._line_extension_event("line_extension_dissociated", user, line))
+            self.registered.pop(line.id, None)
+        events.append(self._user_event("user_deleted", user))
+        self._replace_users(tuple(u for u in self.config.users if u.uuid != user_uuid))
+        for table in (self.services, self.forwards, self.presences, self.voicemails, self.created_at):
+            table.pop(user.uuid, None)
+        return events
 
     # ---------------------------------------------------------------- lookups
 

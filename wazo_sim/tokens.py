@@ -84,7 +84,7 @@ class TokenStore:
     """The tokens wazo-auth knows about; a token is valid while known and not expired."""
 
     def __init__(self, config: SimConfig, clock: Callable[[], float] = time.time) -> None:
-        self._config = config
+        self.config = config
         self._clock = clock
         self._tokens: dict[str, Token] = {}
         # refresh token -> (principal, client_id); one per (user, client_id) as wazo-auth keeps
@@ -95,10 +95,10 @@ class TokenStore:
 
     def authenticate(self, login: str, password: str) -> UserConfig | ServiceAccountConfig | None:
         """Basic-auth check: username (or email, as wazo-auth accepts confirmed emails)."""
-        for user in self._config.users:
+        for user in self.config.users:
             if login in (user.username, user.email) and password == user.password:
                 return user
-        for account in self._config.service_accounts:
+        for account in self.config.service_accounts:
             if login == account.username and password == account.password:
                 return account
         return None

@@ -15,8 +15,8 @@ from typing import Any
 from presence.backoff import Backoff
 from presence.hub import PresenceHub
 from presence.identity import MatchRule, PbxUser, People, build_people
-from presence.model import CallsResynced, PhoneEvent
-from presence.privacy import OwnerPrivacy, PrivacyPolicy
+from presence.model import CallsResynced, ImState, PhoneEvent, UsersChanged
+from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
@@ -30,7 +30,8 @@ from xmpp_component.im_presence import ImPresenceIntake
 from xmpp_component.phone_jids import PhoneJidService
 from xmpp_component.publisher import Publisher
 from xmpp_component.subscriptions import PhoneSubscriptions
-from xmpp_component.user_settings import DEFAULT_PRIVACY, UserSettings
+from xmpp_component.user_refresh import UserRefresher
+from xmpp_component.user_settings import UserSettings
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ ShutdownHook = Callable[[], Awaitable[None]]
 INITIAL_PUBLISH_WAIT = 10.0
 # Longest wait at shutdown for the unavailable presences to leave the socket.
 SHUTDOWN_DRAIN_TIMEOUT = 30.0
+# After a confd user event, wait this long for the rest of a burst (a bulk import) before reading.
+USER_EVENTS_SETTLE = 0.5
 
 
 def user_domains(config: Config) -> tuple[str, ...]:
@@ -58,6 +61,7 @@ def wazo_settings(config: Config) -> WazoSettings:
         verify_tls=config.wazo.verify_tls,
         token_expiration_s=config.wazo.token_expiration,
         request_timeout_s=config.wazo.request_timeout,
+        calls_reconcile_interval_s=config.wazo.calls_reconcile_interval,
     )
 
 
@@ -77,7 +81,10 @@ class App:
         self.intake: ImPresenceIntake | None = None
         self.phone_jids: PhoneJidService | None = None
         self.provisioned = asyncio.Event()  # set after the first successful read of Wazo's users
-        self._provisioning = False  # a read of Wazo's users is running
+        # Reads Wazo's users: at start, on confd's user events, after a reconnection, periodically.
+        self.users = UserRefresher(
+            self.provision, interval=config.wazo.users_refresh_interval, backoff=Backoff(1.0, 60.0)
+        )
         self._wazo_resynced = False  # the event stream has read every user's phone state once
         self._stop_requested = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
@@ -152,7 +159,9 @@ class App:
             self.subscriptions,
             self.publisher,
             policy,
-            self._owner_privacy,
+            self.settings.privacy,
+            # Without Wazo nobody will ever be known: nothing to wait for.
+            lambda: self.provisioned.is_set() or not cfg.wazo.enabled,
             max_revocation_share=cfg.presence.max_revocation_share,
         )
         self.settings.on_privacy_change = self._privacy_changed
@@ -181,14 +190,9 @@ class App:
         self.intake.on_session_start()
         self.publisher.publish_all()
 
-    async def _privacy_changed(self, user_jid: str) -> None:
-        person = self.people.by_chat_jid.get(user_jid)
-        if person is not None and self.phone_jids is not None:
-            await self.phone_jids.enforce_owner(person.localpart)
-
-    def _owner_privacy(self, owner: str) -> OwnerPrivacy:
-        person = self.people.by_localpart.get(owner)
-        return self.settings.privacy(person.chat_jid) if person is not None else DEFAULT_PRIVACY
+    async def _privacy_changed(self, owner_uuid: str) -> None:
+        if self.phone_jids is not None:
+            await self.phone_jids.enforce_owner(owner_uuid)
 
     def _on_privileges(self, _event: Any = None) -> None:
         assert self.intake is not None
@@ -216,15 +220,17 @@ class App:
     # --- Wazo --------------------------------------------------------------------------------------
 
     async def _on_phone_event(self, event: PhoneEvent) -> None:
-        if isinstance(event, CallsResynced) and not self._provisioning:
+        if isinstance(event, UsersChanged):
+            self.users.request(USER_EVENTS_SETTLE)
+            return
+        if isinstance(event, CallsResynced) and not event.periodic and self.provisioned.is_set():
             # The stream just (re)connected: Wazo's user list may have changed meanwhile. (At
-            # start-up the first read is usually still running: no second read beside it.)
-            self._spawn(self.provision(), "wazo-provisioning")
+            # start-up the first read is already asked for.)
+            self.users.request()
         people = self.people
         for state in self.tracker.apply(event):
-            person = people.by_uuid.get(state.user_uuid)
-            if person is not None:
-                self.hub.apply_phone(person.localpart, state)
+            if state.user_uuid in people.by_uuid:
+                self.hub.apply_phone(state.user_uuid, state)
         if isinstance(event, CallsResynced):
             self._wazo_resynced = True
             self._phone_state_known()
@@ -234,17 +240,20 @@ class App:
         if self._wazo_resynced and self.provisioned.is_set() and self.publisher is not None:
             self.publisher.release()
 
-    async def provision(self) -> None:
-        """Read Wazo's users and map them to chat JIDs; log each user left without a phone JID."""
-        assert self.wazo is not None
-        self._provisioning = True
+    async def provision(self) -> bool:
+        """Read Wazo's users and map them to chat JIDs; log each user left without a phone JID.
+
+        False when the users could not be read (the refresher retries with backoff).
+        """
+        wazo = self.wazo
+        if wazo is None:
+            log.warning("cannot read Wazo users: the Wazo client is not running")
+            return False
         try:
-            users = await self.wazo.confd.list_users()
+            users = await wazo.confd.list_users()
         except WazoError as error:
             log.error("cannot read Wazo users (%s); keeping the %d users known", error, len(self.people))
-            return
-        finally:
-            self._provisioning = False
+            return False
         rule = MatchRule(self.config.identity.match)
         people, problems = build_people(
             (PbxUser(u.uuid, u.email, u.username, u.display_name) for u in users),
@@ -256,18 +265,32 @@ class App:
             log.info("Wazo user %s gets no phone JID: %s", problem.wazo_uuid or "-", problem.reason)
         old = self.people
         self.people = people
-        for gone in set(old.by_localpart) - set(people.by_localpart):
+        # The hub is keyed by Wazo uuid: a user whose email changed keeps their state and watchers.
+        for gone in set(old.by_uuid) - set(people.by_uuid):
             self.hub.remove(gone)
         for person in people.by_uuid.values():
-            self.hub.apply_phone(person.localpart, self.tracker.get(person.wazo_uuid))
+            before = old.by_uuid.get(person.wazo_uuid)
+            if before is not None and before.chat_jid != person.chat_jid:
+                log.info(
+                    "Wazo user %s is now %s (was %s)", person.wazo_uuid, person.chat_jid, before.chat_jid
+                )
+                self.hub.apply_im(person.wazo_uuid, ImState())  # the old chat account says nothing more
+            self.hub.apply_phone(person.wazo_uuid, self.tracker.get(person.wazo_uuid))
+        if self.subscriptions is not None:
+            await self.subscriptions.adopt(people)
+        await self.settings.adopt(people)
         if set(old.by_chat_jid) != set(people.by_chat_jid):
             log.info("%d users provisioned from Wazo", len(people))
             if self.supervisor is not None and self.supervisor.online.is_set() and self.intake is not None:
                 self.intake.on_people_changed()  # probe/ask the new users now, not at the next connect
         if self.phone_jids is not None:
             await self.phone_jids.enforce_policy()
+        first = not self.provisioned.is_set()
         self.provisioned.set()
         self._phone_state_known()
+        if first and self.phone_jids is not None:
+            await self.phone_jids.release_held()
+        return True
 
     async def _run_wazo(self) -> None:
         """Run the Wazo client until shutdown; if it ever fails unexpectedly, log and start over."""
@@ -276,7 +299,7 @@ class App:
             try:
                 async with WazoClient(wazo_settings(self.config), self._on_phone_event) as wazo:
                     self.wazo = wazo
-                    await self.provision()
+                    self.users.request()
                     retry.reset()
                     await asyncio.Event().wait()  # until cancelled at shutdown
             except Exception:
@@ -300,6 +323,7 @@ class App:
                     loop.add_signal_handler(sig, self.request_stop)
             if self.config.wazo.enabled:
                 self._spawn(self._run_wazo(), "wazo")
+                self._spawn(self.users.run(), "wazo-users")
             else:
                 log.warning(
                     "Wazo is disabled in the configuration: users are read from Wazo, so nobody has a "

@@ -140,6 +140,12 @@ class WazoSection:
     verify_tls: bool = key(True, doc="verify Wazo's TLS certificate")
     token_expiration: int = key(3600, check=_token_lifetime, doc="lifetime asked for service tokens (s)")
     request_timeout: float = key(10.0, check=_positive, doc="timeout of one REST request (s)")
+    users_refresh_interval: float = key(
+        900.0, check=_positive, doc="read Wazo's whole user list this often, besides its events (s)"
+    )
+    calls_reconcile_interval: float = key(
+        300.0, check=_positive, doc="read Wazo's current calls this often, in case an event was lost (s)"
+    )
 
 
 def _match_rule(value: str) -> str | None:

@@ -139,7 +139,9 @@ class ImPresenceIntake:
                             "subscription": "both",
                             "groups": [self._roster_group],
                         }
-                        await self._subscriptions.add(colleague.localpart, person.chat_jid)
+                        await self._subscriptions.add(
+                            colleague.localpart, person.chat_jid, colleague.wazo_uuid
+                        )
             try:
                 # slixmpp: set_roster() checks for get/both instead of set/both, so a component
                 # granted roster=set would be refused locally; build the request directly.
@@ -194,7 +196,7 @@ class ImPresenceIntake:
             self._resources[sender] = resources
         else:
             self._resources.pop(sender, None)
-        self._hub.apply_im(person.localpart, resources.state)
+        self._hub.apply_im(person.wazo_uuid, resources.state)  # the hub's key: the Wazo uuid
 
     async def _set_approval(self, chat_jid: str, state: str) -> None:
         if self._approvals.get(chat_jid) != state:

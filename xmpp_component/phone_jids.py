@@ -2,6 +2,12 @@
 
 Answers come from the component's own store, never from slixmpp's in-memory roster (which is
 empty after a restart and would tell every subscriber ``unsubscribed``).
+
+A phone JID names a Wazo user by its localpart today, or by an older localpart for the watchers
+who subscribed to it before the user's email changed (see subscriptions.py). Until Wazo's users
+have been read once, nobody is known: a subscription request is then held (at most
+``MAX_HELD_REQUESTS``) and answered after that first read, because ``unsubscribed`` would be
+final in the watcher's roster.
 """
 
 from __future__ import annotations
@@ -12,13 +18,17 @@ from typing import Literal
 
 from slixmpp import ComponentXMPP, Presence
 
-from presence.identity import People
+from presence.identity import People, Person
 from presence.privacy import OwnerPrivacy, PrivacyPolicy, may_see
 from presence.revocation import RevocationPlan, plan
 from xmpp_component.publisher import Publisher
 from xmpp_component.subscriptions import PhoneSubscriptions
 
 log = logging.getLogger(__name__)
+
+# Subscription requests kept while Wazo's users are unknown; beyond, the oldest are forgotten
+# (the watcher's client asks again at its next login).
+MAX_HELD_REQUESTS = 10_000
 
 
 class PhoneJidService:
@@ -30,6 +40,7 @@ class PhoneJidService:
         publisher: Publisher,
         policy: PrivacyPolicy,
         owner_privacy: Callable[[str], OwnerPrivacy] = lambda _owner: OwnerPrivacy(),
+        provisioned: Callable[[], bool] = lambda: True,
         max_revocation_share: float = 1.0,
     ) -> None:
         self._xmpp = xmpp
@@ -37,17 +48,29 @@ class PhoneJidService:
         self._subscriptions = subscriptions
         self._publisher = publisher
         self._policy = policy
-        self._owner_privacy = owner_privacy
+        self._owner_privacy = owner_privacy  # by Wazo user uuid
+        self._provisioned = provisioned
+        self._held: dict[tuple[str, str], Presence] = {}  # (alias, subscriber) -> request
         self._max_revocation_share = max_revocation_share
         self.refused = 0
         # A mass revocation held back by the brake, until an administrator confirms it.
         self.pending_revocation: RevocationPlan | None = None
 
-    def _authorized(self, owner: str, subscriber: str) -> bool:
-        person = self._people().by_localpart.get(owner)
-        if person is None:
-            return False
-        return may_see(self._policy, subscriber, person.chat_jid, self._owner_privacy(owner))
+    def _person(self, alias: str, subscriber: str) -> Person | None:
+        """Who ``subscriber`` means by ``alias``: the user they subscribed to under that name, or
+        the user whose phone JID it is now."""
+        people = self._people()
+        owner_uuid = self._subscriptions.owner_of(alias, subscriber)
+        if owner_uuid is not None:
+            return people.by_uuid.get(owner_uuid)
+        return people.by_localpart.get(alias)
+
+    def _may_see(self, person: Person, subscriber: str) -> bool:
+        return may_see(self._policy, subscriber, person.chat_jid, self._owner_privacy(person.wazo_uuid))
+
+    def _authorized(self, alias: str, subscriber: str) -> bool:
+        person = self._person(alias, subscriber)
+        return person is not None and self._may_see(person, subscriber)
 
     def _reply(self, ptype: Literal["subscribed", "unsubscribed"], owner: str, to: str) -> None:
         self._xmpp.send_presence_subscription(
@@ -83,15 +106,15 @@ class PhoneJidService:
         self.pending_revocation = None
         return await self._drop(revocation)
 
-    async def enforce_owner(self, owner: str) -> int:
+    async def enforce_owner(self, owner_uuid: str) -> int:
         """After one user's privacy change: drop their watchers no longer allowed, at once.
 
         Never braked: one owner's choice is not a mass revocation (and must take effect even
         while a braked run waits for an administrator).
         """
-        if owner not in self._people().by_localpart:
+        if owner_uuid not in self._people().by_uuid:
             return 0
-        dropped = await self._drop(self._plan([owner]))
+        dropped = await self._drop(self._plan([owner_uuid]))
         if self.pending_revocation is not None:  # what the administrator will see is now less
             remaining = self._plan_all()
             self.pending_revocation = remaining if remaining.drops else None
@@ -108,45 +131,62 @@ class PhoneJidService:
     def _plan_all(self) -> RevocationPlan:
         """What enforcement would drop now; owners unknown right now are left alone."""
         people = self._people()
-        return self._plan(owner for owner in self._subscriptions.owners() if owner in people.by_localpart)
+        return self._plan(uuid for uuid in self._subscriptions.owners() if uuid in people.by_uuid)
 
-    def _plan(self, owners: Iterable[str]) -> RevocationPlan:
-        drops = [
-            (owner, subscriber)
-            for owner in owners
-            for subscriber in self._subscriptions.subscribers(owner)
-            if not self._authorized(owner, subscriber)
-        ]
+    def _plan(self, owner_uuids: Iterable[str]) -> RevocationPlan:
+        people = self._people()
+        drops: list[tuple[str, str]] = []
+        for owner_uuid in owner_uuids:
+            person = people.by_uuid.get(owner_uuid)
+            if person is None:
+                continue
+            for alias, subscribers in self._subscriptions.subscribers(owner_uuid).items():
+                drops.extend(
+                    (alias, subscriber) for subscriber in subscribers if not self._may_see(person, subscriber)
+                )
         return plan(drops, self._subscriptions.count())
 
     async def _drop(self, revocation: RevocationPlan) -> int:
         dropped = 0
-        for owner, subscriber in revocation.drops:
-            if await self._subscriptions.remove(owner, subscriber):
-                self._reply("unsubscribed", owner, subscriber)
+        for alias, subscriber in revocation.drops:
+            if await self._subscriptions.remove(alias, subscriber):
+                self._reply("unsubscribed", alias, subscriber)
                 dropped += 1
         if dropped:
             log.info("dropped %d subscriptions the privacy rules no longer allow", dropped)
         return dropped
+
+    async def release_held(self) -> None:
+        """After the first read of Wazo's users: answer the requests held meanwhile."""
+        held, self._held = self._held, {}
+        if held:
+            log.info("answering %d subscription requests received before Wazo's users were read", len(held))
+        for pres in held.values():
+            await self.handle(pres)
 
     async def handle(self, pres: Presence) -> None:
         owner = pres["to"].user.lower()
         subscriber = pres["from"].bare.lower()
         ptype = pres["type"]
         if ptype == "subscribe":
-            if not self._authorized(owner, subscriber):
+            person = self._person(owner, subscriber)
+            if person is None and not self._provisioned():
+                self._hold(owner, subscriber, pres)
+                return
+            if person is None or not self._may_see(person, subscriber):
                 self.refused += 1
                 log.info("refused %s's subscription to %s@%s", subscriber, owner, self._xmpp.boundjid.bare)
                 self._reply("unsubscribed", owner, subscriber)
                 return
-            if not await self._subscriptions.add(owner, subscriber):  # durable before acknowledged
+            if not await self._subscriptions.add(owner, subscriber, person.wazo_uuid):  # durable first
                 # RFC 6121 3.1.3: a subscribe from someone already subscribed is answered again,
                 # never ignored. Their server may have lost our state (an unsubscribe sent while
                 # we were down, a restored roster), and silence would leave them pending for ever.
                 log.info("%s asked again to see %s; confirming", subscriber, owner)
             self._reply("subscribed", owner, subscriber)
-            self._publisher.send_current(owner, subscriber)
+            self._publisher.send_current(person.wazo_uuid, owner, subscriber)
         elif ptype in ("unsubscribe", "unsubscribed"):
+            self._held.pop((owner, subscriber), None)
             # unsubscribe: they stop watching; unsubscribed: they cancel our (nonexistent) view of
             # them, which their server also sends when removing the contact; both end the watch.
             if await self._subscriptions.remove(owner, subscriber):
@@ -155,11 +195,19 @@ class PhoneJidService:
                 self._reply("unsubscribed", owner, subscriber)
         elif ptype == "probe":
             if self._subscriptions.is_subscribed(owner, subscriber):
-                if self._authorized(owner, subscriber):
-                    self._publisher.send_current(owner, str(pres["from"]))
-                # else: the owner hid their phone since; say nothing rather than "unsubscribed"
+                person = self._person(owner, subscriber)
+                if person is not None and self._may_see(person, subscriber):
+                    self._publisher.send_current(person.wazo_uuid, owner, str(pres["from"]))
+                # else: the owner hid their phone since, or Wazo's users are not read yet (the
+                # first read sends everyone their presence); say nothing rather than "unsubscribed"
             elif self._authorized(owner, subscriber):
                 # Their roster thinks they are subscribed but we have no record: say so plainly.
                 self._reply("unsubscribed", owner, subscriber)
             # Strangers' probes get nothing: not even whether the phone JID exists.
         # subscribed/available/unavailable sent to a phone JID carry nothing for us.
+
+    def _hold(self, alias: str, subscriber: str, pres: Presence) -> None:
+        if len(self._held) >= MAX_HELD_REQUESTS:
+            self._held.pop(next(iter(self._held)))
+        self._held[(alias, subscriber)] = pres
+        log.info("holding %s's subscription to %s until Wazo's users are read", subscriber, alias)

@@ -1,9 +1,10 @@
 """Sends each user's combined presence to their subscribers: once per change, coalesced per tick.
 
-Hot path: a hub change only marks the user dirty. At the end of the event-loop tick, each dirty
-user's presence is serialised once (presence/wire.py) and stamped with each subscriber's JID; the
-whole batch goes to the stream as one string, so the cost per subscriber is two string
-concatenations and no stanza objects.
+Hot path: a hub change only marks the user (Wazo uuid, the hub's key) dirty. At the end of the
+event-loop tick, each dirty user's presence is serialised once per phone JID they are watched
+under (presence/wire.py; one JID, or two while watchers of an old name remain) and stamped with
+each subscriber's JID; the whole batch goes to the stream as one string, so the cost per
+subscriber is two string concatenations and no stanza objects.
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ class Publisher:
         self._domain = str(xmpp.boundjid.bare)
         self._dirty: set[str] = set()
         self._flush_handle: asyncio.Handle | None = None
-        # Last presence sent to all subscribers of an owner; a change equal to it is not resent.
+        # Last presence sent to all subscribers of an owner (uuid); a change equal to it is not resent.
         self._last_sent: dict[str, CombinedPresence] = {}
-        # The serialised form of each owner's current presence: a probe storm at login time
-        # (or a resend) reuses it instead of building the same stanza again.
+        # The serialised form of each phone JID's (alias's) current presence: a probe storm at
+        # login time (or a resend) reuses it instead of building the same stanza again.
         self._templates: dict[str, tuple[CombinedPresence, PresenceTemplate]] = {}
         self.stanzas_sent = 0
         # While held (hold()), the phone state is not known yet: the first publish_all waits for
@@ -80,17 +81,17 @@ class Publisher:
             if self._last_sent.get(owner) == presence:
                 continue
             self._last_sent[owner] = presence
-            subscribers = self._subscriptions.subscribers(owner)
-            if subscribers:
-                template = self._template(owner, presence)
+            for alias, subscribers in self._subscriptions.subscribers(owner).items():
+                template = self._template(alias, presence)
                 chunks.extend(template.for_subscriber(subscriber) for subscriber in subscribers)
         self._write(chunks)
 
     # --- forced sends (probe, new subscription, reconnect, shutdown) ---------------------------
 
-    def send_current(self, owner: str, to: str) -> None:
-        """Answer a probe or a new subscription with the owner's current presence."""
-        template = self._template(owner, self._hub.presence(owner))
+    def send_current(self, owner: str, alias: str, to: str) -> None:
+        """Answer a probe or a new subscription with the current presence of Wazo user ``owner``
+        from phone JID ``alias``."""
+        template = self._template(alias, self._hub.presence(owner))
         self._write([template.for_subscriber(to)])
 
     def hold(self, timeout: float) -> None:
@@ -155,8 +156,9 @@ class Publisher:
             self._unpublished.discard(owner)
             presence = self._hub.presence(owner)
             self._last_sent[owner] = presence
-            template = self._template(owner, presence)
-            chunks.extend(template.for_subscriber(s) for s in self._subscriptions.subscribers(owner))
+            for alias, subscribers in self._subscriptions.subscribers(owner).items():
+                template = self._template(alias, presence)
+                chunks.extend(template.for_subscriber(s) for s in subscribers)
         self._write(chunks)
         return len(chunks)
 
@@ -189,17 +191,18 @@ class Publisher:
         self._unpublished.clear()
         chunks: list[str] = []
         for owner in self._subscriptions.owners():
-            template = build_presence(INITIAL_PRESENCE, phone_jid(owner, self._domain))
-            chunks.extend(template.for_subscriber(s) for s in self._subscriptions.subscribers(owner))
+            for alias, subscribers in self._subscriptions.subscribers(owner).items():
+                template = build_presence(INITIAL_PRESENCE, phone_jid(alias, self._domain))
+                chunks.extend(template.for_subscriber(s) for s in subscribers)
         self._last_sent.clear()
         self._write(chunks)
 
-    def _template(self, owner: str, presence: CombinedPresence) -> PresenceTemplate:
-        cached = self._templates.get(owner)
+    def _template(self, alias: str, presence: CombinedPresence) -> PresenceTemplate:
+        cached = self._templates.get(alias)
         if cached is not None and cached[0] == presence:
             return cached[1]
-        template = build_presence(presence, phone_jid(owner, self._domain))
-        self._templates[owner] = (presence, template)
+        template = build_presence(presence, phone_jid(alias, self._domain))
+        self._templates[alias] = (presence, template)
         return template
 
     def _write(self, chunks: Iterable[str]) -> None:

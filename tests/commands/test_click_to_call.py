@@ -22,6 +22,8 @@ from tests.e2e.watch import component_barrier
 from tests.xmpp.appctl import running_app, wait_until
 from xmpp_component.app import App
 
+ALICE_UUID = "11111111-1111-4111-8111-111111111111"  # the simulator's alice (demo_users.toml)
+
 pytestmark = pytest.mark.server
 
 ALICE = "11111111-1111-4111-8111-111111111111"
@@ -108,9 +110,11 @@ async def test_call_bob_by_name_confirm_ring_and_hang_up(
     assert [c["status"] for c in sim.state()["users"]["alice"]["calls"]] == ["Ringing"]
     sim.answer(user="alice")
     assert [c["status"] for c in sim.state()["users"]["bob"]["calls"]] == ["Ringing"]
-    await wait_until(lambda: app.hub.presence("alice").activity is Activity.CALLING, 10, "alice calling")
+    await wait_until(lambda: app.hub.presence(ALICE_UUID).activity is Activity.CALLING, 10, "alice calling")
     sim.answer(user="bob")
-    await wait_until(lambda: app.hub.presence("alice").activity is Activity.ON_THE_PHONE, 10, "alice talking")
+    await wait_until(
+        lambda: app.hub.presence(ALICE_UUID).activity is Activity.ON_THE_PHONE, 10, "alice talking"
+    )
 
     # Hang up: one call, a confirmation naming it, and it is gone
     hangup = Adhoc(alice, prosody.component)
@@ -319,7 +323,7 @@ async def test_chat_text_commands(
         # call back the last caller (bob rang alice from his phone)
         sim.ring("alice", from_user="bob")
         last_callers = app.commands.services.last_callers
-        await wait_until(lambda: last_callers.get("alice") is not None, 10, "bob's call to reach alice")
+        await wait_until(lambda: last_callers.get(ALICE_UUID) is not None, 10, "bob's call to reach alice")
         sim.hangup(user="alice")
         sim.leave_voicemail("alice", "+33123456789", "Dr Who", 42)
         reply = await chat.say("call back")

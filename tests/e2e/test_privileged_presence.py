@@ -15,6 +15,8 @@ from tests.e2e.watch import PresenceWatch, component_barrier
 from tests.xmpp.appctl import running_app, wait_until
 from wazo_sim.app import WazoSimulator
 
+ALICE_UUID = "11111111-1111-4111-8111-111111111111"  # the simulator's alice (demo_users.toml)
+
 
 @pytest.fixture
 async def sim() -> AsyncIterator[WazoSimulator]:
@@ -51,7 +53,7 @@ async def test_privileges_replace_prompts_and_fill_rosters(
 
             # The component learnt alice's chat presence without any subscription from her.
             await wait_until(
-                lambda: app.hub.im("alice").show.value == "away", 10, "alice's forwarded presence"
+                lambda: app.hub.im(ALICE_UUID).show.value == "away", 10, "alice's forwarded presence"
             )
 
             # bob's roster already holds alice's phone JID (written by the component): logging in

@@ -15,7 +15,7 @@ from devservers.xmpp_client import connect_client, disconnect_client
 from tests.commands.harness import Adhoc, fields, notes, status
 from tests.e2e.test_combined_presence import SERVICE_PASSWORD, ready
 from tests.e2e.watch import PresenceWatch
-from tests.xmpp.appctl import component_config, running_app, wait_until
+from tests.xmpp.appctl import component_config, running_app, wait_until, watchers_of
 from wazo_sim.app import WazoSimulator
 from xmpp_component.config import Config
 
@@ -127,8 +127,8 @@ async def test_a_mass_revocation_waits_for_an_admin_and_only_an_admin_may_confir
                 )
                 await watches[mallory].wait_for(bob_phone, mark, ptype="unsubscribed")
                 assert app.phone_jids.pending_revocation is None
-                assert app.subscriptions.subscribers("alice") == set()
-                assert app.subscriptions.subscribers("bob") == set()
+                assert watchers_of(app, "alice") == set()
+                assert watchers_of(app, "bob") == set()
     finally:
         for client in (mallory, bob, carol, alice):
             await disconnect_client(client)

@@ -17,7 +17,7 @@ from devservers.xmpp_client import connect_client, disconnect_client
 from tests.commands.test_click_to_call import Chat
 from tests.e2e.test_combined_presence import e2e_config, ready
 from tests.e2e.watch import PresenceWatch, component_barrier
-from tests.xmpp.appctl import component_config, running_app, wait_online
+from tests.xmpp.appctl import component_config, running_app, wait_online, watchers_of
 from wazo_sim.app import WazoSimulator
 
 
@@ -54,7 +54,7 @@ async def test_without_wazo_nobody_has_a_phone_jid_and_stored_watchers_see_offli
                 # bob's subscription is kept and he is told alice's phone JID is offline.
                 await watch.wait_for(alice_phone, mark, ptype="unavailable", state="offline")
                 assert app.subscriptions is not None
-                assert app.subscriptions.subscribers("alice") == {bob_jid}
+                assert watchers_of(app, "alice") == {bob_jid}
 
                 carol = await connect_client(carol_jid, prosody.users["carol"], prosody.c2s_port)
                 try:
@@ -65,7 +65,7 @@ async def test_without_wazo_nobody_has_a_phone_jid_and_stored_watchers_see_offli
                     carol.send_presence()
                     carol.send_presence_subscription(pto=alice_phone, ptype="subscribe")
                     await carol_watch.wait_for(alice_phone, ptype="unsubscribed")
-                    assert app.subscriptions.subscribers("alice") == {bob_jid}
+                    assert watchers_of(app, "alice") == {bob_jid}
 
                     # Her chat presence, even sent straight to the component, is not followed.
                     carol.send_presence(pto=prosody.component, pshow="away")

@@ -6,11 +6,21 @@ from pathlib import Path
 
 import pytest
 
+from presence.identity import MatchRule, PbxUser, People, build_people
 from presence.privacy import OwnerPrivacy
 from store import Store
 from xmpp_component.commands.base import FieldError
 from xmpp_component.commands.privacy import parse_jids
 from xmpp_component.user_settings import DEFAULT_PRIVACY, UserSettings
+
+ALICE = "11111111-1111-4111-8111-111111111111"
+BOB = "22222222-2222-4222-8222-222222222222"
+UUIDS = {"alice": ALICE, "bob": BOB}
+
+
+def people(*names: str) -> People:
+    users = [PbxUser(UUIDS[name], email=f"{name}@example.test") for name in names]
+    return build_people(users, MatchRule.EMAIL, ["example.test"])[0]
 
 
 async def test_privacy_is_saved_merged_with_other_settings_and_reloaded(tmp_path: Path) -> None:
@@ -25,12 +35,12 @@ async def test_privacy_is_saved_merged_with_other_settings_and_reloaded(tmp_path
 
         settings.on_privacy_change = changed
         hidden = OwnerPrivacy(hidden=True, visible_to=frozenset({"carol@example.test"}))
-        await settings.set_privacy("alice@example.test", hidden)
-        assert changes == ["alice@example.test"]
+        await settings.set_privacy(ALICE, "alice@example.test", hidden)
+        assert changes == [ALICE]
         reloaded = UserSettings(store)
         await reloaded.load()
-        assert reloaded.privacy("alice@example.test") == hidden
-        assert reloaded.privacy("bob@example.test") == DEFAULT_PRIVACY
+        assert reloaded.privacy(ALICE) == hidden
+        assert reloaded.privacy(BOB) == DEFAULT_PRIVACY
         assert '"calendar"' in (await store.load_settings("alice@example.test") or "")
 
 
@@ -42,8 +52,9 @@ async def test_a_malformed_document_is_logged_ignored_and_kept(
         await store.save_settings("bob@example.test", '{"privacy": {"hidden": "yes", "visible_to": []}}')
         settings = UserSettings(store)
         await settings.load()
-        assert settings.privacy("alice@example.test") == DEFAULT_PRIVACY
-        assert settings.privacy("bob@example.test") == DEFAULT_PRIVACY
+        await settings.adopt(people("alice", "bob"))
+        assert settings.privacy(ALICE) == DEFAULT_PRIVACY
+        assert settings.privacy(BOB) == DEFAULT_PRIVACY
         assert "settings of alice@example.test are not valid JSON" in caplog.text
         assert "settings of bob@example.test: key 'privacy' is malformed" in caplog.text
         assert await store.load_settings("alice@example.test") == "{not json"

@@ -51,6 +51,12 @@ class SimDriver:
     async def chatd_unavailable(self, seconds: float) -> None:
         await self._send("POST", "/chatd/unavailable", {"seconds": seconds})
 
+    async def lose_events(self, name: str, count: int = 1) -> None:
+        await self._send("POST", f"/events/{name}/lose", {"count": count})
+
+    async def malformed(self, service: str, count: int = 1) -> None:
+        await self._send("POST", f"/{service}/malformed", {"count": count})
+
     async def expire_tokens(self) -> None:
         await self._send("POST", "/tokens/expire", {"recheck_now": True})
 

@@ -166,3 +166,65 @@ async def test_malformed_event_from_simulator_is_skipped_and_stream_continues(
             assert wazo.events.events_skipped == 2
             assert wazo.events.connections == 1
     assert any("call_created" in r.getMessage() and "'call_id'" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_lost_call_ended_is_undone_by_the_periodic_reconciliation() -> None:
+    async with simulated_wazo() as (sim, driver):
+        recorder = Recorder()
+        async with WazoClient(sim_settings(sim, calls_reconcile_interval_s=0.2), recorder) as wazo:
+            assert wazo.events is not None
+            await asyncio.wait_for(wazo.events.synced.wait(), 5)
+            await driver.ring("carol", from_user="alice")
+            await assert_converges(driver, recorder, "alice calls carol")
+            await driver.lose_events("call_ended", 2)  # both legs' ends never reach the bus
+            await driver.hangup_user("alice")
+            await assert_converges(driver, recorder, "hang-up whose call_ended was lost")
+            assert wazo.events.connections == 1  # corrected on the live stream, no reconnection
+            assert wazo.events.reconciliations >= 1
+
+
+async def test_one_malformed_presence_or_call_is_skipped_with_its_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with simulated_wazo() as (sim, driver):
+        await driver.ring("carol", from_user="alice")
+        await driver.malformed("chatd", 1000)  # every list from now on has one bad item
+        await driver.malformed("calld", 1000)
+        recorder = Recorder()
+        async with WazoClient(sim_settings(sim), recorder) as wazo:
+            assert wazo.events is not None
+            await asyncio.wait_for(wazo.events.synced.wait(), 5)
+            await assert_converges(driver, recorder, "resync with a malformed presence and call")
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("chatd GET /users/presences" in m and "'line_state'" in m for m in lines), lines
+    assert any("calld GET /calls" in m and "'status'" in m for m in lines), lines
+
+
+async def test_too_many_events_during_a_resync_drop_the_stream_and_resync_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with simulated_wazo() as (sim, driver):
+        await driver.chatd_unavailable(0.6)  # the first resync waits for chatd...
+        recorder = Recorder()
+        async with WazoClient(sim_settings(sim, max_held_back_events=5), recorder) as wazo:
+            assert wazo.events is not None
+            await wait_until_holding_back(wazo)
+            for _ in range(4):  # ...while 16 events arrive: more than 5 are held back
+                await driver.dnd("carol", True)
+                await driver.dnd("carol", False)
+            await driver.dnd("bob", True)
+            await asyncio.wait_for(wazo.events.synced.wait(), 5)
+            await assert_converges(driver, recorder, "resync after an overflow of held-back events")
+            assert wazo.events.connections >= 2
+    assert any("during a resynchronisation" in r.getMessage() for r in caplog.records)
+
+
+async def wait_until_holding_back(wazo: WazoClient) -> None:
+    """Until the stream is started and its resynchronisation holds events back."""
+    events = wazo.events
+    assert events is not None
+    for _ in range(250):
+        if events._held_back is not None:
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail("the event stream never started its resynchronisation")

@@ -11,6 +11,7 @@ from presence.model import (
     DndChanged,
     LineState,
     PhoneSnapshot,
+    UsersChanged,
     VoicemailReceived,
     WazoPresenceState,
 )
@@ -143,7 +144,31 @@ def test_subscribed_names_are_exactly_the_parsed_ones() -> None:
         "call_ended",
         "users_services_dnd_updated",
         "user_voicemail_message_created",
+        "user_created",
+        "user_edited",
+        "user_deleted",
+        "user_line_associated",
+        "user_line_dissociated",
+        "line_extension_associated",
+        "line_extension_dissociated",
     }
+
+
+def test_user_life_cycle_events_say_who_changed() -> None:
+    body = {"id": 9, "uuid": ALICE, "subscription_type": 0, "created_at": None, "tenant_uuid": "T"}
+    for name in ("user_created", "user_edited", "user_deleted"):
+        assert parse_bus_event(name, body) == UsersChanged(name, ALICE)
+    line = {
+        "line": {"id": 3, "name": "x"},
+        "main_line": True,
+        "main_user": True,
+        "user": {"id": 9, "uuid": ALICE},
+    }
+    assert parse_bus_event("user_line_associated", line) == UsersChanged("user_line_associated", ALICE)
+    extension = {"line_id": 3, "extension_id": 4}
+    assert parse_bus_event("line_extension_dissociated", extension) == UsersChanged(
+        "line_extension_dissociated"
+    )
 
 
 @pytest.mark.parametrize(
@@ -159,6 +184,8 @@ def test_subscribed_names_are_exactly_the_parsed_ones() -> None:
         ("call_held", {"call_id": "1"}, "user_uuid"),
         ("users_services_dnd_updated", {"user_uuid": ALICE, "enabled": "true"}, "enabled"),
         ("user_voicemail_message_created", {"user_uuid": ALICE, "message_id": "1"}, "message"),
+        ("user_edited", {"id": 9, "tenant_uuid": "T"}, "uuid"),
+        ("user_line_associated", {"line": {"id": 3}, "user": {"id": 9}}, "uuid"),
     ],
 )
 def test_malformed_events_name_the_key_at_fault(name: str, data: object, key: str) -> None:
@@ -179,3 +206,22 @@ def test_lists_from_rest() -> None:
     assert [c.call_id for c in calls] == ["1"]
     with pytest.raises(WazoShapeError):
         parse_presence_list({"total": 0})
+
+
+def test_one_malformed_list_item_is_skipped_and_named() -> None:
+    skipped: list[tuple[int, str]] = []
+
+    def on_skip(index: int, error: WazoShapeError) -> None:
+        skipped.append((index, error.key))
+
+    carol = "33333333-3333-4333-8333-333333333333"
+    body = {"items": [presence(ALICE), {**presence(BOB), "line_state": "on-a-boat"}, presence(carol)]}
+    states = parse_presence_list(body, on_skip)
+    assert [s.user_uuid for s in states] == [ALICE, carol]
+    assert skipped == [(1, "line_state")]
+    skipped.clear()
+    calls = parse_call_list({"items": [{**call("1", ALICE), "status": None}, call("2", BOB)]}, on_skip)
+    assert [c.call_id for c in calls] == ["2"]
+    assert skipped == [(0, "status")]
+    with pytest.raises(WazoShapeError):  # without on_skip, strict as before
+        parse_call_list({"items": [{**call("1", ALICE), "status": None}]})

@@ -34,6 +34,12 @@ def component_config(
     return parse_config(document, {"PHONEPRESENCE_COMPONENT_SECRET": server.component_secret, **(env or {})})
 
 
+def watchers_of(app: App, alias: str) -> set[str]:
+    """Who is subscribed to the phone JID ``alias``@component, whoever it belongs to."""
+    assert app.subscriptions is not None
+    return {subscriber for name, subscriber, _uuid in app.subscriptions.rows() if name == alias}
+
+
 async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():

@@ -14,6 +14,7 @@ import pytest
 from presence.hub import PresenceHub
 from presence.model import ImShow, ImState, LineState, PhoneState
 from store import Store
+from xmpp_component import publisher as publisher_module
 from xmpp_component.publisher import Publisher
 from xmpp_component.subscriptions import PhoneSubscriptions
 
@@ -43,9 +44,9 @@ async def parts(
 ) -> AsyncIterator[tuple[FakeStream, PresenceHub, PhoneSubscriptions, list[bool]]]:
     async with Store(tmp_path / "db.sqlite") as store:
         subscriptions = PhoneSubscriptions(store)
-        await subscriptions.add("alice", "bob@example.test")
-        await subscriptions.add("alice", "carol@example.test")
-        await subscriptions.add("bob", "alice@example.test")
+        await subscriptions.add("alice", "bob@example.test", "alice")
+        await subscriptions.add("alice", "carol@example.test", "alice")
+        await subscriptions.add("bob", "alice@example.test", "bob")
         yield FakeStream(), PresenceHub(), subscriptions, [True]
 
 
@@ -66,6 +67,29 @@ async def test_a_burst_in_one_tick_becomes_one_write_with_the_final_state(parts)
     ]
     alice_to_bob = next(s for s in stanzas if s.get("to") == "bob@example.test")
     assert alice_to_bob.findtext("status") == "Ringing"
+
+
+async def test_a_user_watched_under_two_names_is_serialised_once_per_name(parts, monkeypatch) -> None:
+    stream, hub, subscriptions, online = parts
+    # alice's email changed: dave watches her new phone JID, bob and carol the old one.
+    await subscriptions.add("alice.smith", "dave@example.test", "alice")
+    built: list[str] = []
+    real_build = publisher_module.build_presence
+
+    def counting_build(presence, from_jid):  # type: ignore[no-untyped-def]
+        built.append(from_jid)
+        return real_build(presence, from_jid)
+
+    monkeypatch.setattr(publisher_module, "build_presence", counting_build)
+    Publisher(stream, hub, subscriptions, lambda: online[0])
+    hub.apply_phone("alice", PhoneState("uuid-a", line_state=LineState.RINGING))
+    await asyncio.sleep(0)
+    assert sorted(built) == ["alice.smith@phone.example.test/phone", "alice@phone.example.test/phone"]
+    assert sorted((s.get("from"), s.get("to")) for s in stream.stanzas()) == [
+        ("alice.smith@phone.example.test/phone", "dave@example.test"),
+        ("alice@phone.example.test/phone", "bob@example.test"),
+        ("alice@phone.example.test/phone", "carol@example.test"),
+    ]
 
 
 async def test_an_unchanged_presence_is_not_sent_again(parts) -> None:
@@ -118,7 +142,7 @@ async def test_a_change_during_a_paced_resend_is_sent_once_with_the_latest_state
         subscriptions = PhoneSubscriptions(store)
         owners = [f"user{i:03}" for i in range(250)]
         for owner in owners:
-            await subscriptions.add(owner, f"watcher-of-{owner}@example.test")
+            await subscriptions.add(owner, f"watcher-of-{owner}@example.test", owner)
         stream, hub, transport = FakeStream(), PresenceHub(), SlowTransport()
         stream.transport = transport  # type: ignore[attr-defined]
         publisher = Publisher(stream, hub, subscriptions, lambda: True)

@@ -37,7 +37,7 @@ class CallBackCommand(Command):
         assert requester.person is not None  # PHONE_USER access
         region = self.services.calls.default_region
         options: list[tuple[str, str, str]] = []  # (number, label, name)
-        last = self.services.last_callers.get(requester.person.localpart)
+        last = self.services.last_callers.get(requester.person.wazo_uuid)
         if last is not None:
             who = last.name or display_number(last.number, region)
             options.append((last.number, f"Last caller: {who} ({display_number(last.number, region)})", who))

@@ -19,8 +19,8 @@ class LastCallers:
 
     def __init__(self, hub: PresenceHub) -> None:
         self._hub = hub
-        self._last: dict[str, Caller] = {}  # phone JID localpart -> caller
-        self._seen_calls: dict[str, str] = {}  # localpart -> last call id recorded
+        self._last: dict[str, Caller] = {}  # Wazo user uuid (the hub's key) -> caller
+        self._seen_calls: dict[str, str] = {}  # Wazo user uuid -> last call id recorded
         hub.add_listener(self._on_change)
 
     def _on_change(self, user: str, _presence: CombinedPresence) -> None:
@@ -32,5 +32,5 @@ class LastCallers:
                 self._seen_calls[user] = call.call_id
                 self._last[user] = Caller(call.peer_number, call.peer_name)
 
-    def get(self, localpart: str) -> Caller | None:
-        return self._last.get(localpart)
+    def get(self, wazo_uuid: str) -> Caller | None:
+        return self._last.get(wazo_uuid)

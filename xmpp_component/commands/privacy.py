@@ -72,7 +72,8 @@ class PrivacyCommand(Command):
         return {VISIBILITY: words[0].lower(), VISIBLE_TO: words[1] if len(words) > 1 else ""}
 
     async def start(self, requester: Requester, prefill: Values) -> Reply:
-        current = self.services.settings.privacy(requester.jid)
+        assert requester.person is not None  # Access.PHONE_USER
+        current = self.services.settings.privacy(requester.person.wazo_uuid)
         if prefill.get(VISIBILITY):
             try:
                 return await self._apply(requester, prefill)
@@ -123,5 +124,6 @@ class PrivacyCommand(Command):
         privacy = OwnerPrivacy(
             hidden=choice == "only", visible_to=listed if choice == "only" else frozenset()
         )
-        await self.services.settings.set_privacy(requester.jid, privacy)
+        assert requester.person is not None  # Access.PHONE_USER
+        await self.services.settings.set_privacy(requester.person.wazo_uuid, requester.jid, privacy)
         return Done(summary(privacy))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +11,7 @@ from urllib.parse import quote
 
 from presence.model import Call
 from presence.sources.wazo.config import Secret
-from presence.sources.wazo.errors import WazoShapeError
+from presence.sources.wazo.errors import WazoShapeError, log_skipped_item
 from presence.sources.wazo.http import WazoHttp
 from presence.sources.wazo.parsing import parse_call, parse_call_list
 
@@ -52,6 +54,11 @@ def parse_voicemail_messages(body: Any) -> list[VoicemailMessage]:
             )
         )
     return messages
+
+
+log = logging.getLogger(__name__)
+# One malformed call is skipped with a log line; the others still count.
+_parse_calls = functools.partial(parse_call_list, on_skip=log_skipped_item(log, "calld GET /calls"))
 
 
 class CalldClient:
@@ -114,7 +121,7 @@ class CalldClient:
 
     async def list_calls(self) -> list[Call]:
         """Every current call of the tenant that belongs to a user."""
-        return await self._http.request_parsed(parse_call_list, "calld", "GET", "/calls")
+        return await self._http.request_parsed(_parse_calls, "calld", "GET", "/calls")
 
     async def list_user_calls(self, user_uuid: str) -> list[Call]:
         return [call for call in await self.list_calls() if call.user_uuid == user_uuid]

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterable
 from urllib.parse import quote
 
 from presence.model import PhoneState, WazoPresenceState
+from presence.sources.wazo.errors import log_skipped_item
 from presence.sources.wazo.http import WazoHttp
 from presence.sources.wazo.parsing import parse_presence, parse_presence_list
+
+log = logging.getLogger(__name__)
+# One malformed presence is skipped with a log line; the others still count.
+_parse_presences = functools.partial(
+    parse_presence_list, on_skip=log_skipped_item(log, "chatd GET /users/presences")
+)
 
 
 class ChatdClient:
@@ -20,7 +29,7 @@ class ChatdClient:
         uuids = ",".join(user_uuids)
         params = {"user_uuid": uuids} if uuids else None
         return await self._http.request_parsed(
-            parse_presence_list, "chatd", "GET", "/users/presences", params=params
+            _parse_presences, "chatd", "GET", "/users/presences", params=params
         )
 
     async def get_presence(self, user_uuid: str) -> PhoneState:

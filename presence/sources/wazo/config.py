@@ -69,6 +69,12 @@ class WazoSettings:
     ws_ping_interval_s: float = 30.0
     reconnect_initial_delay_s: float = 0.5
     reconnect_max_delay_s: float = 30.0
+    # calld's list of calls is read again this often on a live stream: a lost call_ended must
+    # not keep someone "on the phone" for days. 0 turns it off.
+    calls_reconcile_interval_s: float = 300.0
+    # Events held back while a resynchronisation reads chatd and calld; past this many the
+    # stream is dropped and resynchronised again (a slow Wazo must not make us hoard memory).
+    max_held_back_events: int = 10_000
 
     def __post_init__(self) -> None:
         if not 1 <= self.token_expiration_s <= 315360000:

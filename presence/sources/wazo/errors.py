@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 
 class WazoError(Exception):
     """A Wazo call that did not give a usable answer.
@@ -47,3 +50,12 @@ class WazoShapeError(ValueError):
         self.key = key
         self.problem = problem
         super().__init__(f"{what}: key {key!r} {problem}")
+
+
+def log_skipped_item(logger: logging.Logger, what: str) -> Callable[[int, WazoShapeError], None]:
+    """An ``on_skip`` for list parsers: one warning naming the item and the key at fault."""
+
+    def skipped(index: int, error: WazoShapeError) -> None:
+        logger.warning("%s: skipped malformed item %d: key %r %s", what, index, error.key, error.problem)
+
+    return skipped

@@ -87,6 +87,7 @@ class EventStream:
         self.synced = asyncio.Event()
         self.connections = 0
         self.resyncs = 0
+        self.reconciliations = 0
         self.events_delivered = 0
         self.events_skipped = 0
         tokens.subscribe(self._on_new_token)
@@ -151,6 +152,7 @@ class EventStream:
         self.connections += 1
         resync: asyncio.Task[None] | None = None
         pinger = asyncio.create_task(self._keepalive(ws), name="wazo-ws-ping")
+        reconciler = asyncio.create_task(self._reconcile_calls(ws), name="wazo-calls-reconcile")
         try:
             async with asyncio.timeout(settings.request_timeout_s):
                 await self._expect_op(ws, "init")
@@ -174,9 +176,10 @@ class EventStream:
             raise StreamClosed(f"close code {code} {reason}", code)
         finally:
             pinger.cancel()
+            reconciler.cancel()
             if resync is not None:
                 resync.cancel()
-            for task in (pinger, resync):
+            for task in (pinger, reconciler, resync):
                 if task is not None:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
@@ -216,6 +219,11 @@ class EventStream:
             event = self._parse_event(frame.get("data"))
             if event is not None:
                 if self._held_back is not None:
+                    if len(self._held_back) >= self._settings.max_held_back_events:
+                        raise StreamClosed(
+                            f"more than {self._settings.max_held_back_events} events arrived "
+                            "during a resynchronisation; starting over"
+                        )
                     self._held_back.append(event)
                 else:
                     await self._deliver(event)
@@ -280,11 +288,7 @@ class EventStream:
         for state in presences:
             await self._deliver(PhoneSnapshot(state))
         await self._deliver(CallsResynced(tuple(calls)))
-        held_back = self._held_back or []
-        while held_back:
-            await self._deliver(held_back.pop(0))
-        # No await between the emptiness check and this line: nothing can slip in between.
-        self._held_back = None
+        await self._replay_held_back()
         self.resyncs += 1
         self._backoff.reset()
         self.synced.set()
@@ -293,6 +297,46 @@ class EventStream:
             len(presences),
             len(calls),
         )
+
+    async def _reconcile_calls(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Every ``calls_reconcile_interval_s`` on a synchronised stream, read calld's calls again.
+
+        A call whose ``call_ended`` was lost would otherwise stay for ever. Events arriving during
+        the read are held back and replayed after it, as in a resynchronisation, so a call that
+        starts or ends meanwhile is right whatever the interleaving.
+        """
+        interval = self._settings.calls_reconcile_interval_s
+        if interval <= 0:
+            return
+        while not ws.closed:
+            await asyncio.sleep(interval)
+            if not self.synced.is_set() or self._held_back is not None:
+                continue  # a resynchronisation reads the calls anyway
+            self._held_back = []
+            try:
+                calls = await self._calld.list_calls()
+            except WazoError as error:
+                log.warning(
+                    "Wazo calls not reconciled (%s: %s); next try in %.0f s",
+                    error.endpoint,
+                    error.error_id,
+                    interval,
+                )
+                calls = None
+            except BaseException:
+                self._held_back = None
+                raise
+            if calls is not None:
+                await self._deliver(CallsResynced(tuple(calls), periodic=True))
+            await self._replay_held_back()
+            self.reconciliations += 1
+
+    async def _replay_held_back(self) -> None:
+        held_back = self._held_back or []
+        while held_back:
+            await self._deliver(held_back.pop(0))
+        # No await between the emptiness check and this line: nothing can slip in between.
+        self._held_back = None
 
     # --- keepalive and token renewal -------------------------------------------------------
 

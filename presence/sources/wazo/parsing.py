@@ -7,7 +7,7 @@ Wazo adds fields over time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 from presence.model import (
@@ -20,6 +20,7 @@ from presence.model import (
     PhoneEvent,
     PhoneSnapshot,
     PhoneState,
+    UsersChanged,
     VoicemailReceived,
     WazoPresenceState,
 )
@@ -40,6 +41,12 @@ CALL_EVENT_KINDS: Final[Mapping[str, CallEventKind]] = {
 PRESENCE_EVENT: Final = "chatd_presence_updated"
 DND_EVENT: Final = "users_services_dnd_updated"
 VOICEMAIL_EVENT: Final = "user_voicemail_message_created"
+# confd's user life-cycle (wazo-bus resources/user, user_line, line_extension): each means the
+# user directory must be read again. The first three carry the user's ``uuid``, user_line events
+# ``user.uuid``, line_extension events only line and extension ids.
+USER_EVENTS: Final[tuple[str, ...]] = ("user_created", "user_edited", "user_deleted")
+USER_LINE_EVENTS: Final[tuple[str, ...]] = ("user_line_associated", "user_line_dissociated")
+LINE_EXTENSION_EVENTS: Final[tuple[str, ...]] = ("line_extension_associated", "line_extension_dissociated")
 # line_status_updated is not used: it names a line, not a user, and chatd's presence already
 # carries the per-line state derived from the same Asterisk device states.
 SUBSCRIBED_EVENTS: Final[tuple[str, ...]] = (
@@ -47,7 +54,13 @@ SUBSCRIBED_EVENTS: Final[tuple[str, ...]] = (
     *CALL_EVENT_KINDS,
     DND_EVENT,
     VOICEMAIL_EVENT,
+    *USER_EVENTS,
+    *USER_LINE_EVENTS,
+    *LINE_EXTENSION_EVENTS,
 )
+
+# Called for each list item skipped as malformed: its index and the problem (the caller logs).
+SkipItem = Callable[[int, WazoShapeError], None]
 
 
 def _require(obj: JsonObject, key: str, what: str) -> Any:
@@ -135,13 +148,34 @@ def parse_presence(presence: Any) -> PhoneState:
     )
 
 
-def parse_presence_list(body: Any) -> list[PhoneState]:
-    """``GET /1.0/users/presences`` → one PhoneState per user."""
-    obj = _object(body, "body", "chatd presence list")
-    items = _require(obj, "items", "chatd presence list")
+def _items(body: Any, what: str) -> list[Any]:
+    obj = _object(body, "body", what)
+    items = _require(obj, "items", what)
     if not isinstance(items, list):
-        raise WazoShapeError("chatd presence list", "items", "must be a list")
-    return [parse_presence(item) for item in items]
+        raise WazoShapeError(what, "items", "must be a list")
+    return items
+
+
+_T = TypeVar("_T")
+
+
+def _each(items: list[Any], parse: Callable[[Any], _T], on_skip: SkipItem | None) -> list[_T]:
+    """Parse every item; one of the wrong shape is skipped (``on_skip`` tells which and why) so
+    that one bad record does not hide everyone else's state. Without ``on_skip`` it raises."""
+    parsed: list[_T] = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(parse(item))
+        except WazoShapeError as error:
+            if on_skip is None:
+                raise
+            on_skip(index, error)
+    return parsed
+
+
+def parse_presence_list(body: Any, on_skip: SkipItem | None = None) -> list[PhoneState]:
+    """``GET /1.0/users/presences`` → one PhoneState per user."""
+    return _each(_items(body, "chatd presence list"), parse_presence, on_skip)
 
 
 # --- calld -----------------------------------------------------------------------------------
@@ -189,13 +223,11 @@ def parse_call(call: Any) -> Call:
     )
 
 
-def parse_call_list(body: Any) -> list[Call]:
+def parse_call_list(body: Any, on_skip: SkipItem | None = None) -> list[Call]:
     """``GET /1.0/calls`` → calls. Calls without an owning user (trunks, Local channels) are skipped."""
-    obj = _object(body, "body", "calld call list")
-    items = _require(obj, "items", "calld call list")
-    if not isinstance(items, list):
-        raise WazoShapeError("calld call list", "items", "must be a list")
-    return [parse_call(item) for item in items if isinstance(item, Mapping) and item.get("user_uuid")]
+    items = _items(body, "calld call list")
+    owned = [item for item in items if not isinstance(item, Mapping) or item.get("user_uuid")]
+    return _each(owned, parse_call, on_skip)
 
 
 # --- bus events ------------------------------------------------------------------------------
@@ -247,4 +279,11 @@ def parse_bus_event(name: str, data: Any) -> PhoneEvent | None:
         return DndChanged(user_uuid=_str(obj, "user_uuid", name), enabled=_bool(obj, "enabled", name))
     if name == VOICEMAIL_EVENT:
         return _voicemail(_object(data, "data", name), name)
+    if name in USER_EVENTS:
+        return UsersChanged(name, _str(_object(data, "data", name), "uuid", name))
+    if name in USER_LINE_EVENTS:
+        user = _object(_require(_object(data, "data", name), "user", name), "user", name)
+        return UsersChanged(name, _str(user, "uuid", name))
+    if name in LINE_EXTENSION_EVENTS:
+        return UsersChanged(name)
     return None
