@@ -99,10 +99,22 @@ class SimConfig:
     default_token_lifetime: int = DEFAULT_TOKEN_LIFETIME
     # Upper bound on websocketd's token re-check delay; None keeps the real schedule (§3.4).
     auth_check_max_interval: float | None = None
+    # Sub-tenant -> parent tenant (wazo-auth's tenant tree); tenants absent here have no parent.
+    tenant_parents: dict[str, str] = field(default_factory=dict)
     users_by_uuid: dict[str, UserConfig] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "users_by_uuid", {user.uuid: user for user in self.users})
+
+    def tenant_and_subtenants(self, tenant: str) -> set[str]:
+        """``tenant`` and every tenant below it (what ``recurse=true`` covers)."""
+        found = {tenant}
+        grew = True
+        while grew:
+            below = {child for child, parent in self.tenant_parents.items() if parent in found}
+            grew = not below <= found
+            found |= below
+        return found
 
     def user_by_id_or_uuid(self, key: str) -> UserConfig | None:
         """confd's ``{user_id}``: the integer id or the UUID."""
@@ -153,6 +165,9 @@ def parse_config(raw: dict[str, Any]) -> SimConfig:
         service_accounts=accounts,
         default_token_lifetime=int(wazo.get("default_token_lifetime", DEFAULT_TOKEN_LIFETIME)),
         auth_check_max_interval=float(max_interval) if max_interval is not None else None,
+        tenant_parents={
+            str(t["uuid"]): str(t["parent_uuid"]) for t in raw.get("tenants", []) if "parent_uuid" in t
+        },
     )
 
 

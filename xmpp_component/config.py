@@ -8,6 +8,7 @@ was expected. Secrets are wrapped in :class:`Secret` so they cannot leak through
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -87,6 +88,18 @@ def _http_url(value: str) -> str | None:
     return "an http:// or https:// URL such as https://wazo.example.org"
 
 
+def _ca_file(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        ssl.create_default_context(cafile=value)
+    except ssl.SSLError:  # before OSError, of which it is a subclass
+        return f"a PEM file of CA certificates ({value} holds none that can be loaded)"
+    except OSError as exc:
+        return f"a readable PEM file of CA certificates ({value}: {exc.strerror or exc})"
+    return None
+
+
 def _token_lifetime(value: int) -> str | None:
     # wazo-auth accepts 1..315360000 s; under a minute the renewals would be busier than the events.
     return None if 60 <= value <= 315360000 else "a number of seconds between 60 and 315360000"
@@ -128,6 +141,11 @@ class WazoSection:
     password_file: str = key("", doc="file holding the password (used when the variable is unset)")
     tenant_uuid: str = key("", doc="tenant to act in; empty means the account's own tenant")
     verify_tls: bool = key(True, doc="verify Wazo's TLS certificate")
+    ca_file: str = key(
+        "",
+        check=_ca_file,
+        doc="PEM file of the CA (or self-signed certificate) Wazo's certificate is checked against",
+    )
     token_expiration: int = key(3600, check=_token_lifetime, doc="lifetime asked for service tokens (s)")
     request_timeout: float = key(10.0, check=_positive, doc="timeout of one REST request (s)")
 
@@ -303,6 +321,11 @@ def parse_config(
         raise ConfigError(
             "component.reconnect_min_delay: expected at most component.reconnect_max_delay "
             f"({component.reconnect_max_delay}), got {component.reconnect_min_delay}"
+        )
+    wazo_section: WazoSection = sections["wazo"]
+    if wazo_section.ca_file and not wazo_section.verify_tls:
+        raise ConfigError(
+            "wazo.verify_tls: expected true when wazo.ca_file is set (a CA file is for verifying)"
         )
     secret = _read_secret(env, component.secret_env, component.secret_file, "component.secret")
     wazo: WazoSection = sections["wazo"]

@@ -47,3 +47,11 @@ class WazoShapeError(ValueError):
         self.key = key
         self.problem = problem
         super().__init__(f"{what}: key {key!r} {problem}")
+
+
+TLS_HINT = "give its CA certificate with wazo.ca_file (or, in a lab only, set wazo.verify_tls = false)"
+
+
+def untrusted_certificate(detail: str) -> str:
+    """The message for a Wazo certificate we cannot verify, naming the options that fix it."""
+    return f"Wazo's TLS certificate is not trusted ({detail}); {TLS_HINT}"
