@@ -194,6 +194,16 @@ def _search_results(value: int) -> str | None:
     return None if 1 <= value <= 100 else "an integer between 1 and 100"
 
 
+def _dial_format(value: str) -> str | None:
+    formats = ("e164", "e164_no_plus", "national")
+    return None if value in formats else "one of " + ", ".join(f'"{f}"' for f in formats)
+
+
+def _outgoing_prefix(value: str) -> str | None:
+    ok = len(value) <= 6 and all(c in "0123456789*#" for c in value)
+    return None if ok else 'digits (and * #) the PBX wants before outside numbers, at most 6, e.g. "0"'
+
+
 @dataclass(frozen=True)
 class CallsSection:
     default_region: str = key("FR", check=_region, doc="region for numbers typed without +country code")
@@ -202,6 +212,12 @@ class CallsSection:
     )
     max_calls_per_minute: int = key(10, check=_calls_per_minute, doc="calls one user may place per minute")
     search_max_results: int = key(20, check=_search_results, doc="rows at most in a name search pick list")
+    dial_format: str = key(
+        "e164",
+        check=_dial_format,
+        doc="how public numbers are sent to the PBX: e164, e164_no_plus or national",
+    )
+    outgoing_prefix: str = key("", check=_outgoing_prefix, doc="digits dialled before every public number")
 
 
 @dataclass(frozen=True)
@@ -326,6 +342,12 @@ def parse_config(
     if wazo_section.ca_file and not wazo_section.verify_tls:
         raise ConfigError(
             "wazo.verify_tls: expected true when wazo.ca_file is set (a CA file is for verifying)"
+        )
+    calls: CallsSection = sections["calls"]
+    if calls.outgoing_prefix and calls.dial_format == "e164":
+        raise ConfigError(
+            'calls.outgoing_prefix: expected "" with calls.dial_format = "e164" (nothing can be '
+            'dialled before a +), or dial_format "e164_no_plus" or "national"'
         )
     secret = _read_secret(env, component.secret_env, component.secret_file, "component.secret")
     wazo: WazoSection = sections["wazo"]
