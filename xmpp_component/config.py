@@ -220,9 +220,17 @@ class CallsSection:
     outgoing_prefix: str = key("", check=_outgoing_prefix, doc="digits dialled before every public number")
 
 
+def _log_format(value: str) -> str | None:
+    return None if value in ("text", "json") else '"text" or "json"'
+
+
 @dataclass(frozen=True)
 class LoggingSection:
     level: str = key("info", check=_log_level, doc="debug, info, warning or error")
+    format: str = key(
+        "text", check=_log_format, doc='"text" (one line per record) or "json" (one object per line)'
+    )
+    personal_data: bool = key(False, doc="show chat addresses and phone numbers in logs (masked otherwise)")
 
 
 SECTIONS: dict[str, type] = {

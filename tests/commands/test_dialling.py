@@ -4,6 +4,8 @@ outgoing routes match (Asterisk patterns, as a typical French Wazo: 0 + 9 digits
 
 from __future__ import annotations
 
+import json
+import logging
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from tests.xmpp.appctl import running_app
 from wazo_sim.config import DEMO_USERS_FILE, SimConfig, parse_config
 from xmpp_component.config import ConfigError
 from xmpp_component.config import parse_config as parse_component_config
+from xmpp_component.logs import setup_logging
 
 pytestmark = pytest.mark.server
 
@@ -151,3 +154,29 @@ def test_dialling_keys_are_checked(calls: dict[str, str], message: str) -> None:
             {"PHONEPRESENCE_COMPONENT_SECRET": "s"},
         )
     assert str(raised.value).startswith(message)
+
+
+async def test_the_dialled_number_and_the_caller_are_masked_in_the_log(
+    prosody: ProsodyServer, alice: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    async with RecordingSimulator(world_with_outcalls("_0XXXXXXXXX")) as sim:
+        config = config_for(prosody, sim, tmp_path, dial_format="national")
+        setup_logging("info", [config.component_secret], "json", config.logging.personal_data)
+        try:
+            async with running_app(config) as app:
+                await ready(app)
+                chat = Chat(alice, prosody.component)
+                assert (await chat.say("call 01 23 45 67 89")).startswith(
+                    "Calling +33 1 23 45 67 89, dialled as"
+                )
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    messages = [r["message"] for r in records if r["logger"] == "xmpp_component.commands.dialing"]
+    assert messages == ["a***@example.test calls ********89"]
+    everything = "\n".join(r["message"] for r in records)
+    assert "0123456789" not in everything
+    assert "alice@example.test" not in everything
