@@ -18,6 +18,7 @@ from presence.sources.wazo.acl import (
     REST_NEEDS,
     WEBSOCKET_ACL,
     render_acl_table_markdown,
+    render_policy_command,
     required_acls,
 )
 from presence.sources.wazo.client import WazoClient
@@ -67,8 +68,10 @@ def test_the_list_has_no_duplicates_and_starts_with_websocketd() -> None:
     assert len(acls) == len(set(acls)) == 1 + len(EVENT_NEEDS) + len(REST_NEEDS)
 
 
-def test_readme_acl_table_matches_the_code() -> None:
-    assert render_acl_table_markdown() in README.read_text(encoding="utf-8")
+def test_readme_acl_table_and_policy_command_match_the_code() -> None:
+    readme = README.read_text(encoding="utf-8")
+    assert render_acl_table_markdown() in readme
+    assert render_policy_command() in readme
 
 
 def test_events_reach_a_token_with_exactly_these_acls() -> None:

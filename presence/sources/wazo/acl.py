@@ -92,5 +92,16 @@ def render_acl_table_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
+def render_policy_command(policy: str = "phonepresence") -> str:
+    """The ``wazo-auth-cli`` command creating the policy (each ACL quoted: ``#`` and ``*``)."""
+    first, *others = required_acls()
+    lines = ['wazo-auth-cli policy create --tenant "$TENANT" --description "phonepresence component" \\']
+    lines += [f"  --acl {first!r} \\", *(f"        {acl!r} \\" for acl in others)]
+    lines += [f"  -- {policy}"]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":  # regenerate the README table: python -m presence.sources.wazo.acl
     print(render_acl_table_markdown(), end="")
+    print()
+    print(render_policy_command(), end="")
