@@ -79,7 +79,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(
-    level: str, secrets: list[Secret], log_format: str = "text", personal_data: bool = True
+    level: str, secrets: list[Secret], log_format: str = "text", personal_data: bool = False
 ) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
