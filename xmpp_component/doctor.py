@@ -232,6 +232,14 @@ class Doctor:
             users = await ConfdClient(http).list_users()
             sample = users[0].uuid if users else None
         except WazoError as error:
+            if error.error_id == "unauthorized-tenant":
+                self._report(
+                    FAIL,
+                    what,
+                    f"Wazo refuses wazo.tenant_uuid {settings.tenant_uuid}: it is neither the service "
+                    "account's tenant nor one below it; fix wazo.tenant_uuid (or leave it empty)",
+                )
+                return None
             if error.status not in (401, 403):
                 trouble.append(str(error))
         for need in REST_NEEDS:
@@ -280,6 +288,17 @@ class Doctor:
             return
         except WazoError as error:
             self._report(FAIL, what, f"cannot count the users of other tenants: {error}")
+            return
+        if settings.tenant_uuid and token_tenant and settings.tenant_uuid != token_tenant:
+            # websocketd sends a token the events of its own tenant, every tenant's for the master
+            # tenant only (reference wazo-api.md §3.5): REST works, events may not arrive.
+            self._report(
+                WARN,
+                what,
+                f"serving {settings.tenant_uuid} (wazo.tenant_uuid) with an account of tenant "
+                f"{token_tenant}: phone events reach it only if that is the master tenant; "
+                f"create the account in {settings.tenant_uuid} instead",
+            )
             return
         chosen = "wazo.tenant_uuid" if settings.tenant_uuid else "the service account's own"
         self._report(

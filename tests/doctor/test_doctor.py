@@ -273,6 +273,30 @@ async def test_an_account_that_sees_several_tenants_is_refused(
         assert line(lines, "Wazo tenant") == f"OK   Wazo tenant: serving one tenant, {own} (wazo.tenant_uuid)"
 
 
+async def test_tenant_uuid_of_a_sub_tenant_or_of_a_stranger(prosody: ProsodyServer, tmp_path: Path) -> None:
+    sub = "b0000000-0000-4000-8000-00000000000b"
+    async with WazoSimulator(sub_tenant_world()) as sim:
+        own = sim.config.service_accounts[0].tenant_uuid
+        status, lines = await doctor(write_config(tmp_path, prosody, sim, tenant_uuid=sub), env(prosody))
+        assert status == 0, "\n".join(lines)
+        assert line(lines, "Wazo permissions").startswith("OK")  # REST acts in the sub-tenant
+        assert line(lines, "Wazo tenant") == (
+            f"WARN Wazo tenant: serving {sub} (wazo.tenant_uuid) with an account of tenant {own}: phone "
+            f"events reach it only if that is the master tenant; create the account in {sub} instead"
+        )
+        assert (
+            line(lines, "users")
+            == "OK   users: 1 of 1 Wazo users matched to chat users (email in example.test)"
+        )
+        stranger = "c0000000-0000-4000-8000-00000000000c"
+        status, lines = await doctor(write_config(tmp_path, prosody, sim, tenant_uuid=stranger), env(prosody))
+        assert status == 1
+        assert line(lines, "Wazo permissions") == (
+            f"FAIL Wazo permissions: Wazo refuses wazo.tenant_uuid {stranger}: it is neither the service "
+            "account's tenant nor one below it; fix wazo.tenant_uuid (or leave it empty)"
+        )
+
+
 async def test_the_real_cli_in_a_subprocess(prosody: ProsodyServer, tmp_path: Path) -> None:
     async with WazoSimulator(world([a for a in required_acls() if a != "calld.calls.create"])) as sim:
         path = write_config(tmp_path, prosody, sim)
