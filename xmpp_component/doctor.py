@@ -143,15 +143,12 @@ class Doctor:
         what = "Wazo reachable"
         # Any HTTP answer will do (an unknown token gives 404): it proves the address and TLS.
         url = f"{settings.auth}/token/{uuid.uuid4()}"
-        tls = (
-            "TLS with wazo.ca_file"
-            if settings.ca_file
-            else "TLS verified"
-            if settings.verify_tls
-            else "TLS NOT verified"
-        )
         if not settings.auth.startswith("https://"):
             tls = "plain http, no TLS"
+        elif settings.ca_file:
+            tls = "TLS with wazo.ca_file"
+        else:
+            tls = "TLS verified" if settings.verify_tls else "TLS NOT verified"
         try:
             async with session.head(
                 url, ssl=settings.tls(), timeout=aiohttp.ClientTimeout(total=settings.request_timeout_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import sys
@@ -51,7 +52,7 @@ def write_config(folder: Path, prosody: ProsodyServer, sim: WazoSimulator, **waz
         "request_timeout = 5.0",
     ]
     for key, value in wazo.items():
-        lines.append(f"{key} = {value!r}".replace("'", '"') if isinstance(value, str) else f"{key} = {value}")
+        lines.append(f"{key} = {json.dumps(value)}")  # JSON strings, numbers and booleans are TOML
     path = folder / "phonepresence.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -332,3 +333,16 @@ async def test_the_component_refuses_to_start_with_an_account_that_sees_several_
     assert "set wazo.tenant_uuid to the tenant to serve" in app.fatal
     assert any(r.levelno == logging.ERROR and "refusing to start: " in r.getMessage() for r in caplog.records)
     assert len(app.people) == 0
+
+
+async def test_verify_tls_false_works_but_warns(
+    prosody: ProsodyServer, tls_sim: tuple[WazoSimulator, Path], tmp_path: Path
+) -> None:
+    sim, _cert = tls_sim
+    status, lines = await doctor(write_config(tmp_path, prosody, sim, verify_tls=False), env(prosody))
+    assert status == 0, "\n".join(lines)
+    assert line(lines, "Wazo reachable") == (
+        f"WARN Wazo reachable: {sim.base_url} answers (TLS NOT verified); "
+        "the service account's password may be read by whoever answers"
+    )
+    assert line(lines, "Wazo events").startswith("OK")  # wss:// without verification too
