@@ -124,3 +124,33 @@ def display_number(
         return parse_number(number, default_region, extension_max_digits).display
     except DialInputError:
         return number
+
+
+class DialFormat(StrEnum):
+    """How public numbers are handed to the PBX, to match the outgoing routes of its context."""
+
+    E164 = "e164"  # +33123456789
+    E164_NO_PLUS = "e164_no_plus"  # 33123456789
+    NATIONAL = "national"  # 0123456789 at home, 00442079460958 abroad (from region FR)
+
+
+@dataclass(frozen=True, slots=True)
+class DialPlan:
+    """The PBX's dialling habits: ``outgoing_prefix`` (e.g. "0" for an outside line) goes first."""
+
+    format: DialFormat = DialFormat.E164
+    region: str = "FR"
+    outgoing_prefix: str = ""
+
+    def pbx_number(self, target: DialTarget) -> str:
+        """What calld is asked to dial for ``target``; extensions are always dialled as typed."""
+        if target.kind is TargetKind.EXTENSION:
+            return target.dial
+        if self.format is DialFormat.E164:
+            return self.outgoing_prefix + target.dial
+        if self.format is DialFormat.E164_NO_PLUS:
+            return self.outgoing_prefix + target.dial.lstrip("+")
+        parsed = phonenumbers.parse(target.dial)
+        # National format at home, the region's international access code (00, 011...) abroad.
+        written = phonenumbers.format_out_of_country_calling_number(parsed, self.region)
+        return self.outgoing_prefix + "".join(c for c in written if c.isdigit())

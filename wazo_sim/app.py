@@ -3,6 +3,7 @@ under the public nginx prefixes (reference wazo-api.md §1.1), plus :class:`Wazo
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,7 @@ class WazoSimulator(SimControl):
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not isinstance(config, SimConfig):
             config = load_config(config) if config is not None else load_config()
@@ -62,6 +64,8 @@ class WazoSimulator(SimControl):
         self._port = port
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # Set: serve HTTPS and WSS (as a real Wazo behind its nginx does) with this certificate.
+        self.ssl_context = ssl_context
 
     @property
     def config(self) -> SimConfig:
@@ -69,7 +73,8 @@ class WazoSimulator(SimControl):
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self._host}:{self.port}"
 
     def url(self, service: str) -> str:
         """Base URL of one service, e.g. ``url("calld")`` -> ``http://127.0.0.1:N/api/calld/1.0``."""
@@ -77,12 +82,13 @@ class WazoSimulator(SimControl):
 
     @property
     def websocket_url(self) -> str:
-        return f"ws://{self._host}:{self.port}{websocketd.PATH}"
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        return f"{scheme}://{self._host}:{self.port}{websocketd.PATH}"
 
     async def start(self) -> None:
         self._runner = web.AppRunner(build_app(self.core), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self.ssl_context)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 

@@ -6,6 +6,7 @@ Only what a real Wazo stores in confd/wazo-auth is here; what changes while the 
 
 from __future__ import annotations
 
+import re
 import tomllib
 import uuid
 from dataclasses import dataclass, field
@@ -99,10 +100,28 @@ class SimConfig:
     default_token_lifetime: int = DEFAULT_TOKEN_LIFETIME
     # Upper bound on websocketd's token re-check delay; None keeps the real schedule (§3.4).
     auth_check_max_interval: float | None = None
+    # Sub-tenant -> parent tenant (wazo-auth's tenant tree); tenants absent here have no parent.
+    tenant_parents: dict[str, str] = field(default_factory=dict)
+    # Context -> extension patterns of its outgoing calls (Wazo "outcalls" over a trunk).
+    outcalls: dict[str, tuple[str, ...]] = field(default_factory=dict)
     users_by_uuid: dict[str, UserConfig] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "users_by_uuid", {user.uuid: user for user in self.users})
+
+    def tenant_and_subtenants(self, tenant: str) -> set[str]:
+        """``tenant`` and every tenant below it (what ``recurse=true`` covers)."""
+        found = {tenant}
+        grew = True
+        while grew:
+            below = {child for child, parent in self.tenant_parents.items() if parent in found}
+            grew = not below <= found
+            found |= below
+        return found
+
+    def outcall_matches(self, exten: str, context: str) -> bool:
+        """Whether ``exten`` leaves the PBX from ``context`` (Asterisk pattern matching)."""
+        return any(asterisk_pattern(p).fullmatch(exten) for p in self.outcalls.get(context, ()))
 
     def user_by_id_or_uuid(self, key: str) -> UserConfig | None:
         """confd's ``{user_id}``: the integer id or the UUID."""
@@ -125,6 +144,26 @@ class SimConfig:
                 if line.id == line_id:
                     return user, line
         return None
+
+
+_PATTERN_CLASSES = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]", ".": ".+", "!": ".*"}
+
+
+def asterisk_pattern(pattern: str) -> re.Pattern[str]:
+    """An Asterisk extension (``_0XXXXXXXXX``, ``_00Z.``, ``_[+]X.``) as a regex; no ``_``: literal."""
+    if not pattern.startswith("_"):
+        return re.compile(re.escape(pattern))
+    out, i, body = [], 0, pattern[1:]
+    while i < len(body):
+        char = body[i]
+        if char == "[":
+            end = body.index("]", i)
+            out.append("[" + "".join("\\" + c if c in "\\^]" else c for c in body[i + 1 : end]) + "]")
+            i = end + 1
+            continue
+        out.append(_PATTERN_CLASSES.get(char.upper(), re.escape(char)))
+        i += 1
+    return re.compile("".join(out))
 
 
 class ConfigError(ValueError):
@@ -153,6 +192,10 @@ def parse_config(raw: dict[str, Any]) -> SimConfig:
         service_accounts=accounts,
         default_token_lifetime=int(wazo.get("default_token_lifetime", DEFAULT_TOKEN_LIFETIME)),
         auth_check_max_interval=float(max_interval) if max_interval is not None else None,
+        outcalls={str(o["context"]): tuple(str(p) for p in o["patterns"]) for o in raw.get("outcalls", [])},
+        tenant_parents={
+            str(t["uuid"]): str(t["parent_uuid"]) for t in raw.get("tenants", []) if "parent_uuid" in t
+        },
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -62,7 +63,9 @@ def authenticate(request: web.Request, required_acl: str | None) -> Token:
         raise unauthorized()
     tenant = request.headers.get("Wazo-Tenant")
     if tenant is not None and tenant != token.tenant_uuid:
-        raise ApiError(401, "unauthorized-tenant", f"Unauthorized tenant: {tenant}")
+        if tenant not in core.config.tenant_and_subtenants(token.tenant_uuid):
+            raise ApiError(401, "unauthorized-tenant", f"Unauthorized tenant: {tenant}")
+        return dataclasses.replace(token, tenant_uuid=tenant)  # acts in the sub-tenant (§1.2)
     return token
 
 

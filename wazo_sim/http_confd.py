@@ -234,7 +234,10 @@ async def list_users(request: web.Request) -> web.Response:
     uuids = [u for u in request.query.get("uuid", "").split(",") if u]
     if len(uuids) > MAX_UUID_FILTER:
         raise _input_error(f"field 'uuid': Longer than maximum length {MAX_UUID_FILTER}.")
-    tenant_users = [u for u in core.config.users if u.tenant_uuid == token.tenant_uuid]
+    tenants = {token.tenant_uuid}
+    if request.query.get("recurse", "false").lower() == "true":
+        tenants = core.config.tenant_and_subtenants(token.tenant_uuid)
+    tenant_users = [u for u in core.config.users if u.tenant_uuid in tenants]
     selected = [u for u in tenant_users if (not uuids or u.uuid in uuids) and _matches(u, request)]
     order = request.query.get("order", "firstname")
     reverse = request.query.get("direction", "asc") == "desc"

@@ -418,7 +418,11 @@ class PbxState:
             raise ApiError(400, "invalid-user", "Invalid user", {"user_uuid": user_uuid})
         line = self._pick_line(user, line_id)
         extension = extension.strip()
-        target_user, target_line = self._resolve_extension(extension, context or line.context)
+        outside = self.config.user_by_extension(extension, context or line.context) is None and (
+            self.config.outcall_matches(extension, context or line.context)
+        )
+        if not outside:
+            target_user, target_line = self._resolve_extension(extension, context or line.context)
         if not self.registered.get(line.id):
             raise ApiError(
                 400,
@@ -428,7 +432,11 @@ class PbxState:
             )
         leg = self._new_leg(user, line, legs.RINGING, True, "internal", (user.fullname, line.exten))
         leg.dialed_extension = extension
-        leg.pending_destination = Destination(target_user.uuid, target_line.id, extension)
+        leg.pending_destination = (
+            Destination("", 0, extension)
+            if outside
+            else Destination(target_user.uuid, target_line.id, extension)
+        )
         events = [self._call_event("call_created", leg), *self.presence_events(user.uuid)]
         if auto_answer:
             events += self.answer(leg.call_id)
@@ -465,6 +473,10 @@ class PbxState:
 
     def _ring_destination(self, caller_leg: CallLeg, destination: Destination) -> list[BusEvent]:
         """The dialplan reaches the destination user: ring their line, or end busy/absent."""
+        if not destination.user_uuid:  # an outcall: the trunk rings the number, nobody here answers
+            caller_leg.direction = "outbound"
+            caller_leg.peer_caller_id_number = destination.exten
+            return []
         callee = self.user(destination.user_uuid)
         callee_line = next(line for line in callee.lines if line.id == destination.line_id)
         forward = self.forwards[callee.uuid]["unconditional"]

@@ -20,6 +20,7 @@ from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
+from presence.sources.wazo.tenants import SeveralTenants, check_single_tenant
 from presence.sources.wazo.tracker import PhoneStateTracker
 from store import Store
 from xmpp_component.commands import install_commands
@@ -59,6 +60,7 @@ def wazo_settings(config: Config) -> WazoSettings:
         password=config.wazo_password,
         tenant_uuid=config.wazo.tenant_uuid or None,
         verify_tls=config.wazo.verify_tls,
+        ca_file=config.wazo.ca_file or None,
         token_expiration_s=config.wazo.token_expiration,
         request_timeout_s=config.wazo.request_timeout,
         calls_reconcile_interval_s=config.wazo.calls_reconcile_interval,
@@ -89,6 +91,7 @@ class App:
         self._stop_requested = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self.started = asyncio.Event()
+        self.fatal: str | None = None  # why the app stopped itself (the CLI exits with status 2)
         # Run while the stream is still up at shutdown, e.g. to tell subscribers we are leaving.
         self.shutdown_hooks: list[ShutdownHook] = []
 
@@ -299,6 +302,13 @@ class App:
             try:
                 async with WazoClient(wazo_settings(self.config), self._on_phone_event) as wazo:
                     self.wazo = wazo
+                    try:
+                        await check_single_tenant(wazo.http, wazo.settings.tenant_uuid)
+                    except SeveralTenants as refused:
+                        log.error("refusing to start: %s", refused)
+                        self.fatal = str(refused)
+                        self.request_stop()
+                        return
                     self.users.request()
                     retry.reset()
                     await asyncio.Event().wait()  # until cancelled at shutdown

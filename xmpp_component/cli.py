@@ -28,11 +28,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
     check = commands.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
+    doctor = commands.add_parser(
+        "doctor", help="check the configuration against the XMPP server and Wazo, one line per check"
+    )
+    doctor.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "doctor":
+        from xmpp_component.doctor import run_doctor  # its own output: one line per check
+
+        return run_doctor(args.config, sys.stdout)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -42,15 +50,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: configuration is valid")
         return 0
     secrets = [config.component_secret] + ([config.wazo_password] if config.wazo_password else [])
-    setup_logging(config.logging.level, secrets)
+    setup_logging(config.logging.level, secrets, config.logging.format, config.logging.personal_data)
     from xmpp_component.app import App  # imported late: `check-config` needs no XMPP stack
 
+    app = App(config)
     try:
-        asyncio.run(App(config).run())
+        asyncio.run(app.run())
     except SchemaError as exc:
         logging.getLogger("phonepresence").error("%s", exc)
         return EXIT_CONFIG
-    return 0
+    return EXIT_CONFIG if app.fatal else 0
 
 
 if __name__ == "__main__":

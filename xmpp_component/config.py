@@ -8,6 +8,7 @@ was expected. Secrets are wrapped in :class:`Secret` so they cannot leak through
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -91,6 +92,18 @@ def _http_url(value: str) -> str | None:
     return "an http:// or https:// URL such as https://wazo.example.org"
 
 
+def _ca_file(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        ssl.create_default_context(cafile=value)
+    except ssl.SSLError:  # before OSError, of which it is a subclass
+        return f"a PEM file of CA certificates ({value} holds none that can be loaded)"
+    except OSError as exc:
+        return f"a readable PEM file of CA certificates ({value}: {exc.strerror or exc})"
+    return None
+
+
 def _token_lifetime(value: int) -> str | None:
     # wazo-auth accepts 1..315360000 s; under a minute the renewals would be busier than the events.
     return None if 60 <= value <= 315360000 else "a number of seconds between 60 and 315360000"
@@ -138,6 +151,11 @@ class WazoSection:
     password_file: str = key("", doc="file holding the password (used when the variable is unset)")
     tenant_uuid: str = key("", doc="tenant to act in; empty means the account's own tenant")
     verify_tls: bool = key(True, doc="verify Wazo's TLS certificate")
+    ca_file: str = key(
+        "",
+        check=_ca_file,
+        doc="PEM file of the CA (or self-signed certificate) Wazo's certificate is checked against",
+    )
     token_expiration: int = key(3600, check=_token_lifetime, doc="lifetime asked for service tokens (s)")
     request_timeout: float = key(10.0, check=_positive, doc="timeout of one REST request (s)")
     users_refresh_interval: float = key(
@@ -197,6 +215,16 @@ def _search_results(value: int) -> str | None:
     return None if 1 <= value <= 100 else "an integer between 1 and 100"
 
 
+def _dial_format(value: str) -> str | None:
+    formats = ("e164", "e164_no_plus", "national")
+    return None if value in formats else "one of " + ", ".join(f'"{f}"' for f in formats)
+
+
+def _outgoing_prefix(value: str) -> str | None:
+    ok = len(value) <= 6 and all(c in "0123456789*#" for c in value)
+    return None if ok else 'digits (and * #) the PBX wants before outside numbers, at most 6, e.g. "0"'
+
+
 @dataclass(frozen=True)
 class CallsSection:
     default_region: str = key("FR", check=_region, doc="region for numbers typed without +country code")
@@ -205,11 +233,25 @@ class CallsSection:
     )
     max_calls_per_minute: int = key(10, check=_calls_per_minute, doc="calls one user may place per minute")
     search_max_results: int = key(20, check=_search_results, doc="rows at most in a name search pick list")
+    dial_format: str = key(
+        "e164",
+        check=_dial_format,
+        doc="how public numbers are sent to the PBX: e164, e164_no_plus or national",
+    )
+    outgoing_prefix: str = key("", check=_outgoing_prefix, doc="digits dialled before every public number")
+
+
+def _log_format(value: str) -> str | None:
+    return None if value in ("text", "json") else '"text" or "json"'
 
 
 @dataclass(frozen=True)
 class LoggingSection:
     level: str = key("info", check=_log_level, doc="debug, info, warning or error")
+    format: str = key(
+        "text", check=_log_format, doc='"text" (one line per record) or "json" (one object per line)'
+    )
+    personal_data: bool = key(False, doc="show chat addresses and phone numbers in logs (masked otherwise)")
 
 
 SECTIONS: dict[str, type] = {
@@ -324,6 +366,17 @@ def parse_config(
         raise ConfigError(
             "component.reconnect_min_delay: expected at most component.reconnect_max_delay "
             f"({component.reconnect_max_delay}), got {component.reconnect_min_delay}"
+        )
+    wazo_section: WazoSection = sections["wazo"]
+    if wazo_section.ca_file and not wazo_section.verify_tls:
+        raise ConfigError(
+            "wazo.verify_tls: expected true when wazo.ca_file is set (a CA file is for verifying)"
+        )
+    calls: CallsSection = sections["calls"]
+    if calls.outgoing_prefix and calls.dial_format == "e164":
+        raise ConfigError(
+            'calls.outgoing_prefix: expected "" with calls.dial_format = "e164" (nothing can be '
+            'dialled before a +), or dial_format "e164_no_plus" or "national"'
         )
     secret = _read_secret(env, component.secret_env, component.secret_file, "component.secret")
     wazo: WazoSection = sections["wazo"]

@@ -153,7 +153,13 @@ async def test_several_matches_pick_prev_cancel_and_a_refused_number(
     iq = await adhoc.act("complete", choice="+33612345678")
     assert (status(iq), notes(iq)) == (
         "completed",
-        [("error", "The phone system refused to dial +33 6 12 34 56 78: it is not a number it can reach.")],
+        [
+            (
+                "error",
+                "The phone system refused to dial +33 6 12 34 56 78 (dialled as +33612345678): "
+                "it is not a number it can reach.",
+            )
+        ],
     )
     assert sim.originations[-1]["destination"]["extension"] == "+33612345678"
 
@@ -165,7 +171,7 @@ async def test_several_matches_pick_prev_cancel_and_a_refused_number(
 
     # a prefilled number (what a link passes) goes straight to the confirmation
     iq = await adhoc.execute("call", number="01 23 45 67 89")
-    assert fields(iq)["summary"]["value"] == "Call +33 1 23 45 67 89 (number)?"
+    assert fields(iq)["summary"]["value"] == "Call +33 1 23 45 67 89 (number), dialled as +33123456789?"
 
 
 @pytest.mark.parametrize(

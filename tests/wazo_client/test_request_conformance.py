@@ -76,6 +76,8 @@ async def exercise_every_operation(wazo: WazoClient, fake: FakeWazo) -> None:
     user_token = Secret(fake.tokens_issued[0])  # any valid token stands in for a user's
     await wazo.calld.originate(ALICE, "1002", "default", line_id=11, auto_answer=True, variables={"K": "V"})
     await wazo.calld.originate(ALICE, "1002", "default")
+    await wazo.calld.originate(ALICE, "1002", "default", all_lines=True)
+    await wazo.calld.originate(ALICE, "1002", "default", from_mobile=True)
     await wazo.calld.originate_as_user(user_token, "1002", line_id=11)
     await wazo.calld.hangup("c1")
     await wazo.calld.hangup_as_user(user_token, "c2")

@@ -206,6 +206,11 @@ async def test_calld_originate_hangup_and_confd_services() -> None:
         assert fake.requests_to("PUT", f"/api/confd/1.1/users/{ALICE}/services/dnd")[0].body == {
             "enabled": False
         }
+        # which phone rings first: every line, or the mobile (calld's choices)
+        await wazo.calld.originate(ALICE, "1002", "default", all_lines=True)
+        await wazo.calld.originate(ALICE, "1002", "default", from_mobile=True)
+        sources = [r.body["source"] for r in fake.requests_to("POST", "/api/calld/1.0/calls")[1:]]
+        assert sources == [{"user": ALICE, "all_lines": True}, {"user": ALICE, "from_mobile": True}]
 
 
 async def test_chatd_set_presence_body() -> None:

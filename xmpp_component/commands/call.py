@@ -17,7 +17,7 @@ from xmpp_component.commands.base import (
     Requester,
     Values,
 )
-from xmpp_component.commands.dialing import dial_target, place_call
+from xmpp_component.commands.dialing import dial_target, dialled_note, place_call
 
 NUMBER_FIELD = Field(
     "number",
@@ -112,7 +112,7 @@ class CallCommand(Command):
         )
 
     def _confirm(self, requester: Requester, target: DialTarget, label: str) -> Form:
-        shown = label or f"{target.display} ({target.kind.value})"
+        shown = (label or f"{target.display} ({target.kind.value})") + dialled_note(self.services, target)
         who = label.split(" — ", 1)[0] if label else ""
 
         async def confirmed(values: Values) -> Reply:

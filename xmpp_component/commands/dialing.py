@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from presence.phone_numbers import DialInputError, DialTarget, parse_number
+from presence.phone_numbers import DialFormat, DialInputError, DialPlan, DialTarget, TargetKind, parse_number
 from presence.sources.wazo.errors import WazoError
 from xmpp_component.commands.base import CommandError, Done, FieldError, Requester
 from xmpp_component.commands.services import CommandServices
+from xmpp_component.config import CallsSection
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,17 @@ def dial_target(services: CommandServices, number: str, var: str = "number") -> 
         raise FieldError(var, f"{number!r} {error}") from None
 
 
+def dial_plan(calls: CallsSection) -> DialPlan:
+    return DialPlan(DialFormat(calls.dial_format), calls.default_region, calls.outgoing_prefix)
+
+
+def dialled_note(services: CommandServices, target: DialTarget) -> str:
+    """The text telling which digits the PBX was given for a public number (extensions: none)."""
+    if target.kind is TargetKind.EXTENSION:
+        return ""
+    return f", dialled as {dial_plan(services.calls).pbx_number(target)}"
+
+
 async def place_call(
     services: CommandServices, requester: Requester, target: DialTarget, who: str = ""
 ) -> Done:
@@ -44,22 +56,25 @@ async def place_call(
         )
     wazo = services.pbx()
     shown = f"{who} ({target.display})" if who else target.display
+    dialled = dial_plan(services.calls).pbx_number(target)
     try:
         user = await wazo.confd.get_user(person.wazo_uuid)
         line = user.main_line
         if line is None:
             raise CommandError("your phone user has no line to ring")
-        await wazo.calld.originate(person.wazo_uuid, target.dial, line.context, line_id=line.id)
+        await wazo.calld.originate(person.wazo_uuid, dialled, line.context, line_id=line.id)
     except WazoError as error:
-        log.info("origination for %s to %s refused: %s", requester.jid, target.dial, error.error_id)
+        log.info("origination for %s to %s refused: %s", requester.jid, dialled, error.error_id)
         template = _REFUSALS.get(error.error_id)
         if template is not None:
-            raise CommandError(template.format(number=target.display)) from None
+            number = target.display + (f" (dialled as {dialled})" if dialled != target.display else "")
+            raise CommandError(template.format(number=number)) from None
         if error.retryable:
             raise CommandError("the phone system did not answer; try again in a moment") from None
         raise CommandError(f"the phone system refused the call ({error.error_id})") from None
-    log.info("%s calls %s", requester.jid, target.dial)
+    log.info("%s calls %s", requester.jid, dialled)
     return Done(
-        f"Calling {shown}: your phone ({line.name}) rings first; the call goes out when you pick up.",
+        f"Calling {shown}{dialled_note(services, target)}: your phone ({line.name}) rings first; "
+        "the call goes out when you pick up.",
         numbers=(target.dial,),
     )

@@ -146,7 +146,9 @@ class TokenKeeper:
             try:
                 token = await self._create_once()
             except WazoError as error:
-                if error.status in (400, 401, 403):
+                if error.error_id == "tls-untrusted":
+                    hint = "the message says how to trust it"
+                elif error.status in (400, 401, 403):
                     # Wrong credentials do not fix themselves quickly, but an operator may fix
                     # them without restarting us: keep trying, slowly, and say so clearly.
                     hint = "check the service account's username and password"

@@ -74,15 +74,22 @@ class CalldClient:
         line_id: int | None = None,
         auto_answer: bool = False,
         variables: Mapping[str, str] | None = None,
+        all_lines: bool = False,
+        from_mobile: bool = False,
     ) -> Call:
         """Click-to-call as the service account: ring the user's phone, then dial ``extension``.
 
         ``context`` is the context of the user's line (confd), as calld itself does for
-        ``/users/me/calls``.
+        ``/users/me/calls``. Which phone rings first: ``line_id`` (default: the main line), every
+        line (``all_lines``, ignored by calld with a line_id) or the user's mobile (``from_mobile``).
         """
         source: dict[str, Any] = {"user": user_uuid}
         if line_id is not None:
             source["line_id"] = line_id
+        if all_lines:
+            source["all_lines"] = True
+        if from_mobile:
+            source["from_mobile"] = True
         if auto_answer:
             source["auto_answer"] = True
         body = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -38,6 +40,12 @@ class Secret:
         return hash(self._value)
 
 
+@functools.lru_cache(maxsize=4)
+def ca_context(ca_file: str) -> ssl.SSLContext:
+    """A verifying client context that trusts only ``ca_file`` (built once: loading costs)."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
 def _join(base: str, prefix: str) -> str:
     return base.rstrip("/") + prefix
 
@@ -55,6 +63,9 @@ class WazoSettings:
     password: Secret = field(repr=False)
     tenant_uuid: str | None = None
     verify_tls: bool = True
+    # PEM file of the CA (or the self-signed certificate) to verify Wazo's certificate against,
+    # instead of the system's trust store; used for REST and the websocket alike.
+    ca_file: str | None = None
     # Wazo's own daemons use 6 h service tokens (xivo-lib-python token_renewer).
     token_expiration_s: int = 6 * 3600
     # Renew at this fraction of the lifetime: Wazo daemons use 0.80 / 0.85.
@@ -83,6 +94,12 @@ class WazoSettings:
             raise ValueError("token_renew_fraction must be within 0.1..1.0")
         if self.request_timeout_s <= 0:
             raise ValueError("request_timeout_s must be positive")
+
+    def tls(self) -> ssl.SSLContext | bool:
+        """aiohttp's ``ssl`` argument: the CA file's context, else verify (True) or not (False)."""
+        if self.ca_file:
+            return ca_context(self.ca_file)
+        return self.verify_tls
 
     @property
     def auth(self) -> str:

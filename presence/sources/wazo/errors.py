@@ -59,3 +59,11 @@ def log_skipped_item(logger: logging.Logger, what: str) -> Callable[[int, WazoSh
         logger.warning("%s: skipped malformed item %d: key %r %s", what, index, error.key, error.problem)
 
     return skipped
+
+
+TLS_HINT = "give its CA certificate with wazo.ca_file (or, in a lab only, set wazo.verify_tls = false)"
+
+
+def untrusted_certificate(detail: str) -> str:
+    """The message for a Wazo certificate we cannot verify, naming the options that fix it."""
+    return f"Wazo's TLS certificate is not trusted ({detail}); {TLS_HINT}"

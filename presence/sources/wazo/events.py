@@ -27,7 +27,7 @@ from presence.sources.wazo.auth import TokenKeeper
 from presence.sources.wazo.calld import CalldClient
 from presence.sources.wazo.chatd import ChatdClient
 from presence.sources.wazo.config import Secret, WazoSettings
-from presence.sources.wazo.errors import WazoError, WazoShapeError
+from presence.sources.wazo.errors import WazoError, WazoShapeError, untrusted_certificate
 from presence.sources.wazo.parsing import SUBSCRIBED_EVENTS, parse_bus_event
 
 log = logging.getLogger("presence.sources.wazo.events")
@@ -118,6 +118,8 @@ class EventStream:
                 reason = closed.reason
             except WazoError as error:
                 reason = str(error)
+            except aiohttp.ClientConnectorCertificateError as exc:
+                reason = untrusted_certificate(str(exc.certificate_error)[:_MAX_FRAME_PREVIEW])
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 reason = f"{type(exc).__name__}: {str(exc)[:_MAX_FRAME_PREVIEW]}"
             finally:
@@ -145,7 +147,7 @@ class EventStream:
                 settings.websocketd,
                 params={"version": "2"},
                 headers={"X-Auth-Token": token.reveal()},
-                ssl=settings.verify_tls,
+                ssl=settings.tls(),
                 autoping=True,
             )
         self._ws, self._ws_token = ws, token

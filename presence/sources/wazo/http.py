@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from presence.sources.wazo.config import Secret, WazoSettings
-from presence.sources.wazo.errors import WazoError, WazoShapeError
+from presence.sources.wazo.errors import WazoError, WazoShapeError, untrusted_certificate
 
 _T = TypeVar("_T")
 
@@ -166,7 +166,7 @@ class WazoHttp:
                 params=params,
                 headers=all_headers,
                 timeout=timeout,
-                ssl=settings.verify_tls,
+                ssl=settings.tls(),
             ) as response:
                 # Decoded here, leniently: a wrong charset must end as "malformed-json", not as a
                 # UnicodeDecodeError escaping the promise that every failure is a WazoError.
@@ -177,6 +177,9 @@ class WazoHttp:
             raise WazoError(
                 endpoint, None, "timeout", f"no answer within {settings.request_timeout_s:g} s"
             ) from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            detail = str(exc.certificate_error)[:_MAX_MESSAGE]
+            raise WazoError(endpoint, None, "tls-untrusted", untrusted_certificate(detail)) from None
         except aiohttp.ClientConnectionError as exc:
             # aiohttp's text names host and port only; the token travels in a header, never the URL.
             detail = str(exc)[:_MAX_MESSAGE] or type(exc).__name__
