@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from tests.e2e.watch import PresenceWatch
 from tests.xmpp.appctl import running_app, wait_online, wait_until
 from wazo_sim.app import WazoSimulator
 from wazo_sim.config import load_config as load_sim_config
+from xmpp_component.config import Config
 
 
 @pytest.fixture
@@ -146,6 +148,10 @@ def sim_without(username: str) -> WazoSimulator:
     """A simulator whose Wazo no longer has ``username`` (the user left the company)."""
     config = load_sim_config()
     return WazoSimulator(replace(config, users=tuple(u for u in config.users if u.username != username)))
+
+
+def colleagues_config(server: ProsodyServer, sim: WazoSimulator, store: Path) -> Config:
+    return e2e_config(server, sim, store, roster_colleagues=True, privilege_grace=5.0)
 
 
 async def rosters_synced(app: Any) -> None:
@@ -280,7 +286,7 @@ async def test_a_hidden_user_is_never_written_into_rosters_and_leaves_them_when_
     carol_phone, alice_phone = f"carol@{server.component}", f"alice@{server.component}"
     carol_jid, bob_jid = f"carol@{server.domain}", f"bob@{server.domain}"
     store = tmp_path / "state.sqlite"
-    config = e2e_config(server, sim, store, roster_colleagues=True, privilege_grace=5.0)
+    config = colleagues_config(server, sim, store)
     bob = await fresh_login(server, "bob")
     try:
         async with running_app(config) as app:
@@ -312,63 +318,84 @@ async def test_a_hidden_user_is_never_written_into_rosters_and_leaves_them_when_
         await disconnect_client(bob)
 
 
-async def test_rosters_are_synchronised_by_difference(
-    prosody_privileged: ProsodyServer, sim: WazoSimulator, tmp_path: Path
-) -> None:
-    server = prosody_privileged
-    alice_phone, carol_phone = f"alice@{server.component}", f"carol@{server.component}"
-    store = tmp_path / "state.sqlite"
-    config = e2e_config(server, sim, store, roster_colleagues=True, privilege_grace=5.0)
+@contextlib.asynccontextmanager
+async def bob_with_written_roster(
+    server: ProsodyServer, sim: WazoSimulator, store: Path
+) -> AsyncIterator[tuple[Any, list[str]]]:
+    """bob online, his roster written once by the component (colleagues on); yields him and the
+    roster pushes his client gets from then on."""
     bob = await fresh_login(server, "bob")
     pushes: list[str] = []
     bob.add_event_handler("roster_update", lambda iq: pushes.extend(str(j) for j in iq["roster"]["items"]))
     try:
-        async with running_app(config) as app:
+        async with running_app(colleagues_config(server, sim, store)) as app:
             await ready(app)
-            assert app.rosters is not None
             await rosters_synced(app)
             roster = await roster_of(bob, server)
-            assert roster.get(alice_phone) == "to"
-            assert roster.get(carol_phone) == "to"
+            assert roster.get(f"alice@{server.component}") == "to"
+            assert roster.get(f"carol@{server.component}") == "to"
             assert roster.get(server.component) == "both"
-
-        # Nothing changed: the next connect writes nothing (bob's client gets no roster push).
-        await bob.plugin["xep_0199"].ping(server.domain, timeout=5)
+        await bob.plugin["xep_0199"].ping(server.domain, timeout=5)  # every push is in
         pushes.clear()
-        async with running_app(config) as app:
-            await ready(app)
-            assert app.rosters is not None
-            await rosters_synced(app)
-            await bob.plugin["xep_0199"].ping(server.domain, timeout=5)  # pushes come before this
-            assert pushes == []
-            assert app.rosters.writes == 0
-            assert app.rosters.reads >= 3  # alice's, bob's and carol's rosters were read
+        yield bob, pushes
+    finally:
+        await disconnect_client(bob)
 
-        # bob deletes alice's phone JID; after a restart the component does not put it back.
+
+async def test_a_reconnect_with_nothing_changed_writes_nothing(
+    prosody_privileged: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    server = prosody_privileged
+    store = tmp_path / "state.sqlite"
+    async with (
+        bob_with_written_roster(server, sim, store) as (bob, pushes),
+        running_app(colleagues_config(server, sim, store)) as app,
+    ):
+        await ready(app)
+        await rosters_synced(app)
+        await bob.plugin["xep_0199"].ping(server.domain, timeout=5)  # pushes come before the pong
+        assert pushes == []
+        assert app.rosters is not None
+        assert app.rosters.writes == 0
+        assert app.rosters.reads >= 3  # alice's, bob's and carol's rosters were read
+
+
+async def test_a_phone_jid_the_user_deleted_is_not_put_back(
+    prosody_privileged: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    server = prosody_privileged
+    alice_phone = f"alice@{server.component}"
+    store = tmp_path / "state.sqlite"
+    async with bob_with_written_roster(server, sim, store) as (bob, pushes):
         await bob.del_roster_item(alice_phone)
         await bob.plugin["xep_0199"].ping(server.domain, timeout=5)
         pushes.clear()  # the server's push of bob's own removal
-        async with running_app(config) as app:
-            await ready(app)
-            assert app.rosters is not None
-            await rosters_synced(app)
-            await bob.plugin["xep_0199"].ping(server.domain, timeout=5)
-            assert alice_phone not in await roster_of(bob, server)
-            assert pushes == []
-            assert app.subscriptions is not None
-            assert not app.subscriptions.is_subscribed("alice", f"bob@{server.domain}")
-
-        # carol left the company (gone from Wazo): her phone JID leaves bob's roster.
-        async with sim_without("carol") as smaller:
-            config = e2e_config(server, smaller, store, roster_colleagues=True, privilege_grace=5.0)
-            async with running_app(config) as app:
+        for _restart in range(2):  # remembered, not just skipped once
+            async with running_app(colleagues_config(server, sim, store)) as app:
                 await ready(app)
-                assert app.rosters is not None
                 await rosters_synced(app)
-                roster = await roster_of(bob, server)
-                assert carol_phone not in roster
-                assert alice_phone not in roster
-                assert roster.get(server.component) == "both"
-                assert not app.subscriptions.is_subscribed("carol", f"bob@{server.domain}")
-    finally:
-        await disconnect_client(bob)
+                await bob.plugin["xep_0199"].ping(server.domain, timeout=5)
+                assert alice_phone not in await roster_of(bob, server)
+                assert pushes == []
+                assert app.subscriptions is not None
+                assert not app.subscriptions.is_subscribed("alice", f"bob@{server.domain}")
+
+
+async def test_a_colleague_who_left_wazo_leaves_the_rosters(
+    prosody_privileged: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    server = prosody_privileged
+    carol_phone = f"carol@{server.component}"
+    store = tmp_path / "state.sqlite"
+    async with (
+        bob_with_written_roster(server, sim, store) as (bob, _pushes),
+        sim_without("carol") as smaller,
+        running_app(colleagues_config(server, smaller, store)) as app,
+    ):
+        await ready(app)
+        await rosters_synced(app)
+        roster = await roster_of(bob, server)
+        assert carol_phone not in roster
+        assert roster.get(f"alice@{server.component}") == "to"
+        assert app.subscriptions is not None
+        assert not app.subscriptions.is_subscribed("carol", f"bob@{server.domain}")
