@@ -189,21 +189,23 @@ class Store:
 
     async def set_roster_items(self, owner: str, rows: Sequence[tuple[str, str, str]]) -> None:
         """Record (item, state, digest) rows for ``owner``'s roster."""
-        if not rows:
-            return
-        await self.db.executemany(
-            """INSERT INTO roster_items (owner, item, state, digest) VALUES (?, ?, ?, ?)
+        # One statement per row, each cursor closed: executemany's cursors left open while other
+        # tasks use the same cached statement made sqlite3 report "API misuse" under load.
+        for item, state, digest in rows:
+            async with self.db.execute(
+                """INSERT INTO roster_items (owner, item, state, digest) VALUES (?, ?, ?, ?)
                    ON CONFLICT (owner, item) DO UPDATE SET state = excluded.state,
                        digest = excluded.digest, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
-            [(owner, item, state, digest) for item, state, digest in rows],
-        )
+                (owner, item, state, digest),
+            ):
+                pass
 
     async def forget_roster_items(self, owner: str, items: Sequence[str]) -> None:
-        if not items:
-            return
-        await self.db.executemany(
-            "DELETE FROM roster_items WHERE owner = ? AND item = ?", [(owner, item) for item in items]
-        )
+        for item in items:
+            async with self.db.execute(
+                "DELETE FROM roster_items WHERE owner = ? AND item = ?", (owner, item)
+            ):
+                pass
 
     # --- settings -----------------------------------------------------------------------------
 

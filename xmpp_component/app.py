@@ -205,7 +205,8 @@ class App:
         await self.phone_jids.enforce_policy()
         intake, rosters = self.intake, self.rosters
         if intake is not None and rosters is not None and intake.privileged_roster:
-            rosters.request(can_read=intake.roster_readable)  # take the phone JID out of rosters too
+            # Take the phone JID out of (or put it into) rosters too.
+            rosters.request(can_read=intake.roster_readable, rules_changed=True)
 
     def _on_privileges(self, _event: Any = None) -> None:
         assert self.intake is not None

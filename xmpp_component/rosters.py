@@ -69,13 +69,19 @@ class RosterSync:
         self.writes = 0  # roster sets sent (one item each), all runs together
         self._running: asyncio.Task[None] | None = None
         self._again = False
+        self._syncing: People | None = None  # the users the running sync works for
 
     # --- scheduling ----------------------------------------------------------------------------
 
-    def request(self, *, can_read: bool) -> Awaitable[None]:
-        """Run a sync now, or once more right after the one running (never two side by side)."""
+    def request(self, *, can_read: bool, rules_changed: bool = False) -> Awaitable[None]:
+        """Run a sync now, or once more right after the one running (never two side by side).
+
+        A request while a sync of the same users runs is already served by it, unless the rules
+        changed meanwhile (someone's phone privacy).
+        """
         if self._running is not None and not self._running.done():
-            self._again = True
+            if rules_changed or self._people() is not self._syncing:
+                self._again = True
             return self._running
         self._running = asyncio.create_task(self._loop(can_read), name="roster-sync")
         return self._running
@@ -100,7 +106,7 @@ class RosterSync:
     # --- one run -------------------------------------------------------------------------------
 
     async def sync(self, *, can_read: bool) -> None:
-        people = self._people()
+        people = self._syncing = self._people()
         if not people:
             # Wazo's users not read yet (or an empty answer): removing every item written would
             # be wrong, and there is nothing to add. The read that provisions users calls again.
