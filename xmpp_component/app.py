@@ -327,6 +327,8 @@ class App:
             log.info("stopping")
             await self._shutdown(supervising)
         finally:
+            if self.rosters is not None:
+                self.rosters.cancel()  # it writes to the store, closed below
             for task in list(self._background):
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
