@@ -59,6 +59,19 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         "ALTER TABLE user_settings ADD COLUMN wazo_uuid TEXT",
         "CREATE UNIQUE INDEX user_settings_by_wazo_uuid ON user_settings (wazo_uuid)",
     ),
+    (
+        # What the component wrote into each user's roster through XEP-0356 (owner = the roster's
+        # bare chat JID), so that each connect sends only the difference. 'removed' marks an item
+        # the user deleted: it is never written again. digest = subscription, name and group.
+        """CREATE TABLE roster_items (
+               owner TEXT NOT NULL,
+               item TEXT NOT NULL,
+               state TEXT NOT NULL CHECK (state IN ('written', 'removed')),
+               digest TEXT NOT NULL,
+               updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+               PRIMARY KEY (owner, item)
+           ) WITHOUT ROWID""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -187,6 +200,41 @@ class Store:
     async def im_subscriptions(self) -> dict[str, str]:
         async with self.db.execute("SELECT user_jid, state FROM im_subscriptions") as cursor:
             return {str(jid): str(state) async for jid, state in cursor}
+
+    # --- roster items written through XEP-0356 -------------------------------------------------
+
+    async def roster_items(self, owner: str) -> list[tuple[str, str, str]]:
+        """(item, state, digest) of every item recorded for ``owner``'s roster."""
+        async with self.db.execute(
+            "SELECT item, state, digest FROM roster_items WHERE owner = ?", (owner,)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [(str(item), str(state), str(digest)) for item, state, digest in rows]
+
+    async def roster_owners(self) -> list[str]:
+        async with self.db.execute("SELECT DISTINCT owner FROM roster_items") as cursor:
+            rows = await cursor.fetchall()
+        return [str(owner) for (owner,) in rows]
+
+    async def set_roster_items(self, owner: str, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Record (item, state, digest) rows for ``owner``'s roster."""
+        # One statement per row, each cursor closed: executemany's cursors left open while other
+        # tasks use the same cached statement made sqlite3 report "API misuse" under load.
+        for item, state, digest in rows:
+            async with self.db.execute(
+                """INSERT INTO roster_items (owner, item, state, digest) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (owner, item) DO UPDATE SET state = excluded.state,
+                       digest = excluded.digest, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+                (owner, item, state, digest),
+            ):
+                pass
+
+    async def forget_roster_items(self, owner: str, items: Sequence[str]) -> None:
+        for item in items:
+            async with self.db.execute(
+                "DELETE FROM roster_items WHERE owner = ? AND item = ?", (owner, item)
+            ):
+                pass
 
     # --- settings -----------------------------------------------------------------------------
 

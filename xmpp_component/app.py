@@ -7,6 +7,7 @@ publisher -> subscribers. The app only connects the parts and owns their life-cy
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -27,9 +28,10 @@ from xmpp_component.commands import install_commands
 from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
 from xmpp_component.connection import ConnectionSupervisor
-from xmpp_component.im_presence import ImPresenceIntake
+from xmpp_component.im_presence import BARRIER_TIMEOUT, ImPresenceIntake
 from xmpp_component.phone_jids import PhoneJidService
 from xmpp_component.publisher import Publisher
+from xmpp_component.rosters import RosterSync
 from xmpp_component.subscriptions import PhoneSubscriptions
 from xmpp_component.user_refresh import UserRefresher
 from xmpp_component.user_settings import UserSettings
@@ -81,6 +83,7 @@ class App:
         self.subscriptions: PhoneSubscriptions | None = None
         self.publisher: Publisher | None = None
         self.intake: ImPresenceIntake | None = None
+        self.rosters: RosterSync | None = None
         self.phone_jids: PhoneJidService | None = None
         self.provisioned = asyncio.Event()  # set after the first successful read of Wazo's users
         # Reads Wazo's users: at start, on confd's user events, after a reconnection, periodically.
@@ -137,6 +140,25 @@ class App:
         self.publisher = Publisher(xmpp, self.hub, self.subscriptions, supervisor.online.is_set)
         if cfg.wazo.enabled:  # first publish_all once the phone state is known (see _phone_state_known)
             self.publisher.hold(INITIAL_PUBLISH_WAIT)
+        policy = PrivacyPolicy(
+            local_domains=frozenset(self.domains),
+            allowed_remote_domains=frozenset(d.lower() for d in cfg.presence.allow_remote_domains),
+            allowed_remote_jids=frozenset(j.lower() for j in cfg.presence.allow_remote_jids),
+        )
+        self.settings = UserSettings(self.store)
+        await self.settings.load()
+        self.rosters = RosterSync(
+            xmpp,
+            self.store,
+            lambda: self.people,
+            self.subscriptions,
+            policy,
+            self.settings.privacy,
+            self.domains,
+            colleagues=cfg.presence.roster_colleagues,
+            group=cfg.presence.roster_group,
+            on_subscribed=self._greet_subscriber,
+        )
         self.intake = ImPresenceIntake(
             xmpp,
             self.store,
@@ -145,17 +167,9 @@ class App:
             self.subscriptions,
             self.domains,
             privilege_grace=cfg.presence.privilege_grace,
-            roster_colleagues=cfg.presence.roster_colleagues,
-            roster_group=cfg.presence.roster_group,
+            rosters=self.rosters,
         )
         await self.intake.load()
-        policy = PrivacyPolicy(
-            local_domains=frozenset(self.domains),
-            allowed_remote_domains=frozenset(d.lower() for d in cfg.presence.allow_remote_domains),
-            allowed_remote_jids=frozenset(j.lower() for j in cfg.presence.allow_remote_jids),
-        )
-        self.settings = UserSettings(self.store)
-        await self.settings.load()
         self.phone_jids = PhoneJidService(
             xmpp,
             lambda: self.people,
@@ -191,11 +205,35 @@ class App:
         assert self.intake is not None
         assert self.publisher is not None
         self.intake.on_session_start()
-        self.publisher.publish_all()
+        self._spawn(self._publish_all_when_learnt(), "publish-all-after-connect")
+
+    async def _publish_all_when_learnt(self) -> None:
+        """Every subscriber gets everyone's presence once chat presence is learnt again (bounded).
+
+        Sending at once would show "Reachable by phone" for everyone whose chat presence the server
+        has not re-sent yet, then correct it a moment later.
+        """
+        assert self.intake is not None
+        assert self.publisher is not None
+        bound = self.config.presence.privilege_grace + BARRIER_TIMEOUT
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.intake.learnt.wait(), bound)
+        if self.supervisor is not None and self.supervisor.online.is_set():
+            self.publisher.publish_all()
 
     async def _privacy_changed(self, owner_uuid: str) -> None:
-        if self.phone_jids is not None:
-            await self.phone_jids.enforce_owner(owner_uuid)
+        """One user changed who may see their phone: drop the watchers no longer allowed (never
+        braked: one owner), and take the phone JID out of (or put it into) rosters too."""
+        assert self.phone_jids is not None
+        await self.phone_jids.enforce_owner(owner_uuid)
+        intake, rosters = self.intake, self.rosters
+        if intake is not None and rosters is not None and intake.privileged_roster:
+            rosters.request(can_read=intake.roster_readable, rules_changed=True)
+
+    def _greet_subscriber(self, owner_uuid: str, alias: str, watcher: str) -> None:
+        """A watcher just got a phone JID in their roster: show its presence now, not at next login."""
+        if self.publisher is not None and not self.publisher.held:  # else publish_all will
+            self.publisher.send_current(owner_uuid, alias, watcher)
 
     def _on_privileges(self, _event: Any = None) -> None:
         assert self.intake is not None
@@ -347,6 +385,8 @@ class App:
             log.info("stopping")
             await self._shutdown(supervising)
         finally:
+            if self.rosters is not None:
+                self.rosters.cancel()  # it writes to the store, closed below
             for task in list(self._background):
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)

@@ -2,9 +2,13 @@
 
 Subscription mode (works everywhere): the component domain asks each provisioned user for a
 presence subscription once; approval and revocation are stored; every (re)connect probes the
-approved users. XEP-0356 mode (Prosody + mod_privilege): the server forwards presences itself;
-with roster access the component also writes itself (and optionally colleagues' phone JIDs) into
-users' rosters, so nobody has to click anything.
+approved users. XEP-0356 mode (Prosody + mod_privilege): the server forwards presences itself,
+starting with everyone's current presence right after the component authenticates, usually
+before Wazo's users are read. So presence from any chat JID of the served domains is kept
+(bounded) until that user is provisioned, and after each connect the provisioned users are probed
+and the server pinged: whoever has not been heard from when the pong arrives is offline in chat
+(the server answers in order, so everything it had to say came before the pong). With roster
+access, rosters are kept in step by xmpp_component/rosters.py.
 """
 
 from __future__ import annotations
@@ -14,19 +18,26 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from slixmpp import ComponentXMPP, Presence
+from slixmpp import JID, ComponentXMPP, Presence
 from slixmpp.exceptions import IqError, IqTimeout
 
 from presence.hub import PresenceHub
 from presence.identity import People, Person
-from presence.im import ImResources
+from presence.im import OFFLINE, ImResources
 from presence.model import ImShow
 from store import Store
+from xmpp_component.rosters import RosterSync
 from xmpp_component.subscriptions import PhoneSubscriptions
 
 log = logging.getLogger(__name__)
 
 _SHOWS = {"chat": ImShow.CHAT, "away": ImShow.AWAY, "xa": ImShow.XA, "dnd": ImShow.DND}
+# Chat users of the served domains not (yet) provisioned whose presence is kept, and resources kept
+# per user: enough for any real site, a bound against a flood of accounts or resources.
+MAX_UNPROVISIONED = 10_000
+MAX_RESOURCES = 16
+# Longest wait for the server's pong that closes the post-connect probes.
+BARRIER_TIMEOUT = 10.0
 
 
 class ImPresenceIntake:
@@ -40,8 +51,7 @@ class ImPresenceIntake:
         domains: tuple[str, ...],
         *,
         privilege_grace: float = 1.0,
-        roster_colleagues: bool = False,
-        roster_group: str = "Phones",
+        rosters: RosterSync | None = None,
     ) -> None:
         self._xmpp = xmpp
         self._store = store
@@ -50,15 +60,22 @@ class ImPresenceIntake:
         self._subscriptions = subscriptions
         self._domains = domains
         self._privilege_grace = privilege_grace
-        self._roster_colleagues = roster_colleagues
-        self._roster_group = roster_group
+        self._rosters = rosters
+        # Chat JID -> resources heard since this stream started, provisioned or not (see _keep).
         self._resources: dict[str, ImResources] = {}
+        self._unprovisioned: set[str] = set()  # keys of _resources without a Wazo user
+        self._swept = False  # this stream's "not heard from = offline" rule has been applied
+        self.sweeps = 0  # for tests: how many times that rule ran
         self._unmatched_logged: set[str] = set()
         self._approvals: dict[str, str] = {}
         self.privileged_presence = False
         self.privileged_roster = False
+        self.roster_readable = False
         self._provisioning: asyncio.Task[None] | None = None
         self._privileges_seen = asyncio.Event()
+        # Set once this stream's users' chat presence is learnt (XEP-0356: after the barrier;
+        # subscription mode: once the privileges did not come): subscribers may get it all then.
+        self.learnt = asyncio.Event()
 
     @property
     def mode(self) -> str:
@@ -75,7 +92,12 @@ class ImPresenceIntake:
         # with every resource that is still there, so rebuild from those answers; the hub keeps
         # showing the last state until they arrive instead of flashing everyone offline.
         self._resources.clear()
-        self.privileged_presence = self.privileged_roster = False
+        self._unprovisioned.clear()
+        self._swept = False
+        self.learnt.clear()
+        self.privileged_presence = self.privileged_roster = self.roster_readable = False
+        if self._rosters is not None:
+            self._rosters.cancel()  # its IQs went with the old stream
         self._privileges_seen.clear()
         # slixmpp: xep_0356 keeps granted privileges in a class-wide dict that outlives a
         # session (and an instance); only this session's advertisement counts.
@@ -84,6 +106,12 @@ class ImPresenceIntake:
 
     def on_people_changed(self) -> None:
         """(Re)run provisioning for the current users; privileges already learnt stay valid."""
+        # Presence that arrived before these users were provisioned (XEP-0356 sends everyone's
+        # at connect, before Wazo's users are read) counts now.
+        people = self._people()
+        for chat_jid in [jid for jid in self._unprovisioned if jid in people.by_chat_jid]:
+            self._unprovisioned.discard(chat_jid)
+            self._hub.apply_im(people.by_chat_jid[chat_jid].wazo_uuid, self._resources[chat_jid].state)
         if self._provisioning is not None:
             self._provisioning.cancel()
         self._provisioning = asyncio.create_task(self._provision(), name="im-provisioning")
@@ -97,6 +125,7 @@ class ImPresenceIntake:
                 continue
             self.privileged_presence = self.privileged_presence or str(perms.presence) == "managed_entity"
             self.privileged_roster = self.privileged_roster or str(perms.roster) in ("set", "both")
+            self.roster_readable = self.roster_readable or str(perms.roster) in ("get", "both")
         if self.privileged_presence or self.privileged_roster:
             log.info(
                 "XEP-0356 privileges granted: presence=%s roster=%s",
@@ -113,10 +142,13 @@ class ImPresenceIntake:
                 self._xmpp.send_presence(pto=person.chat_jid, ptype="probe")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._privileges_seen.wait(), self._privilege_grace)
-        if self.privileged_roster:
-            await self._write_rosters(people)
+        if self.privileged_roster and self._rosters is not None:
+            self._rosters.request(can_read=self.roster_readable)
         if self.privileged_presence:
+            await self._learn_current_presence(people)
+            self.learnt.set()
             return
+        self.learnt.set()  # approved users answer the probes above as they come
         for person in people.by_chat_jid.values():
             if person.chat_jid not in self._approvals:
                 await self.ask_subscription(person.chat_jid)
@@ -125,29 +157,33 @@ class ImPresenceIntake:
         self._xmpp.send_presence_subscription(pto=chat_jid, ptype="subscribe")
         await self._set_approval(chat_jid, "pending")
 
-    async def _write_rosters(self, people: People) -> None:
-        """XEP-0356 roster set: the component (and colleagues' phone JIDs) in every roster."""
-        domain = self._xmpp.boundjid.bare
-        plugin = self._xmpp.plugin["xep_0356"]
+    async def _learn_current_presence(self, people: People) -> None:
+        """XEP-0356: ask everyone not heard from yet, then mark offline whoever stays silent.
+
+        Users whose roster has the component (written by the roster sync, or approved) answer the
+        probe, with ``unavailable`` when offline; the server already sent the presence of every
+        connected user when the component authenticated. A ping to each served domain, answered
+        after everything sent before it, is the positive end of "nothing more will come".
+        """
         for person in people.by_chat_jid.values():
-            items = {domain: {"name": "Phone presence", "subscription": "both", "groups": []}}
-            if self._roster_colleagues:
-                for colleague in people.by_chat_jid.values():
-                    if colleague is not person:
-                        items[f"{colleague.localpart}@{domain}"] = {
-                            "name": colleague.display_name or colleague.localpart,
-                            "subscription": "both",
-                            "groups": [self._roster_group],
-                        }
-                        await self._subscriptions.add(
-                            colleague.localpart, person.chat_jid, colleague.wazo_uuid
-                        )
-            try:
-                # slixmpp: set_roster() checks for get/both instead of set/both, so a component
-                # granted roster=set would be refused locally; build the request directly.
-                await plugin._make_set_roster(person.chat_jid, items).send(timeout=10)  # type: ignore[no-untyped-call]
-            except (IqError, IqTimeout) as exc:
-                log.warning("could not write %s's roster through XEP-0356: %s", person.chat_jid, exc)
+            if person.chat_jid not in self._resources:
+                self._xmpp.send_presence(pto=person.chat_jid, ptype="probe")
+        if self._swept:
+            return
+        for domain in self._domains:
+            # An error answer is as ordered as a pong; a timeout bounds the wait anyway.
+            with contextlib.suppress(IqError, IqTimeout):
+                await self._xmpp.plugin["xep_0199"].send_ping(
+                    JID(domain), ifrom=JID(self._xmpp.boundjid.bare), timeout=BARRIER_TIMEOUT
+                )
+        self._swept = True
+        self.sweeps += 1
+        gone = 0
+        for person in self._people().by_chat_jid.values():
+            if person.chat_jid not in self._resources and self._hub.apply_im(person.wazo_uuid, OFFLINE):
+                gone += 1
+        if gone:
+            log.info("%d users not heard from since the connection: offline in chat", gone)
 
     # --- stanzas addressed to the component domain -----------------------------------------------
 
@@ -187,16 +223,31 @@ class ImPresenceIntake:
             self._update(person, sender, resources.available(resource, show, pres["status"] or "", priority))
 
     def _update(self, person: Person | None, sender: str, resources: ImResources) -> None:
-        if person is None:
-            if sender not in self._unmatched_logged and sender.rsplit("@", 1)[-1] in self._domains:
-                self._unmatched_logged.add(sender)  # once per user, not once per presence
-                log.info("chat user %s has no Wazo user: no phone JID for them", sender)
+        if person is None and not self._keep(sender):
             return
+        if len(resources.resources) > MAX_RESOURCES:
+            resources = ImResources(resources.resources[-MAX_RESOURCES:])  # the oldest go first
         if resources.resources:
             self._resources[sender] = resources
         else:
             self._resources.pop(sender, None)
-        self._hub.apply_im(person.wazo_uuid, resources.state)  # the hub's key: the Wazo uuid
+            self._unprovisioned.discard(sender)
+        if person is not None:
+            self._hub.apply_im(person.wazo_uuid, resources.state)
+
+    def _keep(self, sender: str) -> bool:
+        """Whether to keep the presence of a chat user without a Wazo user (they may be read soon)."""
+        if sender.rsplit("@", 1)[-1] not in self._domains:
+            return False
+        if sender not in self._unmatched_logged:
+            self._unmatched_logged.add(sender)  # once per user, not once per presence
+            log.info("chat user %s has no Wazo user (yet): presence kept, no phone JID", sender)
+        if sender in self._unprovisioned:
+            return True
+        if len(self._unprovisioned) >= MAX_UNPROVISIONED:
+            return False
+        self._unprovisioned.add(sender)
+        return True
 
     async def _set_approval(self, chat_jid: str, state: str) -> None:
         if self._approvals.get(chat_jid) != state:

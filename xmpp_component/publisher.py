@@ -94,6 +94,10 @@ class Publisher:
         template = self._template(alias, self._hub.presence(owner))
         self._write([template.for_subscriber(to)])
 
+    @property
+    def held(self) -> bool:
+        return self._held
+
     def hold(self, timeout: float) -> None:
         """Keep the next publish_all back until :meth:`release` (or ``timeout`` seconds)."""
         self._held = True

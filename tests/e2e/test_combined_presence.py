@@ -23,7 +23,10 @@ from wazo_sim.app import WazoSimulator
 from xmpp_component.app import App
 from xmpp_component.config import Config
 
-ALICE_UUID = "11111111-1111-4111-8111-111111111111"  # the simulator's alice (demo_users.toml)
+# The simulator's users (wazo_sim/demo_users.toml).
+ALICE_UUID = "11111111-1111-4111-8111-111111111111"
+BOB_UUID = "22222222-2222-4222-8222-222222222222"
+CAROL_UUID = "33333333-3333-4333-8333-333333333333"
 
 SERVICE_PASSWORD = "phonepresence-pass"  # the simulator's demo service account
 

@@ -67,3 +67,20 @@ async def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path, m
         assert raw.execute("SELECT version FROM schema_version").fetchone()[0] == len(broken) - 1
         tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "extra" not in tables
+
+
+async def test_roster_items_written_are_kept_per_roster(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    async with Store(path) as store:
+        await store.set_roster_items("bob@example.test", [("alice@phone.example.test", "written", "to|A|P")])
+        await store.set_roster_items("bob@example.test", [("carol@phone.example.test", "written", "to|C|P")])
+        await store.set_roster_items("bob@example.test", [("alice@phone.example.test", "removed", "")])
+        await store.set_roster_items("carol@example.test", [("phone.example.test", "written", "both")])
+    async with Store(path) as store:
+        assert sorted(await store.roster_items("bob@example.test")) == [
+            ("alice@phone.example.test", "removed", ""),
+            ("carol@phone.example.test", "written", "to|C|P"),
+        ]
+        await store.forget_roster_items("bob@example.test", ["carol@phone.example.test"])
+        assert await store.roster_items("bob@example.test") == [("alice@phone.example.test", "removed", "")]
+        assert sorted(await store.roster_owners()) == ["bob@example.test", "carol@example.test"]

@@ -1,0 +1,93 @@
+"""Chat presence that arrives before its user is provisioned (XEP-0356 sends it at connect)."""
+
+from __future__ import annotations
+
+import pytest
+from slixmpp import Presence
+
+from presence.hub import PresenceHub
+from presence.identity import People, Person
+from presence.model import ImShow, UserUuid
+from xmpp_component import im_presence
+from xmpp_component.im_presence import ImPresenceIntake
+
+
+def people(*names: str) -> People:
+    persons = [Person(f"{n}@example.org", UserUuid(f"uuid-{n}"), n) for n in names]
+    return People(
+        {p.chat_jid: p for p in persons}, {p.wazo_uuid: p for p in persons}, {p.localpart: p for p in persons}
+    )
+
+
+def presence(sender: str, show: str = "", ptype: str = "") -> Presence:
+    pres = Presence()
+    pres["from"] = sender
+    pres["to"] = "phone.example.org"
+    if show:
+        pres["show"] = show
+    if ptype:
+        pres["type"] = ptype
+    return pres
+
+
+class Users:
+    def __init__(self) -> None:
+        self.now = People()
+
+    def __call__(self) -> People:
+        return self.now
+
+
+@pytest.fixture
+def intake(monkeypatch: pytest.MonkeyPatch) -> tuple[ImPresenceIntake, PresenceHub, Users]:
+    monkeypatch.setattr(im_presence, "MAX_UNPROVISIONED", 2)
+    monkeypatch.setattr(im_presence, "MAX_RESOURCES", 3)
+    hub, users = PresenceHub(), Users()
+    intake = ImPresenceIntake(None, None, hub, users, None, ("example.org",))  # type: ignore[arg-type]
+    # Provisioning talks to the server: only the keeping of presence is under test here.
+    monkeypatch.setattr(intake, "_provision", lambda: _nothing())
+    return intake, hub, users
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def test_presence_before_provisioning_counts_once_provisioned_within_bounds(
+    intake: tuple[ImPresenceIntake, PresenceHub, Users],
+) -> None:
+    receiver, hub, users = intake
+    await receiver.handle(presence("alice@example.org/laptop", "away"))
+    await receiver.handle(presence("bob@example.org/phone", "dnd"))
+    await receiver.handle(presence("carol@example.org/web", "xa"))  # over the bound: not kept
+    await receiver.handle(presence("mallory@elsewhere.test/x", "chat"))  # not a served domain
+    assert hub.im("uuid-alice").show is ImShow.OFFLINE  # nobody provisioned yet
+
+    users.now = people("alice", "bob", "carol", "mallory")
+    receiver.on_people_changed()
+    assert hub.im("uuid-alice").show is ImShow.AWAY
+    assert hub.im("uuid-bob").show is ImShow.DND
+    assert hub.im("uuid-carol").show is ImShow.OFFLINE
+    assert hub.im("uuid-mallory").show is ImShow.OFFLINE
+
+    # Once provisioned, the bound no longer applies to them: carol now counts like anyone.
+    await receiver.handle(presence("carol@example.org/web", "xa"))
+    assert hub.im("uuid-carol").show is ImShow.XA
+
+
+async def test_a_user_who_left_before_provisioning_is_not_kept(
+    intake: tuple[ImPresenceIntake, PresenceHub, Users],
+) -> None:
+    receiver, hub, users = intake
+    await receiver.handle(presence("alice@example.org/laptop", "away"))
+    await receiver.handle(presence("alice@example.org/laptop", ptype="unavailable"))
+    for resource in ("a", "b", "c", "d"):  # more resources than kept: the oldest go
+        await receiver.handle(presence(f"bob@example.org/{resource}", "away"))
+    users.now = people("alice", "bob")
+    receiver.on_people_changed()
+    assert hub.im("uuid-alice").show is ImShow.OFFLINE
+    assert hub.im("uuid-bob").show is ImShow.AWAY
+    await receiver.handle(presence("bob@example.org/b", ptype="unavailable"))
+    await receiver.handle(presence("bob@example.org/c", ptype="unavailable"))
+    await receiver.handle(presence("bob@example.org/d", ptype="unavailable"))
+    assert hub.im("uuid-bob").show is ImShow.OFFLINE  # "a" was the oldest: dropped at the bound
