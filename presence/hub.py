@@ -9,7 +9,7 @@ DND already on...). Coalescing several changes per event-loop tick is the publis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from presence.merge import merge
@@ -70,10 +70,6 @@ class PresenceHub:
     def calendar(self, user: str) -> CalendarState:
         state = self._users.get(user)
         return state.calendar if state is not None else _NO_CALENDAR
-
-    def users(self) -> Iterator[str]:
-        """Every user the hub has state for (e.g. to send all presences after a reconnect)."""
-        return iter(tuple(self._users))
 
     def __len__(self) -> int:
         return len(self._users)

@@ -179,8 +179,6 @@ STATE_TABLE: tuple[StateRow, ...] = (
     ),
 )
 
-ROW_BY_ACTIVITY: dict[Activity, StateRow] = {row.activity: row for row in STATE_TABLE}
-
 _CALL_LINE_STATE: dict[CallStatus, LineState] = {
     CallStatus.RINGING: LineState.RINGING,
     CallStatus.PROGRESSING: LineState.PROGRESSING,

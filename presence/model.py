@@ -167,13 +167,6 @@ class PhoneSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class LineStateChanged:
-    user_uuid: UserUuid
-    line_state: LineState
-    lines: tuple[tuple[int, LineState], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class DndChanged:
     user_uuid: UserUuid
     enabled: bool
@@ -227,12 +220,4 @@ class UsersChanged:
     user_uuid: UserUuid = ""
 
 
-PhoneEvent = (
-    PhoneSnapshot
-    | LineStateChanged
-    | DndChanged
-    | CallEvent
-    | VoicemailReceived
-    | CallsResynced
-    | UsersChanged
-)
+PhoneEvent = PhoneSnapshot | DndChanged | CallEvent | VoicemailReceived | CallsResynced | UsersChanged

@@ -267,23 +267,11 @@ class Store:
         )
         return cursor.rowcount == 1
 
-    async def all_settings(self) -> dict[str, str]:
-        async with self.db.execute("SELECT user_jid, settings FROM user_settings") as cursor:
-            rows = await cursor.fetchall()
-        return {str(jid): str(settings) for jid, settings in rows}
-
     async def all_settings_rows(self) -> list[tuple[str, str | None, str]]:
         """Every (chat JID written under, Wazo uuid or None, settings JSON) row."""
         async with self.db.execute("SELECT user_jid, wazo_uuid, settings FROM user_settings") as cursor:
             rows = await cursor.fetchall()
         return [(str(jid), str(uuid) if uuid is not None else None, str(text)) for jid, uuid, text in rows]
-
-    async def load_settings(self, user_jid: str) -> str | None:
-        async with self.db.execute(
-            "SELECT settings FROM user_settings WHERE user_jid = ?", (user_jid,)
-        ) as cur:
-            row = await cur.fetchone()
-        return str(row[0]) if row else None
 
     # --- figures for admin commands -----------------------------------------------------------
 

@@ -70,10 +70,6 @@ class CallLeg:
     hangup_time: datetime | None = None
     sip_call_id: str = field(default_factory=lambda: f"{new_channel_id()}@sim.wazo")
 
-    @property
-    def channel_name(self) -> str:
-        return f"PJSIP/{self.line_name}-{int(self.call_id.split('.')[-1]):08x}"
-
     def to_dict(self) -> dict[str, Any]:
         """calld's ``CallSchema`` dump (reference wazo-api.md §7.2)."""
         talking_to: dict[str, str | None] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
@@ -99,6 +99,3 @@ CORE_KEY = web.AppKey("wazo_sim_core", SimCore)
 
 def core_of(request: web.Request) -> SimCore:
     return request.app[CORE_KEY]
-
-
-JsonDict = dict[str, Any]

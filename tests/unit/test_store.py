@@ -36,7 +36,9 @@ async def test_state_survives_a_reopen_and_migrations_do_not_run_twice(tmp_path:
     async with Store(path) as store:
         assert await store.all_phone_subscriptions() == [("alice", "bob@example.test", None)]
         assert await store.im_subscriptions() == {"alice@example.test": "approved"}
-        assert await store.load_settings("alice@example.test") == '{"calendar": true}'
+        assert {j: t for j, _u, t in await store.all_settings_rows()}.get(
+            "alice@example.test"
+        ) == '{"calendar": true}'
         assert await store.counts() == {"phone_subscriptions": 1, "im_subscriptions_approved": 1}
         assert await store.remove_phone_subscription("alice", "bob@example.test")
         assert await store.all_phone_subscriptions() == []

@@ -12,12 +12,10 @@ from typing import Any
 
 import pytest
 
-from presence.model import WazoPresenceState
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.confd import Forward, ForwardKind
-from presence.sources.wazo.config import Secret
 from tests.wazo_client.fake_wazo import FakeWazo, Recorded
-from tests.wazo_client.payloads import ALICE, call, presence
+from tests.wazo_client.payloads import ALICE, call
 from tests.wazo_specs import SpecViolation, WazoSpec, load_spec
 
 SERVICES = {
@@ -56,13 +54,8 @@ def check_request(request: Recorded) -> str:
 async def exercise_every_operation(wazo: WazoClient, fake: FakeWazo) -> None:
     canned: dict[tuple[str, str], tuple[int, Any]] = {
         ("POST", "/api/calld/1.0/calls"): (201, call("c1", ALICE, is_caller=True)),
-        ("POST", "/api/calld/1.0/users/me/calls"): (201, call("c2", ALICE, is_caller=True)),
         ("DELETE", "/api/calld/1.0/calls/c1"): (204, None),
-        ("DELETE", "/api/calld/1.0/users/me/calls/c2"): (204, None),
         ("GET", "/api/calld/1.0/voicemails/messages"): (200, {"items": [], "total": 0}),
-        ("GET", "/api/calld/1.0/users/me/voicemails/messages"): (200, {"items": [], "total": 0}),
-        ("PUT", f"/api/chatd/1.0/users/{ALICE}/presences"): (204, None),
-        ("GET", f"/api/chatd/1.0/users/{ALICE}/presences"): (200, presence(ALICE)),
         ("GET", "/api/confd/1.1/users"): (200, {"items": [USER], "total": 1}),
         ("GET", f"/api/confd/1.1/users/{ALICE}"): (200, USER),
         ("GET", f"/api/confd/1.1/users/{ALICE}/services/dnd"): (200, {"enabled": False}),
@@ -73,22 +66,15 @@ async def exercise_every_operation(wazo: WazoClient, fake: FakeWazo) -> None:
     }
     for key, (status, body) in canned.items():
         fake.canned[key] = (status, "" if body is None else json.dumps(body))
-    user_token = Secret(fake.tokens_issued[0])  # any valid token stands in for a user's
     await wazo.calld.originate(ALICE, "1002", "default", line_id=11, auto_answer=True, variables={"K": "V"})
     await wazo.calld.originate(ALICE, "1002", "default")
     await wazo.calld.originate(ALICE, "1002", "default", all_lines=True)
     await wazo.calld.originate(ALICE, "1002", "default", from_mobile=True)
-    await wazo.calld.originate_as_user(user_token, "1002", line_id=11)
     await wazo.calld.hangup("c1")
-    await wazo.calld.hangup_as_user(user_token, "c2")
     await wazo.calld.list_calls()
     await wazo.calld.user_voicemail_messages(ALICE)
-    await wazo.calld.my_voicemail_messages(user_token)
     await wazo.chatd.list_presences()
     await wazo.chatd.list_presences([ALICE])
-    await wazo.chatd.get_presence(ALICE)
-    await wazo.chatd.set_presence(ALICE, WazoPresenceState.AWAY, "Lunch")
-    await wazo.chatd.set_presence(ALICE, WazoPresenceState.AVAILABLE)
     await wazo.confd.list_users()
     await wazo.confd.list_users(search="ali")
     await wazo.confd.get_user(ALICE)
@@ -107,12 +93,10 @@ async def test_every_request_matches_the_wazo_specs() -> None:
     assert {
         "wazo-auth POST /token",
         "wazo-calld POST /calls",
-        "wazo-calld POST /users/me/calls",
         "wazo-calld DELETE /calls/{call_id}",
         "wazo-calld GET /calls",
         "wazo-calld GET /voicemails/messages",
         "wazo-chatd GET /users/presences",
-        "wazo-chatd PUT /users/{user_uuid}/presences",
         "wazo-confd GET /users",
         "wazo-confd PUT /users/{user_id}/services/{service_name}",
         "wazo-confd PUT /users/{user_id}/forwards/{forward_name}",

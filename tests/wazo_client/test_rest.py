@@ -10,13 +10,13 @@ import socket
 
 import pytest
 
-from presence.model import CallStatus, LineState, WazoPresenceState
+from presence.model import CallStatus, LineState
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.confd import Forward, ForwardKind
 from presence.sources.wazo.config import Secret, WazoSettings
 from presence.sources.wazo.errors import WazoError
 from tests.wazo_client.fake_wazo import PASSWORD, FakeWazo
-from tests.wazo_client.payloads import ALICE, BOB, call, presence
+from tests.wazo_client.payloads import ALICE, call, presence
 
 
 def free_port() -> int:
@@ -211,14 +211,6 @@ async def test_calld_originate_hangup_and_confd_services() -> None:
         await wazo.calld.originate(ALICE, "1002", "default", from_mobile=True)
         sources = [r.body["source"] for r in fake.requests_to("POST", "/api/calld/1.0/calls")[1:]]
         assert sources == [{"user": ALICE, "all_lines": True}, {"user": ALICE, "from_mobile": True}]
-
-
-async def test_chatd_set_presence_body() -> None:
-    async with FakeWazo() as fake, WazoClient(fake.settings()) as wazo:
-        fake.canned[("PUT", f"/api/chatd/1.0/users/{BOB}/presences")] = (204, "")
-        await wazo.chatd.set_presence(BOB, WazoPresenceState.AWAY, "At lunch")
-        body = fake.requests_to("PUT", f"/api/chatd/1.0/users/{BOB}/presences")[0].body
-        assert body == {"state": "away", "status": "At lunch"}
 
 
 def test_secret_never_shows_itself() -> None:

@@ -10,7 +10,6 @@ from presence.model import (
     CallStatus,
     DndChanged,
     LineState,
-    LineStateChanged,
     PhoneSnapshot,
     PhoneState,
     VoicemailReceived,
@@ -89,14 +88,6 @@ def test_resync_replaces_everyones_calls() -> None:
     assert {s.user_uuid for s in changed} == {ALICE, BOB}
     assert tracker.get(ALICE).calls == ()
     assert tracker.get(BOB).calls[0].status is CallStatus.UP
-
-
-def test_line_state_change_keeps_lines_unless_given() -> None:
-    tracker = PhoneStateTracker()
-    tracker.apply(PhoneSnapshot(PhoneState(ALICE, lines=((1, LineState.AVAILABLE),))))
-    tracker.apply(LineStateChanged(ALICE, LineState.TALKING))
-    assert tracker.get(ALICE).lines == ((1, LineState.AVAILABLE),)
-    assert tracker.get(ALICE).line_state is LineState.TALKING
 
 
 def test_two_calls_of_one_user_are_kept_in_arrival_order() -> None:

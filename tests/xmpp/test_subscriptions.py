@@ -109,6 +109,6 @@ async def test_a_v1_database_is_migrated_and_its_rows_follow_the_user_through_a_
         assert subscriptions.owner_of("gone", "bob@example.test") is None
         # Her privacy, saved again under the new chat JID, stays one row.
         await settings.set_privacy(ALICE, "alice.smith@example.test", OwnerPrivacy())
-        assert await store.all_settings() == {
+        assert {jid: text for jid, _uuid, text in await store.all_settings_rows()} == {
             "alice.smith@example.test": '{"privacy": {"hidden": false, "visible_to": []}}'
         }

@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import quote
 
 from presence.model import Call
-from presence.sources.wazo.config import Secret
 from presence.sources.wazo.errors import WazoShapeError, log_skipped_item
 from presence.sources.wazo.http import WazoHttp
 from presence.sources.wazo.parsing import parse_call, parse_call_list
@@ -101,30 +100,8 @@ class CalldClient:
             parse_call, "calld", "POST", "/calls", json_body=body, expect=(201,)
         )
 
-    async def originate_as_user(
-        self, user_token: Secret, extension: str, *, line_id: int | None = None
-    ) -> Call:
-        """Click-to-call with the user's own token (``POST /users/me/calls``)."""
-        body: dict[str, Any] = {"extension": extension.strip()}
-        if line_id is not None:
-            body["line_id"] = line_id
-        return await self._http.request_parsed(
-            parse_call,
-            "calld",
-            "POST",
-            "/users/me/calls",
-            json_body=body,
-            expect=(201,),
-            user_token=user_token,
-        )
-
     async def hangup(self, call_id: str) -> None:
         await self._http.request("calld", "DELETE", f"/calls/{quote(call_id)}", expect=(204,))
-
-    async def hangup_as_user(self, user_token: Secret, call_id: str) -> None:
-        await self._http.request(
-            "calld", "DELETE", f"/users/me/calls/{quote(call_id)}", expect=(204,), user_token=user_token
-        )
 
     async def list_calls(self) -> list[Call]:
         """Every current call of the tenant that belongs to a user."""
@@ -141,14 +118,4 @@ class CalldClient:
             "GET",
             "/voicemails/messages",
             params={"user_uuid": user_uuid},
-        )
-
-    async def my_voicemail_messages(self, user_token: Secret) -> list[VoicemailMessage]:
-        """A user's voicemail messages with the user's own token."""
-        return await self._http.request_parsed(
-            parse_voicemail_messages,
-            "calld",
-            "GET",
-            "/users/me/voicemails/messages",
-            user_token=user_token,
         )

@@ -5,12 +5,11 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable
-from urllib.parse import quote
 
-from presence.model import PhoneState, WazoPresenceState
+from presence.model import PhoneState
 from presence.sources.wazo.errors import log_skipped_item
 from presence.sources.wazo.http import WazoHttp
-from presence.sources.wazo.parsing import parse_presence, parse_presence_list
+from presence.sources.wazo.parsing import parse_presence_list
 
 log = logging.getLogger(__name__)
 # One malformed presence is skipped with a log line; the others still count.
@@ -30,18 +29,4 @@ class ChatdClient:
         params = {"user_uuid": uuids} if uuids else None
         return await self._http.request_parsed(
             _parse_presences, "chatd", "GET", "/users/presences", params=params
-        )
-
-    async def get_presence(self, user_uuid: str) -> PhoneState:
-        return await self._http.request_parsed(
-            parse_presence, "chatd", "GET", f"/users/{quote(user_uuid)}/presences"
-        )
-
-    async def set_presence(self, user_uuid: str, state: WazoPresenceState, status: str | None = None) -> None:
-        """Set the state a user shows in Wazo's apps; only ``state`` and ``status`` are writable."""
-        body: dict[str, str] = {"state": state.value}
-        if status is not None:
-            body["status"] = status
-        await self._http.request(
-            "chatd", "PUT", f"/users/{quote(user_uuid)}/presences", json_body=body, expect=(204,)
         )

@@ -182,15 +182,6 @@ class ConfdClient:
     async def get_user(self, user: str | int) -> WazoUser:
         return await self._http.request_parsed(parse_user, "confd", "GET", f"/users/{quote(str(user))}")
 
-    async def find_user_by_email(self, email: str) -> WazoUser | None:
-        return _single(await self.list_users(email=email))
-
-    async def find_user_by_username(self, username: str) -> WazoUser | None:
-        return _single(await self.list_users(username=username))
-
-    async def user_lines(self, user: str | int) -> tuple[WazoLine, ...]:
-        return (await self.get_user(user)).lines
-
     async def get_dnd(self, user: str | int) -> bool:
         return await self._http.request_parsed(
             parse_service, "confd", "GET", f"/users/{quote(str(user))}/services/dnd"
@@ -221,7 +212,3 @@ class ConfdClient:
             json_body=body,
             expect=(204,),
         )
-
-
-def _single(users: list[WazoUser]) -> WazoUser | None:
-    return users[0] if len(users) == 1 else None

@@ -72,21 +72,20 @@ class WazoHttp:
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
         expect: Collection[int] = (200,),
-        user_token: Secret | None = None,
         basic_auth: tuple[str, Secret] | None = None,
         headers: Mapping[str, str] | None = None,
         log_failure: bool = True,
     ) -> Any:
         """Call ``{service base}{path}``; return the decoded JSON body (``None`` for 204).
 
-        ``service`` is one of ``auth``, ``calld``, ``chatd``, ``confd``. Without ``user_token``
-        or ``basic_auth`` (username, password) the service account's token is used, and a
+        ``service`` is one of ``auth``, ``calld``, ``chatd``, ``confd``. Without ``basic_auth``
+        (username, password) the service account's token is used, and a
         401 gets one retry with a freshly created token. Raises :class:`WazoError` on any
         failure, after logging it unless ``log_failure`` is False (for callers that log their
         own, richer line).
         """
         endpoint = f"{service} {method} {path}"
-        use_service_token = user_token is None and basic_auth is None
+        use_service_token = basic_auth is None
         token: Secret | None = None
         for attempt in (1, 2):
             if use_service_token:
@@ -102,7 +101,7 @@ class WazoHttp:
                     json_body=json_body,
                     params=params,
                     expect=expect,
-                    token=user_token or token,
+                    token=token,
                     basic_auth=basic_auth,
                     headers=headers,
                 )

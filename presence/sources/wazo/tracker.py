@@ -18,7 +18,6 @@ from presence.model import (
     CallEventKind,
     CallsResynced,
     DndChanged,
-    LineStateChanged,
     PhoneEvent,
     PhoneSnapshot,
     PhoneState,
@@ -60,10 +59,6 @@ class PhoneStateTracker:
             # chatd knows nothing of calls: keep the ones call events told us about.
             current = self.get(event.state.user_uuid)
             return self._store(replace(event.state, calls=current.calls))
-        if isinstance(event, LineStateChanged):
-            current = self.get(event.user_uuid)
-            lines = event.lines or current.lines
-            return self._store(replace(current, line_state=event.line_state, lines=lines))
         if isinstance(event, DndChanged):
             return self._store(replace(self.get(event.user_uuid), do_not_disturb=event.enabled))
         if isinstance(event, CallEvent):
