@@ -1,0 +1,125 @@
+"""The CalDAV source against a real Radicale: the service account reads a user's calendar, only the
+changes travel after the first read (sync-token), the watcher reports intervals, keeps them while
+the server is down (one log line), and never logs a title."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from devservers.radicale import SERVICE_PASSWORD, SERVICE_USER, RadicaleServer
+from presence.sources.calendar.caldav_reader import CalDavReader, href_of
+from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
+from rules.model import Interval
+from tests.calendar.ics import event
+
+pytestmark = pytest.mark.server
+
+HOUR = timedelta(hours=1)
+
+
+def now_minute() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+@pytest.fixture
+def reader() -> CalDavReader:
+    return CalDavReader(SERVICE_USER, SERVICE_PASSWORD, timeout=10)
+
+
+def test_full_read_then_only_changes(radicale: RadicaleServer, reader: CalDavReader) -> None:
+    url = radicale.make_calendar("alice", "sync")
+    t = now_minute() + HOUR
+    first = radicale.put_event("alice", "one", event("one", t, t + HOUR), "sync")
+    radicale.put_event("alice", "two", event("two", t + 2 * HOUR, t + 3 * HOUR), "sync")
+
+    full = reader.read(url, None)
+    assert full.full
+    assert set(full.objects) == {"/alice/sync/one.ics", "/alice/sync/two.ics"}
+    assert "UID:one" in full.objects[href_of(first)]
+
+    nothing = reader.read(url, full.token)
+    assert not nothing.full
+    assert (nothing.objects, nothing.deleted) == ({}, frozenset())
+
+    radicale.put_event("alice", "one", event("one", t - HOUR, t), "sync")
+    radicale.delete_event("alice", "two", "sync")
+    delta = reader.read(url, nothing.token)
+    assert not delta.full
+    assert set(delta.objects) == {"/alice/sync/one.ics"}
+    assert delta.deleted == frozenset({"/alice/sync/two.ics"})
+
+
+def test_the_service_account_cannot_write(radicale: RadicaleServer) -> None:
+    radicale.make_calendar("bob", "ro")
+    with pytest.raises(RuntimeError, match="HTTP 403"):
+        radicale.request(
+            SERVICE_USER,
+            "PUT",
+            radicale.calendar_url("bob", "ro") + "x.ics",
+            event("x", now_minute()).encode(),
+        )
+
+
+async def test_watcher_reports_intervals_and_keeps_them_while_the_server_is_down(
+    radicale: RadicaleServer, reader: CalDavReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = radicale.make_calendar("carol", "work")
+    t = now_minute() + HOUR
+    radicale.put_event("carol", "m1", event("m1", t, t + HOUR, summary="Layoffs planning"), "work")
+    radicale.put_event(
+        "carol",
+        "declined",
+        event(
+            "declined",
+            t + 2 * HOUR,
+            t + 3 * HOUR,
+            extra="ATTENDEE;PARTSTAT=DECLINED:mailto:carol@example.test",
+        ),
+        "work",
+    )
+    reports: list[tuple[str, tuple[Interval, ...]]] = []
+    watcher = CalendarWatcher(reader.read, lambda key, found: reports.append((key, found)), interval=60)
+    assert watcher.set_users([CalendarUser("carol", url, frozenset({"carol@example.test"}))]) == ["carol"]
+
+    caplog.set_level(logging.DEBUG)
+    await watcher.poll_user("carol")
+    assert reports == [("carol", (Interval(t, t + HOUR),))]
+
+    # Moved earlier on the server: the next read sees it.
+    radicale.put_event("carol", "m1", event("m1", t - 30 * timedelta(minutes=1), t), "work")
+    await watcher.poll_user("carol")
+    assert reports[-1] == ("carol", (Interval(t - timedelta(minutes=30), t),))
+
+    # Server down: the last intervals stay, one warning however many polls fail.
+    radicale.stop()
+    try:
+        await watcher.poll_user("carol")
+        await watcher.poll_user("carol")
+        assert watcher.intervals("carol") == (Interval(t - timedelta(minutes=30), t),)
+        warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
+        assert len(warnings) == 1
+    finally:
+        radicale.start()
+    await watcher.poll_user("carol")
+    assert any("readable again" in r.getMessage() for r in caplog.records)
+    assert "Layoffs" not in caplog.text
+
+
+async def test_watcher_spreads_polls_over_the_interval(
+    radicale: RadicaleServer, reader: CalDavReader
+) -> None:
+    urls = {user: radicale.make_calendar(user, "spread") for user in ("alice", "bob")}
+    seen: list[str] = []
+    watcher = CalendarWatcher(reader.read, lambda key, _found: seen.append(key), interval=0.5)
+    watcher.set_users([CalendarUser(u, url, frozenset()) for u, url in urls.items()])
+    task = asyncio.create_task(watcher.run())
+    try:
+        while watcher.polls < 4:  # two rounds
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+    assert sorted(seen) == ["alice", "bob"]  # reported once each: nothing changed afterwards
