@@ -114,12 +114,23 @@ async def test_watcher_spreads_polls_over_the_interval(
 ) -> None:
     urls = {user: radicale.make_calendar(user, "spread") for user in ("alice", "bob")}
     seen: list[str] = []
-    watcher = CalendarWatcher(reader.read, lambda key, _found: seen.append(key), interval=0.5)
+    reads: list[str] = []
+    two_rounds = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def counting_read(url: str, token: str | None):  # type: ignore[no-untyped-def]
+        delta = reader.read(url, token)
+        reads.append(url)
+        if len(reads) == 4:
+            loop.call_soon_threadsafe(two_rounds.set)
+        return delta
+
+    watcher = CalendarWatcher(counting_read, lambda key, _found: seen.append(key), interval=0.5)
     watcher.set_users([CalendarUser(u, url, frozenset()) for u, url in urls.items()])
     task = asyncio.create_task(watcher.run())
     try:
-        while watcher.polls < 4:  # two rounds
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(two_rounds.wait(), 30)
     finally:
         task.cancel()
+    assert sorted(reads[:2]) == sorted(urls.values())  # each user once per round
     assert sorted(seen) == ["alice", "bob"]  # reported once each: nothing changed afterwards
