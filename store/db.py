@@ -46,6 +46,16 @@ MIGRATIONS: Sequence[Sequence[str]] = (
                updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
            )""",
     ),
+    (
+        # The call routing the rules put on the PBX per Wazo user, with the user's own routing
+        # from before (JSON, rules.reconcile.RoutingRecord): written before and after each change,
+        # so a restart gives back exactly what the user had.
+        """CREATE TABLE call_routing (
+               user_uuid TEXT PRIMARY KEY,
+               record TEXT NOT NULL,
+               updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+           )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -180,6 +190,25 @@ class Store:
         ) as cur:
             row = await cur.fetchone()
         return str(row[0]) if row else None
+
+    # --- call routing applied by the rules ----------------------------------------------------
+
+    async def save_call_routing(self, user_uuid: str, record_json: str | None) -> None:
+        """Keep the user's routing record; None forgets it (nothing of ours on the PBX)."""
+        if record_json is None:
+            await self.db.execute("DELETE FROM call_routing WHERE user_uuid = ?", (user_uuid,))
+            return
+        await self.db.execute(
+            """INSERT INTO call_routing (user_uuid, record) VALUES (?, ?)
+               ON CONFLICT (user_uuid) DO UPDATE SET record = excluded.record,
+                   updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+            (user_uuid, record_json),
+        )
+
+    async def all_call_routing(self) -> dict[str, str]:
+        async with self.db.execute("SELECT user_uuid, record FROM call_routing") as cursor:
+            rows = await cursor.fetchall()
+        return {str(uuid): str(record) for uuid, record in rows}
 
     # --- figures for admin commands -----------------------------------------------------------
 

@@ -11,17 +11,21 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from presence.backoff import Backoff
 from presence.hub import PresenceHub
 from presence.identity import MatchRule, PbxUser, People, build_people
 from presence.model import CallsResynced, PhoneEvent
 from presence.privacy import OwnerPrivacy, PrivacyPolicy
+from presence.sources.calendar.caldav_reader import CalDavReader
+from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tracker import PhoneStateTracker
 from store import Store
+from xmpp_component.call_rules import CallRules
 from xmpp_component.commands import install_commands
 from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
@@ -154,6 +158,51 @@ class App:
         self.commands = install_commands(
             xmpp, cfg, self.domains, lambda: self.people, lambda: self.wazo, self.hub, self.settings
         )
+        self._build_call_rules()
+
+    def _build_call_rules(self) -> None:
+        """Meetings (CalDAV) and the chat DND drive the call routing (the Settings command)."""
+        assert self.store is not None
+        cal = self.config.calendar
+        self.call_rules = CallRules(
+            self.hub,
+            self.settings,
+            self.store,
+            lambda: self.people,
+            lambda: self.wazo,
+            ZoneInfo(cal.timezone),
+        )
+        self.settings.on_call_rules_change = self.call_rules.on_settings_change
+        self.commands.services.situation = self.call_rules.situation
+        self.calendar: CalendarWatcher | None = None
+        if cal.enabled:
+            assert self.config.caldav_password is not None  # parse_config requires it
+            reader = CalDavReader(
+                cal.username, self.config.caldav_password.reveal(), cal.request_timeout, cal.verify_tls
+            )
+            self.calendar = CalendarWatcher(
+                reader.read,
+                self.call_rules.on_intervals,
+                cal.poll_interval,
+                all_day_busy=cal.all_day_busy,
+                default_tz=ZoneInfo(cal.timezone),
+            )
+
+    def _calendar_users(self) -> None:
+        """After a read of Wazo's users: whose calendars to watch (new ones are read at once)."""
+        if self.calendar is None:
+            return
+        template = self.config.calendar.url_template
+        users = [
+            CalendarUser(
+                person.localpart,
+                template.format(localpart=person.chat_jid.split("@")[0], email=person.chat_jid),
+                frozenset({person.chat_jid}),
+            )
+            for person in self.people.by_uuid.values()
+        ]
+        for key in self.calendar.set_users(users):
+            self._spawn(self.calendar.poll_user(key), f"calendar-{key}")
 
     # --- XMPP events -------------------------------------------------------------------------------
 
@@ -243,6 +292,8 @@ class App:
                 self.intake.on_people_changed()  # probe/ask the new users now, not at the next connect
         if self.phone_jids is not None:
             await self.phone_jids.enforce_policy()
+        self._calendar_users()
+        self.call_rules.on_people()
         self.provisioned.set()
         self._phone_state_known()
 
@@ -275,6 +326,9 @@ class App:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, self.request_stop)
+            await self.call_rules.load()
+            if self.calendar is not None:
+                self._spawn(self.calendar.run(), "calendar")
             if self.config.wazo.enabled:
                 self._spawn(self._run_wazo(), "wazo")
             else:
@@ -286,6 +340,7 @@ class App:
             log.info("stopping")
             await self._shutdown(supervising)
         finally:
+            self.call_rules.close()
             for task in list(self._background):
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)

@@ -24,6 +24,7 @@ from xmpp_component.commands.last_callers import LastCallers
 from xmpp_component.commands.privacy import PrivacyCommand
 from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.commands.services import CommandServices
+from xmpp_component.commands.settings import DndSettingCommand, MeetingSettingCommand, SettingsCommand
 from xmpp_component.config import Config
 from xmpp_component.user_settings import UserSettings
 
@@ -68,6 +69,9 @@ def install_commands(
         HangupCommand(services),
         CallBackCommand(services),
         PrivacyCommand(services),
+        SettingsCommand(services),
+        MeetingSettingCommand(services),
+        DndSettingCommand(services),
     ]
     commands.append(HelpCommand(services, commands))
     return InstalledCommands(

@@ -27,6 +27,8 @@ class CommandServices:
     call_limiter: RateLimiter
     last_callers: LastCallers
     settings: UserSettings
+    # "Now: in a meeting until 14:30; your calls go to voicemail" for the Settings form (the rules).
+    situation: Callable[[Requester], str] | None = None
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()

@@ -64,6 +64,7 @@ class WazoUser:
     username: str
     mobile_phone_number: str = ""
     lines: tuple[WazoLine, ...] = ()
+    has_voicemail: bool = False  # a voicemail box is attached (DND then sends calls there)
 
     @property
     def display_name(self) -> str:
@@ -124,6 +125,7 @@ def parse_user(user: Any) -> WazoUser:
         username=_text(user, "username"),
         mobile_phone_number=_text(user, "mobile_phone_number"),
         lines=tuple(_parse_line(line) for line in lines),
+        has_voicemail=isinstance(user.get("voicemail"), Mapping),
     )
 
 
