@@ -179,6 +179,16 @@ class DndChanged:
     enabled: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ForwardChanged:
+    """A user's forward changed on the PBX (by them, an admin, or the component's rules)."""
+
+    user_uuid: UserUuid
+    kind: str  # busy | noanswer | unconditional
+    enabled: bool
+    destination: str | None = None
+
+
 class CallEventKind(StrEnum):
     CREATED = "created"
     ANSWERED = "answered"
@@ -214,4 +224,12 @@ class CallsResynced:
     calls: tuple[Call, ...]
 
 
-PhoneEvent = PhoneSnapshot | LineStateChanged | DndChanged | CallEvent | VoicemailReceived | CallsResynced
+PhoneEvent = (
+    PhoneSnapshot
+    | LineStateChanged
+    | DndChanged
+    | ForwardChanged
+    | CallEvent
+    | VoicemailReceived
+    | CallsResynced
+)

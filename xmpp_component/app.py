@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from presence.backoff import Backoff
 from presence.hub import PresenceHub
 from presence.identity import MatchRule, PbxUser, People, build_people
-from presence.model import CallsResynced, PhoneEvent
+from presence.model import CallsResynced, DndChanged, ForwardChanged, PhoneEvent
 from presence.privacy import OwnerPrivacy, PrivacyPolicy
 from presence.sources.calendar.caldav_reader import CalDavReader
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
@@ -251,6 +251,9 @@ class App:
             person = people.by_uuid.get(state.user_uuid)
             if person is not None:
                 self.hub.apply_phone(person.localpart, state)
+        if isinstance(event, DndChanged | ForwardChanged):
+            # Perhaps the user changing their routing during a rule: the rules look again.
+            self.call_rules.on_pbx_change(event.user_uuid)
         if isinstance(event, CallsResynced):
             self._wazo_resynced = True
             self._phone_state_known()

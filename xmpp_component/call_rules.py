@@ -135,6 +135,12 @@ class CallRules:
         if person is not None:
             self.evaluate(person.localpart)
 
+    def on_pbx_change(self, user_uuid: str) -> None:
+        """A DND or forward event from Wazo: a pass when the rules have something on the PBX."""
+        person = self._people().by_uuid.get(user_uuid)
+        if person is not None:
+            self.evaluate(person.localpart)
+
     def _on_presence(self, localpart: str, _presence: Any) -> None:
         show = self._hub.im(localpart).show
         if self._shows.get(localpart) != show:

@@ -18,6 +18,7 @@ from presence.model import (
     CallEventKind,
     CallsResynced,
     DndChanged,
+    ForwardChanged,
     LineStateChanged,
     PhoneEvent,
     PhoneSnapshot,
@@ -69,7 +70,7 @@ class PhoneStateTracker:
             return self._apply_call(event)
         if isinstance(event, CallsResynced):
             return self._resync_calls(event.calls)
-        if isinstance(event, VoicemailReceived):
+        if isinstance(event, VoicemailReceived | ForwardChanged):
             return ()  # a notice, not a state
         raise TypeError(f"unknown phone event {type(event).__name__}")
 
