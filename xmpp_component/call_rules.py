@@ -117,6 +117,10 @@ class CallRules:
             except (ValueError, KeyError, TypeError):
                 log.error("call routing record of %s is malformed; ignored (kept as it is)", uuid)
 
+    def record(self, user_uuid: str) -> RoutingRecord:
+        """What the rules have on the user's PBX routing (NO_RECORD: nothing)."""
+        return self._records.get(user_uuid, NO_RECORD)
+
     def close(self) -> None:
         for handle in self._timers.values():
             handle.cancel()

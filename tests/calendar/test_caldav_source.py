@@ -94,18 +94,30 @@ async def test_watcher_reports_intervals_and_keeps_them_while_the_server_is_down
     await watcher.poll_user("carol")
     assert reports[-1] == ("carol", (Interval(t - timedelta(minutes=30), t),))
 
-    # Server down: the last intervals stay, one warning however many polls fail.
+    # Server down: the last intervals stay, one warning however many users and polls fail.
+    watcher.set_users(
+        [
+            CalendarUser("carol", url, frozenset({"carol@example.test"})),
+            CalendarUser("nobody", radicale.calendar_url("bob", "none"), frozenset()),
+        ]
+    )
     radicale.stop()
     try:
-        await watcher.poll_user("carol")
-        await watcher.poll_user("carol")
+        for _ in range(2):
+            await watcher.poll_user("carol")
+            await watcher.poll_user("nobody")
         assert watcher.intervals("carol") == (Interval(t - timedelta(minutes=30), t),)
-        warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
-        assert len(warnings) == 1
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1, warnings
+        assert "unreachable" in warnings[0].getMessage()
     finally:
         radicale.start()
     await watcher.poll_user("carol")
+    assert not any("readable again" in r.getMessage() for r in caplog.records)  # "nobody" not yet
+    await watcher.poll_user("nobody")  # a user without a calendar: no meetings, an info line
     assert any("readable again" in r.getMessage() for r in caplog.records)
+    assert any("nobody: no calendar collection" in r.getMessage() for r in caplog.records)
+    assert watcher.intervals("nobody") == ()
     assert "Layoffs" not in caplog.text
 
 

@@ -3,7 +3,6 @@ the simulator's DND (calls to voicemail) is set by the component, and at the end
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from devservers.radicale import SERVICE_USER as CALDAV_USER
 from devservers.radicale import RadicaleServer
 from devservers.xmpp_client import connect_client, disconnect_client
 from rules.model import CallTarget, RuleSettings, Target
+from rules.reconcile import NO_RECORD
 from tests.calendar.ics import event
 from tests.e2e.test_combined_presence import SERVICE_PASSWORD, ready
 from tests.e2e.watch import PresenceWatch
@@ -89,7 +89,8 @@ async def test_a_meeting_turns_alice_in_a_meeting_with_calls_to_voicemail_then_b
             assert datetime.now(UTC) >= end
             await wait_until(lambda: not sim.state()["users"]["alice"]["dnd"], 10, "the DND restored")
             assert sim.state()["users"]["alice"]["forwards"]["unconditional"]["enabled"] is False
-            await asyncio.sleep(0)  # let the last pass store its record
+            alice_uuid = sim.state()["users"]["alice"]["uuid"]
+            await wait_until(lambda: app.call_rules.record(alice_uuid) == NO_RECORD, 10, "the record dropped")
             assert await app.store.all_call_routing() == {}  # type: ignore[union-attr]
         finally:
             await disconnect_client(bob)

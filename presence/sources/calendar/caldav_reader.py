@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import caldav
 from caldav.davclient import DAVClient
+from caldav.lib import error as caldav_error
 
 # caldav: the library logs whole response bodies (event titles, descriptions) at DEBUG, some of
 # them through the root logger (caldav/response.py). Event text must never reach a log, whatever
@@ -31,6 +32,10 @@ def _no_caldav_chatter(record: logging.LogRecord) -> bool:
 
 
 logging.getLogger().addFilter(_no_caldav_chatter)
+
+
+class NoCalendar(Exception):
+    """The server has no collection at the URL (404): the user has no calendar there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +83,10 @@ class CalDavReader:
     def read(self, url: str, token: str | None) -> Delta:
         """The changes of the collection at ``url`` since ``token`` (None: everything)."""
         calendar = self._client(url).calendar(url=url)  # type: ignore[no-untyped-call]
-        result: Any = calendar.get_objects_by_sync_token(sync_token=token, load_objects=True)
+        try:
+            result: Any = calendar.get_objects_by_sync_token(sync_token=token, load_objects=True)
+        except caldav_error.NotFoundError:
+            raise NoCalendar(url) from None
         new_token = str(result.sync_token) if result.sync_token is not None else None
         deleted = frozenset(href_of(u) for u in result.deleted_urls)
         objects: dict[str, str] = {}

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 import icalendar
 
 from presence.sources.calendar.busy import BusyRules, MalformedObject, busy_intervals, parse_object
-from presence.sources.calendar.caldav_reader import Delta
+from presence.sources.calendar.caldav_reader import Delta, NoCalendar
 from rules.model import Interval
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ class _State:
     objects: dict[str, icalendar.Calendar] = field(default_factory=dict)
     intervals: tuple[Interval, ...] = ()
     expanded_at: datetime | None = None
-    failing: bool = False
     read_once: bool = False
+    missing: bool = False
 
 
 class CalendarWatcher:
@@ -72,6 +72,7 @@ class CalendarWatcher:
         self._default_tz = default_tz
         self._now = now
         self._users: dict[str, _State] = {}
+        self._failing: set[str] = set()  # users whose last read failed (server down, refused...)
         self._slots = asyncio.Semaphore(concurrency)
         self.polls = 0  # reads done (for tests and figures)
 
@@ -87,6 +88,7 @@ class CalendarWatcher:
         for key in list(self._users):
             if key not in wanted:
                 del self._users[key]
+                self._recovered(key)
         for key, user in wanted.items():
             state = self._users.get(key)
             if state is None or state.user != user:
@@ -99,28 +101,47 @@ class CalendarWatcher:
         state = self._users.get(key)
         if state is None:
             return
+        missing = False
         async with self._slots:
             try:
                 delta = await asyncio.to_thread(self._fetch, state.user.url, state.token)
+            except NoCalendar:
+                delta, missing = Delta(None, True), True  # no calendar there: no meetings
             except Exception as error:
-                if not state.failing:
-                    log.warning(
-                        "calendar of %s unreachable (%s); keeping its last known events, retrying",
-                        key,
-                        type(error).__name__ if not str(error) else str(error).splitlines()[0][:200],
-                    )
-                state.failing = True
+                self._failed(key, error)
                 return
             finally:
                 self.polls += 1
         if self._users.get(key) is not state:
             return  # the user was removed or changed meanwhile
-        if state.failing:
-            log.info("calendar of %s readable again", key)
-            state.failing = False
+        self._recovered(key)
+        if missing and not state.missing:
+            log.info("calendar of %s: no calendar collection at its URL, so no meetings", key)
+        state.missing = missing
         changed = self._absorb(state, delta)
         self._expand(state, force=changed or not state.read_once)
         state.read_once = True
+
+    def _failed(self, key: str, error: Exception) -> None:
+        """One log line when the calendars become unreadable, however many users and polls fail;
+        each user's last known intervals stay in place meanwhile."""
+        if not self._failing:
+            reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            log.warning(
+                "calendar server unreachable (%s, reading %s's calendar); keeping the last known "
+                "meetings and retrying every %.0f s",
+                reason,
+                key,
+                self._interval,
+            )
+        log.debug("calendar of %s not read: %s", key, type(error).__name__)
+        self._failing.add(key)
+
+    def _recovered(self, key: str) -> None:
+        if key in self._failing:
+            self._failing.discard(key)
+            if not self._failing:
+                log.info("calendar server readable again")
 
     def _absorb(self, state: _State, delta: Delta) -> bool:
         state.token = delta.token
