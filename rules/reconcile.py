@@ -8,13 +8,14 @@ next pass:
 
 - PBX shows our target → the write happened (confirm it);
 - PBX differs from a *confirmed* target → the user changed it themselves (on the phone, in Wazo's
-  apps): that is their own routing now, and the override they countermanded is not put back
-  while it stays the rule's choice (:attr:`RoutingRecord.yielded`);
+  apps): each field they changed (DND, forward) is their own now, the fields still as the
+  component set them are given back, and the override they countermanded is not put back while
+  it stays the rule's choice (:attr:`RoutingRecord.yielded`);
 - PBX differs from an *unconfirmed* target → our write was cut short: go on from the saved own.
 
 One limit follows from reading the PBX state rather than trusting events: a user who sets on the
-phone exactly what the component had set (DND on while the component's DND is on) cannot be told
-apart from the component's own setting, and gets their previous routing back when the rule ends.
+phone exactly what the component had set (DND on while the component's DND is on) changes
+nothing that can be seen, and gets their previous value back when the rule ends.
 """
 
 from __future__ import annotations
@@ -64,9 +65,12 @@ def plan(record: RoutingRecord, observed: PbxRouting, desired: Callable[[PbxRout
         if observed == override.target:
             override = Override(override.own, override.target, confirmed=True)
         elif override.confirmed:
+            # The user changed some of it: the fields they changed are theirs now; the fields
+            # still as the component set them stay the component's, to be given back.
             user_changed = True
             yielded = override.target
-            override = None
+            own = _take_changes(override.own, observed, override.target)
+            override = None if observed == own else Override(own, observed, confirmed=True)
     own = override.own if override is not None else observed
     want = desired(own)
     if want == own:
@@ -76,8 +80,8 @@ def plan(record: RoutingRecord, observed: PbxRouting, desired: Callable[[PbxRout
             return Step(settled, None, settled, own, user_changed)
         restoring = RoutingRecord(Override(own, own, confirmed=False))
         return Step(restoring, own, RoutingRecord(), own, user_changed)
-    if override is None and yielded == want:
-        kept = RoutingRecord(None, yielded)
+    if yielded == want:
+        kept = RoutingRecord(override, yielded)
         return Step(kept, None, kept, own, user_changed)
     if override is not None and override.target == want and observed == want:
         kept = RoutingRecord(override)
@@ -88,6 +92,14 @@ def plan(record: RoutingRecord, observed: PbxRouting, desired: Callable[[PbxRout
         RoutingRecord(Override(own, want, confirmed=True)),
         own,
         user_changed,
+    )
+
+
+def _take_changes(own: PbxRouting, observed: PbxRouting, target: PbxRouting) -> PbxRouting:
+    """``own`` with each field the user changed away from ``target`` taken from ``observed``."""
+    return PbxRouting(
+        dnd=observed.dnd if observed.dnd != target.dnd else own.dnd,
+        forward=observed.forward if observed.forward != target.forward else own.forward,
     )
 
 

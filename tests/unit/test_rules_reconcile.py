@@ -4,7 +4,7 @@ the user's own routing, and nothing of the component's is left in the record."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -66,6 +66,17 @@ def test_a_user_change_during_the_override_becomes_theirs_and_is_kept() -> None:
     assert plan(step.after, theirs, wanting(None)).write is None
 
 
+def test_a_forward_set_during_our_dnd_is_kept_and_our_dnd_removed() -> None:
+    """The user forwards their calls while the component's DND (voicemail) is on: the forward is
+    theirs and wins; the DND, still the component's, goes away (it would hide the forward)."""
+    record = RoutingRecord(Override(USER_RINGS, TO_VOICEMAIL, confirmed=True))
+    theirs = Forward(True, "+33600000000")
+    step = plan(record, PbxRouting(dnd=True, forward=theirs), wanting(TO_VOICEMAIL))
+    assert step.user_changed
+    assert step.write == PbxRouting(dnd=False, forward=theirs)
+    assert step.after == NO_RECORD
+
+
 def test_the_user_turning_our_dnd_off_is_not_undone_while_the_rule_lasts() -> None:
     record = RoutingRecord(Override(USER_RINGS, TO_VOICEMAIL, confirmed=True))
     step = plan(record, USER_RINGS, wanting(TO_VOICEMAIL))
@@ -107,9 +118,11 @@ targets = st.sampled_from(
         CallTarget(Target.NUMBER, "1002"),
     ]
 )
+forwards = st.builds(Forward, st.booleans(), st.sampled_from([None, "+4930123", "1003"]))
 actions = st.one_of(
     st.tuples(st.just("rules"), st.booleans(), st.booleans()),
-    st.tuples(st.just("user"), routings),
+    st.tuples(st.just("user-dnd"), st.booleans()),
+    st.tuples(st.just("user-forward"), forwards),
     st.tuples(st.just("crash"), st.sampled_from(["before-write", "after-write"])),
 )
 
@@ -163,15 +176,19 @@ def test_once_every_rule_is_off_the_users_own_routing_is_back(
         if action[0] == "rules":
             world.busy, world.chat_dnd = bool(action[1]), bool(action[2])
             world.reconcile()
-        elif action[0] == "user":
-            routing = action[1]
-            assert isinstance(routing, PbxRouting)
+        elif action[0] in ("user-dnd", "user-forward"):
+            # The user changes one thing on the phone: DND, or the forward.
+            field = "dnd" if action[0] == "user-dnd" else "forward"
+            value = action[1]
             pending = world.record.override
-            # Not observable (see rules.reconcile): setting what is already there, or exactly the
-            # component's own unfinished target.
-            if routing == world.pbx or (pending is not None and routing == pending.target):
+            # Not observable (see rules.reconcile): setting what is already there, or exactly
+            # the value of the component's own unfinished write.
+            if getattr(world.pbx, field) == value or (
+                pending is not None and getattr(pending.target, field) == value
+            ):
                 continue
-            world.pbx = world.own = routing
+            world.pbx = replace(world.pbx, **{field: value})
+            world.own = replace(world.own, **{field: value})
             world.reconcile()
         else:
             world.reconcile(crash=str(action[1]))
