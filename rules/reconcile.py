@@ -101,10 +101,3 @@ def _take_changes(own: PbxRouting, observed: PbxRouting, target: PbxRouting) -> 
         dnd=observed.dnd if observed.dnd != target.dnd else own.dnd,
         forward=observed.forward if observed.forward != target.forward else own.forward,
     )
-
-
-def component_dnd(record: RoutingRecord) -> bool:
-    """The PBX DND is on because of the component, not the user (watchers must not see it as
-    the user's own "Do not disturb")."""
-    override = record.override
-    return override is not None and override.target.dnd and not override.own.dnd

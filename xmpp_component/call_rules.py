@@ -26,7 +26,7 @@ from presence.sources.wazo.confd import ForwardKind
 from presence.sources.wazo.errors import WazoError, WazoShapeError
 from rules.engine import Decision, RuleInputs, decide
 from rules.model import Forward, Interval, PbxRouting
-from rules.reconcile import NO_RECORD, Override, RoutingRecord, component_dnd, plan
+from rules.reconcile import NO_RECORD, Override, RoutingRecord, plan
 from store import Store
 from xmpp_component.commands.base import Requester
 from xmpp_component.user_settings import UserSettings
@@ -142,8 +142,11 @@ class CallRules:
     def on_pbx_change(self, user_uuid: str) -> None:
         """A DND or forward event from Wazo: a pass when the rules have something on the PBX."""
         person = self._people().by_uuid.get(user_uuid)
-        if person is not None:
-            self.evaluate(person.localpart)
+        if person is None:
+            return
+        if user_uuid not in self._records:
+            self._hub.apply_explicit_dnd(person.localpart, None)  # the PBX's DND is the user's
+        self.evaluate(person.localpart)
 
     def _on_presence(self, localpart: str, _presence: Any) -> None:
         show = self._hub.im(localpart).show
@@ -233,7 +236,9 @@ class CallRules:
         if step.user_changed:
             log.info("%s changed their call routing during a rule: it is theirs now", person.localpart)
         await self._keep(uuid, step.before)
-        self._hub.apply_explicit_dnd(person.localpart, False if component_dnd(step.before) else None)
+        if step.before.override is not None:
+            # The PBX's DND may be the component's: watchers see the user's own DND only.
+            self._hub.apply_explicit_dnd(person.localpart, step.before.override.own.dnd)
         if step.write is not None:
             await self._write(wazo, uuid, observed, step.write)
             log.info(
@@ -242,7 +247,13 @@ class CallRules:
                 "restored" if step.after == NO_RECORD else "set for a rule",
             )
         await self._keep(uuid, step.after)
-        self._hub.apply_explicit_dnd(person.localpart, False if component_dnd(step.after) else None)
+        if step.after.override is not None:
+            self._hub.apply_explicit_dnd(person.localpart, step.after.override.own.dnd)
+        elif step.write is None:
+            self._hub.apply_explicit_dnd(person.localpart, None)
+        # After a restore the PBX's DND event is still on its way: the hub keeps the user's own
+        # value until that event arrives (on_pbx_change), so watchers never see the component's
+        # DND as "Do not disturb", not even for a moment.
 
     async def _write(self, wazo: WazoClient, uuid: str, observed: PbxRouting, target: PbxRouting) -> None:
         # Forward first when turning DND off and the forward on, DND first otherwise: calls never

@@ -22,7 +22,7 @@ from rules.model import (
     RuleSettings,
     Target,
 )
-from rules.reconcile import NO_RECORD, Override, RoutingRecord, component_dnd, plan
+from rules.reconcile import NO_RECORD, Override, RoutingRecord, plan
 
 NOW = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
 TO_VOICEMAIL = PbxRouting(dnd=True)
@@ -95,12 +95,6 @@ def test_a_write_cut_short_is_finished_from_the_saved_routing() -> None:
     assert plan(record, half, wanting(TO_VOICEMAIL)).write == TO_VOICEMAIL
     assert plan(record, half, wanting(None)).write == USER_RINGS
     del own
-
-
-def test_component_dnd_is_told_apart_from_the_users() -> None:
-    assert component_dnd(RoutingRecord(Override(USER_RINGS, TO_VOICEMAIL, True)))
-    assert not component_dnd(NO_RECORD)
-    assert not component_dnd(RoutingRecord(Override(PbxRouting(dnd=True), PbxRouting(dnd=True), True)))
 
 
 # --- property ------------------------------------------------------------------------------------
