@@ -166,3 +166,30 @@ def test_malformed_objects(caplog: pytest.LogCaptureFixture) -> None:
     assert found == (Interval(T, T + HOUR),)
     assert "/alice/work/bad.ics" in caplog.text
     assert "Secret" not in caplog.text
+
+
+async def test_watcher_skips_a_malformed_object_naming_its_href(caplog: pytest.LogCaptureFixture) -> None:
+    """Radicale itself refuses a malformed object at PUT and skips broken files, so a server that
+    hands one out is stood in for by a reader returning it."""
+    from presence.sources.calendar.caldav_reader import Delta
+    from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
+
+    good = event("good", T, T + HOUR)
+    delta = Delta(
+        "token-1",
+        True,
+        {
+            "/alice/work/bad.ics": "BEGIN:VCALENDAR\r\nSUMMARY:Secret plan\r\nBROKEN",
+            "/alice/work/good.ics": good,
+        },
+    )
+    reports: list[tuple[Interval, ...]] = []
+    watcher = CalendarWatcher(
+        lambda _url, _token: delta, lambda _key, found: reports.append(found), 60, now=lambda: T
+    )
+    watcher.set_users([CalendarUser("alice", "http://dav/alice/work/", RULES.addresses)])
+    with caplog.at_level(logging.WARNING):
+        await watcher.poll_user("alice")
+    assert reports == [(Interval(T, T + HOUR),)]
+    assert "/alice/work/bad.ics" in caplog.text
+    assert "Secret" not in caplog.text

@@ -53,6 +53,27 @@ def test_full_read_then_only_changes(radicale: RadicaleServer, reader: CalDavRea
     assert delta.deleted == frozenset({"/alice/sync/two.ics"})
 
 
+def test_an_event_in_new_york_time_from_the_server(radicale: RadicaleServer, reader: CalDavReader) -> None:
+    from presence.sources.calendar.busy import BusyRules, busy_intervals, parse_object
+
+    url = radicale.make_calendar("alice", "tz")
+    ics = event(
+        "ny", "DTSTART;TZID=America/New_York:20261202T090000", "DTEND;TZID=America/New_York:20261202T100000"
+    ).replace(
+        "BEGIN:VEVENT",
+        "BEGIN:VTIMEZONE\r\nTZID:America/New_York\r\nBEGIN:STANDARD\r\nDTSTART:19701101T020000\r\n"
+        "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU\r\nTZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\n"
+        "END:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:19700308T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU\r\n"
+        "TZOFFSETFROM:-0500\r\nTZOFFSETTO:-0400\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT",
+        1,
+    )
+    radicale.put_event("alice", "ny", ics, "tz")
+    objects = {href: parse_object(text) for href, text in reader.read(url, None).objects.items()}
+    day = datetime(2026, 12, 2, tzinfo=UTC)
+    found = busy_intervals(objects, BusyRules(frozenset()), day, day + timedelta(days=1))
+    assert found == (Interval(datetime(2026, 12, 2, 14, tzinfo=UTC), datetime(2026, 12, 2, 15, tzinfo=UTC)),)
+
+
 def test_the_service_account_cannot_write(radicale: RadicaleServer) -> None:
     radicale.make_calendar("bob", "ro")
     with pytest.raises(RuntimeError, match="HTTP 403"):
