@@ -302,3 +302,47 @@ async def test_an_event_moved_earlier_on_the_server_takes_effect_at_the_next_rea
             mark = watch.mark()
             await watch.wait_for(alice_phone, mark, state="in_a_meeting", timeout=15)
             assert datetime.now(UTC) >= start
+
+
+async def test_chat_dnd_and_meeting_rules_hand_over_without_overwriting_each_other(
+    prosody: ProsodyServer, radicale: RadicaleServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    calendar = calendar_name(tmp_path)
+    radicale.make_calendar("alice", calendar)
+    store = tmp_path / "state.sqlite"
+    await save_settings(
+        store,
+        RuleSettings(meeting_calls=CallTarget(Target.VOICEMAIL), dnd_calls=CallTarget(Target.NUMBER, "1003")),
+    )
+    start = seconds_from_now(8)
+    end = start + timedelta(seconds=6)
+    radicale.put_event("alice", "sync", event("sync", start, end), calendar)
+    to_carol = {"enabled": True, "destination": "1003"}
+    async with running_app(config_for(prosody, radicale, sim, store, calendar, poll_interval=60.0)) as app:
+        await ready(app)
+        alice_chat = await connect_client(f"alice@{prosody.domain}", prosody.users["alice"], prosody.c2s_port)
+        try:
+            alice_chat.send_presence(pshow="dnd")  # before the meeting: the DND rule
+            await wait_until(
+                lambda: alice(sim)["forwards"]["unconditional"] == to_carol, 10, "calls to carol"
+            )
+            call = sim.ring("alice", from_number="0611223344")
+            assert sim.state()["users"]["carol"]["calls"][0]["call_id"] == call["call_id"]  # carol rings
+            sim.hangup(call_id=call["call_id"])
+
+            await wait_until(lambda: app.hub.calendar("alice").busy, 15, "the meeting")
+            assert alice(sim)["forwards"]["unconditional"] == to_carol  # DND rule still wins
+            assert alice(sim)["dnd"] is False
+
+            alice_chat.send_presence()  # available again, still in the meeting: the meeting rule
+            await wait_until(lambda: alice(sim)["dnd"], 10, "calls to voicemail")
+            assert alice(sim)["forwards"]["unconditional"]["enabled"] is False
+            sim.ring("alice", from_number="0611223344")
+            assert alice(sim)["diverted"][-1] == {"from": "0611223344", "to": "voicemail"}
+            assert alice(sim)["voicemails"] == 1
+
+            await sleep_until(end)
+            await wait_until(lambda: not alice(sim)["dnd"], 10, "her own routing back")
+            assert alice(sim)["forwards"]["unconditional"] == {"enabled": False, "destination": None}
+        finally:
+            await disconnect_client(alice_chat)

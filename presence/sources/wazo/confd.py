@@ -213,9 +213,9 @@ class ConfdClient:
         )
 
     async def set_forward(self, user: str | int, kind: ForwardKind, forward: Forward) -> None:
-        body: dict[str, Any] = {"enabled": forward.enabled}
-        if forward.destination is not None:
-            body["destination"] = forward.destination
+        # destination is always sent (null too): left out, confd would keep the old one, and a
+        # forward given back would keep the component's number.
+        body: dict[str, Any] = {"enabled": forward.enabled, "destination": forward.destination}
         await self._http.request(
             "confd",
             "PUT",
