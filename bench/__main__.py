@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("latency", "fanout", "scale", "commands")
+BENCHMARKS = ("latency", "fanout", "scale", "commands", "calendar")
 
 
 def main() -> int:
