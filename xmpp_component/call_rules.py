@@ -216,6 +216,11 @@ class CallRules:
                 )
                 asyncio.get_running_loop().call_later(delay, self.evaluate, person.localpart)
                 return
+            except Exception:
+                # Never a silent death: the record in the store says where the pass stopped,
+                # and the next evaluation (boundary, event, settings) starts from there.
+                log.exception("call routing pass of %s failed", person.localpart)
+                return
         self._retries.pop(person.wazo_uuid, None)
 
     async def _reconcile(self, person: Person) -> None:
