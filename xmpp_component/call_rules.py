@@ -177,6 +177,9 @@ class CallRules:
         if person is None:
             return
         record = self._records.get(person.wazo_uuid, NO_RECORD)
+        if record.override is not None:
+            # E.g. after a restart, before the first pass: the DND on the PBX may be ours.
+            self._hub.apply_explicit_dnd(localpart, record.override.own.dnd)
         # The user's own routing is not known without asking Wazo; for the flag and for knowing
         # whether a rule applies at all, assume it diverts nothing (the pass asks Wazo).
         decision = decide(self._inputs(person, PbxRouting(), has_voicemail=True))
