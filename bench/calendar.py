@@ -39,7 +39,7 @@ from devservers.radicale import SERVICE_PASSWORD, SERVICE_USER, RadicaleServer
 from presence.hub import PresenceHub
 from presence.identity import People, Person
 from presence.model import Activity, CombinedPresence, ImShow, ImState
-from presence.sources.calendar.caldav_reader import CalDavReader
+from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from store import Store
 from xmpp_component.call_rules import CallRules
@@ -116,7 +116,8 @@ async def bench(users: int, interval: float) -> list[dict[str, Any]]:
         await settings.load()
         rules = CallRules(hub, settings, store, lambda: people, lambda: None)
         reader = CalDavReader(SERVICE_USER, SERVICE_PASSWORD, timeout=30)
-        watcher = CalendarWatcher(reader.read, rules.on_intervals, interval)
+        probe = CtagProbe(SERVICE_USER, SERVICE_PASSWORD, timeout=30)
+        watcher = CalendarWatcher(reader.read, rules.on_intervals, interval, probe=probe.ctag)
 
         rss_before = me.memory_info().rss
         watcher.set_users(
@@ -167,6 +168,7 @@ async def bench(users: int, interval: float) -> list[dict[str, Any]]:
             interval + 5,
         )
         task.cancel()
+        await probe.close()
         rules.close()
         await store.close()
 

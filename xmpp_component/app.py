@@ -18,7 +18,7 @@ from presence.hub import PresenceHub
 from presence.identity import MatchRule, PbxUser, People, build_people
 from presence.model import CallsResynced, DndChanged, ForwardChanged, PhoneEvent
 from presence.privacy import OwnerPrivacy, PrivacyPolicy
-from presence.sources.calendar.caldav_reader import CalDavReader
+from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.config import WazoSettings
@@ -88,6 +88,8 @@ class App:
         self.started = asyncio.Event()
         # Run while the stream is still up at shutdown, e.g. to tell subscribers we are leaving.
         self.shutdown_hooks: list[ShutdownHook] = []
+        # Run last at shutdown, after the background tasks stopped (HTTP sessions...).
+        self.shutdown_closers: list[ShutdownHook] = []
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -177,15 +179,17 @@ class App:
         self.calendar: CalendarWatcher | None = None
         if cal.enabled:
             assert self.config.caldav_password is not None  # parse_config requires it
-            reader = CalDavReader(
-                cal.username, self.config.caldav_password.reveal(), cal.request_timeout, cal.verify_tls
-            )
+            password = self.config.caldav_password.reveal()
+            reader = CalDavReader(cal.username, password, cal.request_timeout, cal.verify_tls)
+            probe = CtagProbe(cal.username, password, cal.request_timeout, cal.verify_tls)
+            self.shutdown_closers.append(probe.close)
             self.calendar = CalendarWatcher(
                 reader.read,
                 self.call_rules.on_intervals,
                 cal.poll_interval,
                 all_day_busy=cal.all_day_busy,
                 default_tz=ZoneInfo(cal.timezone),
+                probe=probe.ctag,
             )
 
     def _calendar_users(self) -> None:
@@ -347,6 +351,8 @@ class App:
             for task in list(self._background):
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
+            for closer in self.shutdown_closers:
+                await closer()
             await self.store.close()
             log.info("stopped")
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from devservers.radicale import SERVICE_PASSWORD, SERVICE_USER, RadicaleServer
-from presence.sources.calendar.caldav_reader import CalDavReader, href_of
+from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe, Delta, NoCalendar, href_of
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from rules.model import Interval
 from tests.calendar.ics import event
@@ -167,3 +167,36 @@ async def test_watcher_spreads_polls_over_the_interval(
         task.cancel()
     assert sorted(reads[:2]) == sorted(urls.values())  # each user once per round
     assert sorted(seen) == ["alice", "bob"]  # reported once each: nothing changed afterwards
+
+
+async def test_the_ctag_probe_spares_the_read_of_an_unchanged_calendar(
+    radicale: RadicaleServer, reader: CalDavReader
+) -> None:
+    url = radicale.make_calendar("bob", "probe")
+    probe = CtagProbe(SERVICE_USER, SERVICE_PASSWORD, timeout=10)
+    reads: list[str | None] = []
+
+    def counting_read(url: str, token: str | None) -> Delta:
+        reads.append(token)
+        return reader.read(url, token)
+
+    found: list[tuple[Interval, ...]] = []
+    watcher = CalendarWatcher(counting_read, lambda _k, f: found.append(f), 60, probe=probe.ctag)
+    watcher.set_users([CalendarUser("bob", url, frozenset())])
+    try:
+        first = await probe.ctag(url)
+        assert first == await probe.ctag(url)
+        await watcher.poll_user("bob")
+        await watcher.poll_user("bob")
+        assert len(reads) == 1  # the second poll was the probe alone
+        t = now_minute() + HOUR
+        radicale.put_event("bob", "late", event("late", t, t + HOUR), "probe")
+        assert await probe.ctag(url) != first
+        await watcher.poll_user("bob")
+        assert len(reads) == 2
+        assert reads[1] is not None  # an incremental read, from the sync token
+        assert found[-1] == (Interval(t, t + HOUR),)
+        with pytest.raises(NoCalendar):
+            await probe.ctag(radicale.calendar_url("bob", "nothing-here"))
+    finally:
+        await probe.close()

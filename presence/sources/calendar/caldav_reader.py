@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import aiohttp
 import caldav
 from caldav.davclient import DAVClient
 from caldav.lib import error as caldav_error
@@ -51,6 +53,55 @@ class Delta:
 def href_of(url: Any) -> str:
     """The path of an object's URL, percent-decoded (servers differ in what they escape)."""
     return unquote(urlsplit(str(url)).path)
+
+
+_CTAG_REQUEST = (
+    b'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:" '
+    b'xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:getctag/><d:sync-token/></d:prop></d:propfind>'
+)
+# The reply is a server's XML: read the two values with a pattern, not an XML parser (no entity
+# expansion, no surprises), as their text has no markup.
+_TAG_VALUE = re.compile(r"<(?:[A-Za-z0-9]+:)?(getctag|sync-token)(?:\s[^>]*)?>([^<]*)</", re.IGNORECASE)
+
+
+class CalendarUnreadable(Exception):
+    """The server answered the probe with something else than a multistatus."""
+
+
+class CtagProbe:
+    """``await probe.ctag(url)``: the collection's getctag (or sync-token), one PROPFIND Depth 0."""
+
+    def __init__(self, username: str, password: str, timeout: float, verify_tls: bool = True) -> None:
+        self._headers = {
+            "Authorization": aiohttp.encode_basic_auth(username, password),
+            "Depth": "0",
+            "Content-Type": "application/xml; charset=utf-8",
+        }
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._ssl = verify_tls  # True: aiohttp's default verification
+        self._session: aiohttp.ClientSession | None = None
+
+    async def ctag(self, url: str) -> str:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        async with self._session.request(
+            "PROPFIND", url, data=_CTAG_REQUEST, headers=self._headers, ssl=self._ssl
+        ) as response:
+            if response.status == 404:
+                raise NoCalendar(url)
+            if response.status != 207:
+                raise CalendarUnreadable(f"HTTP {response.status} from {url}")
+            text = await response.text()
+        values: dict[str, str] = {str(name).lower(): str(value) for name, value in _TAG_VALUE.findall(text)}
+        tag = values.get("getctag") or values.get("sync-token")
+        if not tag:
+            raise CalendarUnreadable(f"no getctag or sync-token for {url}")
+        return tag
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 class CalDavReader:
