@@ -16,6 +16,8 @@ from pathlib import Path
 
 from devservers.net import free_port, port_accepts
 from devservers.prosody import ProsodyServer
+from devservers.radicale import CALENDAR, RadicaleServer
+from rules.model import CallTarget, RuleSettings, Target
 from wazo_sim.app import WazoSimulator
 from xmpp_component.app import App
 from xmpp_component.config import parse_config
@@ -28,7 +30,7 @@ def _port(preferred: int) -> int:
     return preferred if not port_accepts(preferred) else free_port()
 
 
-def banner(server: ProsodyServer, sim: WazoSimulator) -> str:
+def banner(server: ProsodyServer, sim: WazoSimulator, radicale: RadicaleServer) -> str:
     users = "\n".join(f"    {user}@{server.domain}   password: {pw}" for user, pw in server.users.items())
     control = f"{sim.base_url}/_sim"
     return f"""
@@ -49,6 +51,13 @@ def banner(server: ProsodyServer, sim: WazoSimulator) -> str:
    the truth:    curl {control}/state
  Users alice/bob/carol have extensions 1001/1002/1003.
 
+ Meetings: alice's calendar is {radicale.calendar_url("alice")} (Radicale, password pw-alice).
+ Put a meeting in it, starting in 20 s, for 1 minute:
+   meeting:      .venv/bin/python -m devservers.meeting alice --in 20 --minutes 1
+ At its start bob sees alice "In a meeting", and her calls go to her voicemail (her settings:
+ "meeting calls voicemail"; send "settings" to {server.component} as alice to see or change them).
+ Ring her then and the simulator leaves a voicemail message (see "the truth" above).
+
  Place a call: logged in as alice, send the chat message "call bob" to {server.component}
  (or run its "Call" command). Your own phone rings first: answer it with
    curl -X POST {control}/users/alice/answer
@@ -66,7 +75,12 @@ async def run_demo(workdir: Path) -> None:
     server.start()
     sim = WazoSimulator(port=_port(9497))
     await sim.start()
+    radicale = RadicaleServer(workdir / "radicale", port=_port(5232))
     try:
+        radicale.start()
+        for user in radicale.users:
+            if not (workdir / "radicale" / "collections" / "collection-root" / user / CALENDAR).exists():
+                radicale.make_calendar(user)
         server.register_users()
         service = sim.config.service_accounts[0]
         config = parse_config(
@@ -78,14 +92,26 @@ async def run_demo(workdir: Path) -> None:
                 },
                 "store": {"path": str(workdir / "phonepresence.sqlite")},
                 "wazo": {"enabled": True, "base_url": sim.base_url, "username": service.username},
+                "calendar": {
+                    "enabled": True,
+                    "url_template": radicale.base_url + "/{localpart}/" + CALENDAR + "/",
+                    "username": radicale.service_user,
+                    "poll_interval": 5.0,
+                },
             },
             {
                 "PHONEPRESENCE_COMPONENT_SECRET": server.component_secret,
                 "PHONEPRESENCE_WAZO_PASSWORD": service.password,
+                "PHONEPRESENCE_CALDAV_PASSWORD": radicale.service_password,
             },
         )
         setup_logging(
-            "info", [config.component_secret, *([config.wazo_password] if config.wazo_password else [])]
+            "info",
+            [
+                config.component_secret,
+                *([config.wazo_password] if config.wazo_password else []),
+                *([config.caldav_password] if config.caldav_password else []),
+            ],
         )
         app = App(config)
         loop = asyncio.get_running_loop()
@@ -97,10 +123,15 @@ async def run_demo(workdir: Path) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(app.supervisor.online.wait(), 10)
             await asyncio.wait_for(app.provisioned.wait(), 10)
-        print(banner(server, sim), flush=True)
+        alice = app.people.by_chat_jid.get(f"alice@{server.domain}")
+        if alice is not None and app.settings.call_rules(alice.wazo_uuid) == RuleSettings():
+            voicemail = RuleSettings(meeting_calls=CallTarget(Target.VOICEMAIL))
+            await app.settings.set_call_rules(alice.wazo_uuid, alice.chat_jid, voicemail)
+        print(banner(server, sim, radicale), flush=True)
         await task
     finally:
         await sim.stop()
+        radicale.stop()
         server.stop()
         log.info("demo stopped")
 

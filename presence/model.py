@@ -172,6 +172,16 @@ class DndChanged:
     enabled: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ForwardChanged:
+    """A user's forward changed on the PBX (by them, an admin, or the component's rules)."""
+
+    user_uuid: UserUuid
+    kind: str  # busy | noanswer | unconditional
+    enabled: bool
+    destination: str | None = None
+
+
 class CallEventKind(StrEnum):
     CREATED = "created"
     ANSWERED = "answered"
@@ -220,4 +230,6 @@ class UsersChanged:
     user_uuid: UserUuid = ""
 
 
-PhoneEvent = PhoneSnapshot | DndChanged | CallEvent | VoicemailReceived | CallsResynced | UsersChanged
+PhoneEvent = (
+    PhoneSnapshot | DndChanged | ForwardChanged | CallEvent | VoicemailReceived | CallsResynced | UsersChanged
+)

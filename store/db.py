@@ -72,6 +72,16 @@ MIGRATIONS: Sequence[Sequence[str]] = (
                PRIMARY KEY (owner, item)
            ) WITHOUT ROWID""",
     ),
+    (
+        # The call routing the rules put on the PBX per Wazo user, with the user's own routing
+        # from before (JSON, rules.reconcile.RoutingRecord): written before and after each change,
+        # so a restart gives back exactly what the user had.
+        """CREATE TABLE call_routing (
+               user_uuid TEXT PRIMARY KEY,
+               record TEXT NOT NULL,
+               updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+           )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -272,6 +282,25 @@ class Store:
         async with self.db.execute("SELECT user_jid, wazo_uuid, settings FROM user_settings") as cursor:
             rows = await cursor.fetchall()
         return [(str(jid), str(uuid) if uuid is not None else None, str(text)) for jid, uuid, text in rows]
+
+    # --- call routing applied by the rules ----------------------------------------------------
+
+    async def save_call_routing(self, user_uuid: str, record_json: str | None) -> None:
+        """Keep the user's routing record; None forgets it (nothing of ours on the PBX)."""
+        if record_json is None:
+            await self.db.execute("DELETE FROM call_routing WHERE user_uuid = ?", (user_uuid,))
+            return
+        await self.db.execute(
+            """INSERT INTO call_routing (user_uuid, record) VALUES (?, ?)
+               ON CONFLICT (user_uuid) DO UPDATE SET record = excluded.record,
+                   updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+            (user_uuid, record_json),
+        )
+
+    async def all_call_routing(self) -> dict[str, str]:
+        async with self.db.execute("SELECT user_uuid, record FROM call_routing") as cursor:
+            rows = await cursor.fetchall()
+        return {str(uuid): str(record) for uuid, record in rows}
 
     # --- figures for admin commands -----------------------------------------------------------
 

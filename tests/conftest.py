@@ -10,6 +10,7 @@ from slixmpp import ClientXMPP
 
 from devservers.ejabberd import EjabberdServer
 from devservers.prosody import ProsodyServer
+from devservers.radicale import RadicaleServer
 from devservers.xmpp_client import connect_client, disconnect_client
 
 ClientFactory = Callable[[str], Awaitable[ClientXMPP]]
@@ -44,6 +45,17 @@ def ejabberd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EjabberdServe
     server.start()  # raises (failing the tests) if ejabberd cannot start: never a skip
     try:
         server.register_users()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
+    """Radicale (CalDAV) with alice, bob, carol and a service account reading every calendar."""
+    server = RadicaleServer(tmp_path_factory.mktemp("radicale"))
+    server.start()  # raises (failing the tests) if Radicale cannot start: never a skip
+    try:
         yield server
     finally:
         server.stop()

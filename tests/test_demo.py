@@ -3,6 +3,7 @@ simulated phone ring when the simulator's control API (as printed by the demo) i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -80,6 +81,32 @@ async def test_demo_serves_a_component_a_client_can_discover(tmp_path: Path) -> 
                     await watch.wait_for(f"alice@{component}", mark, state="on_the_phone")
                 finally:
                     await disconnect_client(alice)
+                await http.post(hangup_url)
+                await http.post(hangup_url.replace("/alice/", "/bob/"))
+
+            # A meeting, as the banner tells it: alice shows In a meeting, her calls go to voicemail.
+            meeting = re.search(r"meeting:\s+\.venv/bin/python (-m devservers\.meeting .*)", text).group(1)
+            argv = meeting.replace("--in 20", "--in 2").split()
+            mark = watch.mark()
+            subprocess.run(
+                [sys.executable, *argv],
+                cwd=REPO,
+                env={**os.environ, "PHONEPRESENCE_DEMO_DIR": str(tmp_path)},
+                check=True,
+                timeout=30,
+            )
+            await watch.wait_for(f"alice@{component}", mark, state="in_a_meeting", status="In a meeting")
+            state_url = re.search(r"the truth:\s+curl (\S+)", text).group(1)
+            async with aiohttp.ClientSession() as http:
+
+                async def dnd() -> bool:
+                    return bool((await (await http.get(state_url)).json())["users"]["alice"]["dnd"])
+
+                for _ in range(100):  # the calls go to voicemail (the component sets DND on Wazo)
+                    if await dnd():
+                        break
+                    await asyncio.sleep(0.1)
+                assert await dnd()
         finally:
             await disconnect_client(bob)
 

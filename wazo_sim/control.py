@@ -96,6 +96,13 @@ class SimControl:
         owner = self._core.resolve_user(user)
         self._core.publish(self._state.set_service(owner.uuid, "dnd", enabled))
 
+    def set_forward(
+        self, user: str, enabled: bool, destination: str | None, name: str = "unconditional"
+    ) -> None:
+        """A forward set on the phone (feature code *21 and the like): through confd, as on Wazo."""
+        owner = self._core.resolve_user(user)
+        self._core.publish(self._state.set_forward(owner.uuid, name, enabled, destination))
+
     def set_registered(
         self, user: str | None = None, registered: bool = True, line_id: int | None = None
     ) -> None:

@@ -89,6 +89,17 @@ async def dnd(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def forward(request: web.Request) -> web.Response:
+    body = await _body(request)
+    destination = body.get("destination")
+    if destination is not None and not isinstance(destination, str):
+        raise invalid_data({"destination": ["Not a valid string."]})
+    _control(request).set_forward(
+        request.match_info["user"], _bool(body, "enabled"), destination, request.match_info["name"]
+    )
+    return web.Response(status=204)
+
+
 async def user_registered(request: web.Request) -> web.Response:
     registered = _bool(await _body(request), "registered")
     _control(request).set_registered(user=request.match_info["user"], registered=registered)
@@ -183,6 +194,7 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{user}/hangup", hangup_user),
         web.post(f"{user}/voicemail", voicemail),
         web.put(f"{user}/dnd", dnd),
+        web.put(f"{user}/forwards/{{name:busy|noanswer|unconditional}}", forward),
         web.put(f"{user}/registered", user_registered),
         web.put(f"{PREFIX}/lines/{{line_id:\\d+}}/registered", line_registered),
         web.post(f"{PREFIX}/calls/{{call_id}}/{{action}}", call_action),

@@ -87,6 +87,8 @@ class PbxState:
         self.voicemails: dict[str, list[VoicemailMessage]] = {u.uuid: [] for u in config.users}
         self._message_sequence = itertools.count(1)
         self.created_at: dict[str, datetime] = {}
+        # Calls the PBX sent elsewhere before ringing the user (for tests: GET /_sim/state).
+        self.diverted: dict[str, list[dict[str, str]]] = {u.uuid: [] for u in config.users}
 
     # ---------------------------------------------------------------- users (confd life-cycle)
 
@@ -156,6 +158,7 @@ class PbxState:
         self.forwards[user.uuid] = {name: Forward() for name in FORWARD_NAMES}
         self.presences[user.uuid] = PresenceRecord()
         self.voicemails[user.uuid] = []
+        self.diverted[user.uuid] = []
         self.created_at[user.uuid] = datetime.now()
         events = [self._user_event("user_created", user)]
         for line in user.lines:
@@ -185,8 +188,17 @@ class PbxState:
             self.registered.pop(line.id, None)
         events.append(self._user_event("user_deleted", user))
         self._replace_users(tuple(u for u in self.config.users if u.uuid != user_uuid))
-        for table in (self.services, self.forwards, self.presences, self.voicemails, self.created_at):
+        tables = (
+            self.services,
+            self.forwards,
+            self.presences,
+            self.voicemails,
+            self.created_at,
+            self.diverted,
+        )
+        for table in tables:
             table.pop(user.uuid, None)
+        self.diverted.pop(user.uuid, None)
         return events
 
     # ---------------------------------------------------------------- lookups
@@ -458,18 +470,60 @@ class PbxState:
     ) -> tuple[CallLeg | None, list[BusEvent]]:
         """An outside caller reaches the user's line through an incall.
 
-        A user in DND, or whose phone is not registered, is not rung (no leg, no event): the
-        PBX sends such calls to the user's busy/no-answer fallback, which is outside the simulation.
+        The user's DND and unconditional forward apply first (:meth:`_divert`); a user whose phone
+        is not registered is not rung (no leg, no event): the PBX sends such calls to the user's
+        no-answer fallback, which is outside the simulation.
         """
         user = self.user(user_uuid)
+        diverted, events = self._divert(user, number, name or number)
+        if diverted is not None:
+            if isinstance(diverted, tuple):  # forwarded to another user of the PBX: ring them
+                user, line = diverted
+                if self.services[user.uuid]["dnd"] or not self.registered.get(line.id):
+                    return None, events
+                leg = self._new_leg(user, line, legs.RINGING, False, "inbound", (name or number, number))
+                leg.peer_caller_id_name = name or number
+                leg.peer_caller_id_number = number
+                leg.dialed_extension = dialed or line.exten
+                return leg, [*events, self._call_event("call_created", leg), *self.presence_events(user.uuid)]
+            return None, events
         line = self._pick_line(user, None)
-        if self.services[user.uuid]["dnd"] or not self.registered.get(line.id):
+        if not self.registered.get(line.id):
             return None, []
         leg = self._new_leg(user, line, legs.RINGING, False, "inbound", (name or number, number))
         leg.peer_caller_id_name = name or number
         leg.peer_caller_id_number = number
         leg.dialed_extension = dialed or line.exten
         return leg, [self._call_event("call_created", leg), *self.presence_events(user.uuid)]
+
+    def _divert(
+        self, callee: UserConfig, caller_number: str, caller_name: str, caller_uuid: str | None = None
+    ) -> tuple[tuple[UserConfig, LineConfig] | str | None, list[BusEvent]]:
+        """What the PBX does with a call to ``callee`` before ringing (reference wazo-api.md §13).
+
+        DND: the user's voicemail when they have one (a message is left: the simulated caller
+        speaks at once), else the call is refused ("refused"). Unconditional forward: another
+        user of the PBX (returned, to be rung) or an outside number (the destination; not
+        simulated further). None: ring the user. DND is looked at before the forward, as the
+        user dialplan does (UNVERIFIED order; the component never sets both together).
+        """
+        record = self.diverted[callee.uuid]
+        if self.services[callee.uuid]["dnd"]:
+            if callee.voicemail_id is None:
+                record.append({"from": caller_number, "to": "refused"})
+                return "refused", []
+            _message, events = self.leave_voicemail(callee.uuid, caller_number, caller_name, 0)
+            record.append({"from": caller_number, "to": "voicemail"})
+            return "voicemail", events
+        forward = self.forwards[callee.uuid]["unconditional"]
+        if forward.enabled and forward.destination:
+            record.append({"from": caller_number, "to": forward.destination})
+            context = callee.lines[0].context if callee.lines else None
+            internal = self.config.user_by_extension(forward.destination, context)
+            if internal is not None and internal[0].uuid not in (callee.uuid, caller_uuid):
+                return internal, []
+            return forward.destination, []
+        return None, []
 
     def _ring_destination(self, caller_leg: CallLeg, destination: Destination) -> list[BusEvent]:
         """The dialplan reaches the destination user: ring their line, or end busy/absent."""
@@ -479,16 +533,20 @@ class PbxState:
             return []
         callee = self.user(destination.user_uuid)
         callee_line = next(line for line in callee.lines if line.id == destination.line_id)
-        forward = self.forwards[callee.uuid]["unconditional"]
-        if forward.enabled and forward.destination:
-            forwarded = self.config.user_by_extension(forward.destination, callee_line.context)
-            if forwarded is not None and forwarded[0].uuid != caller_leg.user_uuid:
-                callee, callee_line = forwarded
-        if self.services[callee.uuid]["dnd"]:
+        caller = self.user(caller_leg.user_uuid)
+        diverted, divert_events = self._divert(
+            callee, caller_leg.caller_id_number, caller.fullname, caller_uuid=caller.uuid
+        )
+        if diverted == "refused":
             return self._hangup_legs([caller_leg], legs.USER_BUSY)
+        if isinstance(diverted, tuple):
+            callee, callee_line = diverted
+            if self.services[callee.uuid]["dnd"]:  # the forward's target is in DND itself
+                return self._hangup_legs([caller_leg], legs.USER_BUSY)
+        elif diverted is not None:  # voicemail took the message, or the call left the PBX
+            return [*divert_events, *self._hangup_legs([caller_leg], legs.NORMAL_CLEARING)]
         if not self.registered.get(callee_line.id):
             return self._hangup_legs([caller_leg], legs.SUBSCRIBER_ABSENT)
-        caller = self.user(caller_leg.user_uuid)
         callee_leg = self._new_leg(
             callee,
             callee_line,
@@ -623,5 +681,6 @@ class PbxState:
                 },
                 "calls": [leg.to_dict() for leg in self.calls_of(user.uuid)],
                 "voicemails": len(self.voicemails[user.uuid]),
+                "diverted": list(self.diverted[user.uuid]),
             }
         return {"users": users}

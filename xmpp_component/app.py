@@ -12,18 +12,22 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from presence.backoff import Backoff
 from presence.hub import PresenceHub
 from presence.identity import MatchRule, PbxUser, People, build_people
-from presence.model import CallsResynced, ImState, PhoneEvent, UsersChanged
+from presence.model import CallsResynced, DndChanged, ForwardChanged, ImState, PhoneEvent, UsersChanged
 from presence.privacy import PrivacyPolicy
+from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
+from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tenants import SeveralTenants, check_single_tenant
 from presence.sources.wazo.tracker import PhoneStateTracker
 from store import Store
+from xmpp_component.call_rules import CallRules
 from xmpp_component.commands import install_commands
 from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
@@ -97,6 +101,8 @@ class App:
         self.fatal: str | None = None  # why the app stopped itself (the CLI exits with status 2)
         # Run while the stream is still up at shutdown, e.g. to tell subscribers we are leaving.
         self.shutdown_hooks: list[ShutdownHook] = []
+        # Run last at shutdown, after the background tasks stopped (HTTP sessions...).
+        self.shutdown_closers: list[ShutdownHook] = []
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -198,6 +204,53 @@ class App:
             policy,
             self.phone_jids,
         )
+        self._build_call_rules()
+
+    def _build_call_rules(self) -> None:
+        """Meetings (CalDAV) and the chat DND drive the call routing (the Settings command)."""
+        assert self.store is not None
+        cal = self.config.calendar
+        self.call_rules = CallRules(
+            self.hub,
+            self.settings,
+            self.store,
+            lambda: self.people,
+            lambda: self.wazo,
+            ZoneInfo(cal.timezone),
+        )
+        self.settings.on_call_rules_change = self.call_rules.on_settings_change
+        self.commands.services.situation = self.call_rules.situation
+        self.calendar: CalendarWatcher | None = None
+        if cal.enabled:
+            assert self.config.caldav_password is not None  # parse_config requires it
+            password = self.config.caldav_password.reveal()
+            reader = CalDavReader(cal.username, password, cal.request_timeout, cal.verify_tls)
+            probe = CtagProbe(cal.username, password, cal.request_timeout, cal.verify_tls)
+            self.shutdown_closers.append(probe.close)
+            self.calendar = CalendarWatcher(
+                reader.read,
+                self.call_rules.on_intervals,
+                cal.poll_interval,
+                all_day_busy=cal.all_day_busy,
+                default_tz=ZoneInfo(cal.timezone),
+                probe=probe.ctag,
+            )
+
+    def _calendar_users(self) -> None:
+        """After a read of Wazo's users: whose calendars to watch (new ones are read at once)."""
+        if self.calendar is None:
+            return
+        template = self.config.calendar.url_template
+        users = [
+            CalendarUser(
+                person.wazo_uuid,
+                template.format(localpart=person.chat_jid.split("@")[0], email=person.chat_jid),
+                frozenset({person.chat_jid}),
+            )
+            for person in self.people.by_uuid.values()
+        ]
+        for key in self.calendar.set_users(users):
+            self._spawn(self.calendar.poll_user(key), f"calendar-{key}")
 
     # --- XMPP events -------------------------------------------------------------------------------
 
@@ -272,6 +325,9 @@ class App:
         for state in self.tracker.apply(event):
             if state.user_uuid in people.by_uuid:
                 self.hub.apply_phone(state.user_uuid, state)
+        if isinstance(event, DndChanged | ForwardChanged):
+            # Perhaps the user changing their routing during a rule: the rules look again.
+            self.call_rules.on_pbx_change(event.user_uuid)
         if isinstance(event, CallsResynced):
             self._wazo_resynced = True
             self._phone_state_known()
@@ -326,6 +382,8 @@ class App:
                 self.intake.on_people_changed()  # probe/ask the new users now, not at the next connect
         if self.phone_jids is not None:
             await self.phone_jids.enforce_policy()
+        self._calendar_users()
+        self.call_rules.on_people()
         first = not self.provisioned.is_set()
         self.provisioned.set()
         self._phone_state_known()
@@ -369,6 +427,9 @@ class App:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, self.request_stop)
+            await self.call_rules.load()
+            if self.calendar is not None:
+                self._spawn(self.calendar.run(), "calendar")
             if self.config.wazo.enabled:
                 self._spawn(self._run_wazo(), "wazo")
                 self._spawn(self.users.run(), "wazo-users")
@@ -387,9 +448,12 @@ class App:
         finally:
             if self.rosters is not None:
                 self.rosters.cancel()  # it writes to the store, closed below
+            self.call_rules.close()
             for task in list(self._background):
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
+            for closer in self.shutdown_closers:
+                await closer()
             await self.store.close()
             log.info("stopped")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, get_type_hints
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from slixmpp.jid import JID, InvalidJID
@@ -245,6 +246,46 @@ def _log_format(value: str) -> str | None:
     return None if value in ("text", "json") else '"text" or "json"'
 
 
+def _url_template(value: str) -> str | None:
+    if not value:
+        return None
+    if _http_url(value.replace("{localpart}", "x").replace("{email}", "x")) or "{" not in value:
+        return "an http(s) URL with {localpart} or {email}, e.g. https://dav.example.org/{email}/calendar/"
+    try:
+        value.format(localpart="x", email="x")
+    except (KeyError, IndexError, ValueError):
+        return "an http(s) URL whose only placeholders are {localpart} and {email}"
+    return None
+
+
+def _zone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "an IANA time zone such as Europe/Paris"
+    return None
+
+
+@dataclass(frozen=True)
+class CalendarSection:
+    enabled: bool = key(False, doc="read users' calendars (CalDAV) for meetings")
+    url_template: str = key(
+        "",
+        check=_url_template,
+        doc="each user's calendar collection, with {localpart} or {email} of their chat address",
+    )
+    username: str = key("phonepresence", doc="CalDAV service account that may read every user's calendar")
+    password_env: str = key(
+        "PHONEPRESENCE_CALDAV_PASSWORD", check=_env_name, doc="environment variable holding its password"
+    )
+    password_file: str = key("", doc="file holding the password (used when the variable is unset)")
+    poll_interval: float = key(60.0, check=_positive, doc="every calendar is read once per interval (s)")
+    all_day_busy: bool = key(False, doc="all-day events count as meetings")
+    timezone: str = key("UTC", check=_zone, doc="time zone of event times written without one")
+    verify_tls: bool = key(True, doc="verify the CalDAV server's TLS certificate")
+    request_timeout: float = key(10.0, check=_positive, doc="timeout of one CalDAV request (s)")
+
+
 @dataclass(frozen=True)
 class LoggingSection:
     level: str = key("info", check=_log_level, doc="debug, info, warning or error")
@@ -261,6 +302,7 @@ SECTIONS: dict[str, type] = {
     "identity": IdentitySection,
     "presence": PresenceSection,
     "calls": CallsSection,
+    "calendar": CalendarSection,
     "logging": LoggingSection,
 }
 
@@ -277,6 +319,8 @@ class Config:
     component_secret: Secret
     wazo_password: Secret | None
     source: Path | None = None
+    calendar: CalendarSection = field(default_factory=CalendarSection)
+    caldav_password: Secret | None = None
 
 
 def _type_error(expected: type, value: Any) -> str | None:
@@ -383,6 +427,14 @@ def parse_config(
     password = (
         _read_secret(env, wazo.password_env, wazo.password_file, "wazo.password") if wazo.enabled else None
     )
+    calendar: CalendarSection = sections["calendar"]
+    if calendar.enabled and not calendar.url_template:
+        raise ConfigError("calendar.url_template: missing; expected it when calendar.enabled is true")
+    caldav_password = (
+        _read_secret(env, calendar.password_env, calendar.password_file, "calendar.password")
+        if calendar.enabled
+        else None
+    )
     return Config(
         component=component,
         store=sections["store"],
@@ -394,6 +446,8 @@ def parse_config(
         component_secret=secret,
         wazo_password=password,
         source=source,
+        calendar=calendar,
+        caldav_password=caldav_password,
     )
 
 

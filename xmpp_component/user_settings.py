@@ -1,4 +1,4 @@
-"""Users' own settings (today: who may see their phone), cached in memory, kept in the store.
+"""Users' own settings (who may see their phone, call rules), cached in memory, kept in the store.
 
 Keyed by the Wazo user uuid: a user whose email changes keeps their settings.
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from presence.identity import People
 from presence.privacy import OwnerPrivacy
+from rules.model import DEFAULT_SETTINGS, CallTarget, RuleSettings, Target
 from store import Store
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,38 @@ def _privacy_from(document: Any, user_jid: str) -> OwnerPrivacy:
     return OwnerPrivacy(hidden=hidden, visible_to=frozenset(j.lower() for j in visible_to))
 
 
+def _target_from(value: Any) -> CallTarget:
+    if not isinstance(value, dict):
+        raise ValueError("not an object")
+    return CallTarget(Target(str(value.get("target"))), str(value.get("number") or ""))
+
+
+def _call_rules_from(document: Any, user_jid: str) -> RuleSettings:
+    """The "call_rules" key: {"meeting_busy": bool, "meeting_calls": {"target", "number"}, "dnd_calls": …}."""
+    rules = document.get("call_rules") if isinstance(document, dict) else None
+    if rules is None:
+        return DEFAULT_SETTINGS
+    try:
+        if not isinstance(rules, dict) or not isinstance(rules.get("meeting_busy"), bool):
+            raise ValueError("meeting_busy is not a boolean")
+        return RuleSettings(
+            meeting_busy=rules["meeting_busy"],
+            meeting_calls=_target_from(rules.get("meeting_calls")),
+            dnd_calls=_target_from(rules.get("dnd_calls")),
+        )
+    except ValueError:
+        log.error("settings of %s: key 'call_rules' is malformed; using the default", user_jid)
+        return DEFAULT_SETTINGS
+
+
+def _call_rules_document(rules: RuleSettings) -> dict[str, Any]:
+    return {
+        "meeting_busy": rules.meeting_busy,
+        "meeting_calls": {"target": rules.meeting_calls.target.value, "number": rules.meeting_calls.number},
+        "dnd_calls": {"target": rules.dnd_calls.target.value, "number": rules.dnd_calls.number},
+    }
+
+
 class UserSettings:
     """Settings by Wazo user uuid, so that they follow a user whose email (chat JID) changes.
 
@@ -52,6 +85,9 @@ class UserSettings:
         # Called with the user's Wazo uuid after their privacy changed (the app drops their
         # watchers no longer allowed).
         self.on_privacy_change: Callable[[str], Awaitable[object]] | None = None
+        self._call_rules: dict[str, RuleSettings] = {}  # wazo uuid -> call rules
+        # Called with the user's Wazo uuid after their call rules changed (the rules re-decide).
+        self.on_call_rules_change: Callable[[str], object] | None = None
 
     async def load(self) -> None:
         for user_jid, wazo_uuid, text in await self._store.all_settings_rows():
@@ -65,8 +101,7 @@ class UserSettings:
             if wazo_uuid is None:
                 self._unadopted[user_jid] = document
             else:
-                self._documents[wazo_uuid] = document
-                self._privacy[wazo_uuid] = _privacy_from(document, user_jid)
+                self._remember(wazo_uuid, document, user_jid)
 
     async def adopt(self, people: People) -> int:
         """Rows known only by chat JID become their Wazo user's, once Wazo's users are read."""
@@ -77,12 +112,16 @@ class UserSettings:
                 continue
             if await self._store.adopt_settings(user_jid, person.wazo_uuid):
                 document = self._unadopted.pop(user_jid)
-                self._documents[person.wazo_uuid] = document
-                self._privacy[person.wazo_uuid] = _privacy_from(document, user_jid)
+                self._remember(person.wazo_uuid, document, user_jid)
                 adopted += 1
         if adopted:
             log.info("settings of %d users now follow their Wazo user", adopted)
         return adopted
+
+    def _remember(self, wazo_uuid: str, document: dict[str, Any], user_jid: str) -> None:
+        self._documents[wazo_uuid] = document
+        self._privacy[wazo_uuid] = _privacy_from(document, user_jid)
+        self._call_rules[wazo_uuid] = _call_rules_from(document, user_jid)
 
     def privacy(self, wazo_uuid: str) -> OwnerPrivacy:
         return self._privacy.get(wazo_uuid, DEFAULT_PRIVACY)
@@ -97,3 +136,19 @@ class UserSettings:
         self._privacy[wazo_uuid] = privacy
         if self.on_privacy_change is not None:
             await self.on_privacy_change(wazo_uuid)
+
+    # --- call rules (meetings, Do not disturb) ---------------------------------------------------
+
+    def call_rules(self, wazo_uuid: str) -> RuleSettings:
+        return self._call_rules.get(wazo_uuid, DEFAULT_SETTINGS)
+
+    async def set_call_rules(self, wazo_uuid: str, user_jid: str, rules: RuleSettings) -> None:
+        """Save ``rules`` for Wazo user ``wazo_uuid`` (chat JID ``user_jid`` today)."""
+        document = dict(self._documents.get(wazo_uuid) or self._unadopted.get(user_jid) or {})
+        document["call_rules"] = _call_rules_document(rules)
+        await self._store.save_settings(user_jid, json.dumps(document, sort_keys=True), wazo_uuid)
+        self._unadopted.pop(user_jid, None)
+        self._documents[wazo_uuid] = document
+        self._call_rules[wazo_uuid] = rules
+        if self.on_call_rules_change is not None:
+            self.on_call_rules_change(wazo_uuid)

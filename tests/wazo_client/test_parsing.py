@@ -9,6 +9,7 @@ from presence.model import (
     CallEventKind,
     CallStatus,
     DndChanged,
+    ForwardChanged,
     LineState,
     PhoneSnapshot,
     UsersChanged,
@@ -143,6 +144,9 @@ def test_subscribed_names_are_exactly_the_parsed_ones() -> None:
         "call_resumed",
         "call_ended",
         "users_services_dnd_updated",
+        "users_forwards_busy_updated",
+        "users_forwards_noanswer_updated",
+        "users_forwards_unconditional_updated",
         "user_voicemail_message_created",
         "user_created",
         "user_edited",
@@ -169,6 +173,19 @@ def test_user_life_cycle_events_say_who_changed() -> None:
     assert parse_bus_event("line_extension_dissociated", extension) == UsersChanged(
         "line_extension_dissociated"
     )
+
+
+def test_forward_events() -> None:
+    event = parse_bus_event(
+        "users_forwards_unconditional_updated",
+        {"user_id": 3, "user_uuid": ALICE, "tenant_uuid": "t", "enabled": True, "destination": "+331"},
+    )
+    assert event == ForwardChanged(user_uuid=ALICE, kind="unconditional", enabled=True, destination="+331")
+    off = parse_bus_event(
+        "users_forwards_busy_updated",
+        {"user_id": 3, "user_uuid": ALICE, "tenant_uuid": "t", "enabled": False, "destination": None},
+    )
+    assert off == ForwardChanged(user_uuid=ALICE, kind="busy", enabled=False, destination=None)
 
 
 @pytest.mark.parametrize(

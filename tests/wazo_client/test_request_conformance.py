@@ -82,6 +82,7 @@ async def exercise_every_operation(wazo: WazoClient, fake: FakeWazo) -> None:
     await wazo.confd.set_dnd(ALICE, True)
     await wazo.confd.get_forwards(ALICE)
     await wazo.confd.set_forward(ALICE, ForwardKind.UNCONDITIONAL, Forward(True, "1003"))
+    await wazo.confd.set_forward(ALICE, ForwardKind.UNCONDITIONAL, Forward(False, None))
     await wazo.confd.set_forward(ALICE, ForwardKind.BUSY, Forward(False))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from typing import Any
 
 import aiohttp
@@ -9,6 +10,7 @@ import aiohttp
 from tests.wazo_sim.helpers import ALICE, BOB, EventStream, WazoHttp
 from tests.wazo_specs import load_spec
 from wazo_sim.app import WazoSimulator
+from wazo_sim.config import DEMO_USERS_FILE, parse_config
 
 
 def _originate_body(user: str = ALICE, extension: str = "1002") -> dict[str, Any]:
@@ -199,12 +201,13 @@ async def test_phone_to_phone_call_from_control_api(wazo: WazoHttp, sim: WazoSim
     assert _line_states(sim) == {"alice": "available", "bob": "available", "carol": "available"}
 
 
-async def test_dnd_callee_is_busy_and_never_rings(
+async def test_dnd_callee_with_a_voicemail_gets_a_message_and_never_rings(
     wazo: WazoHttp, session: aiohttp.ClientSession, sim: WazoSimulator
 ) -> None:
-    stream = await _admin_stream(wazo, session, sim)
-    sim.set_dnd("bob", True)
     token = await wazo.login("phonepresence")
+    names = ("call_created", "call_ended", "user_voicemail_message_created")
+    stream = await EventStream.open(session, sim, token, names)
+    sim.set_dnd("bob", True)
     alice_call = (await wazo.call("post", "calld", "/calls", token=token, json_body=_originate_body())).body[
         "call_id"
     ]
@@ -212,9 +215,46 @@ async def test_dnd_callee_is_busy_and_never_rings(
     sim.answer(call_id=alice_call)
 
     ended = await stream.event("call_ended", call_id=alice_call)
-    assert ended["data"]["reason_code"] == 17
-    assert not [e for e in stream.events if e["data"].get("user_uuid") == BOB]
+    assert ended["data"]["reason_code"] == 16  # the voicemail answered, then the caller hung up
+    (message,) = [e for e in stream.events if e["name"] == "user_voicemail_message_created"]
+    assert message["data"]["user_uuid"] == BOB
+    assert message["data"]["message"]["caller_id_num"] == "1001"
+    assert not [e for e in stream.events if e["name"] == "call_created" and e["data"]["user_uuid"] == BOB]
     assert _line_states(sim)["bob"] == "available"
+    assert sim.state()["users"]["bob"]["diverted"] == [{"from": "1001", "to": "voicemail"}]
+
+
+async def test_dnd_callee_without_a_voicemail_is_busy() -> None:
+    raw = tomllib.loads(DEMO_USERS_FILE.read_text())
+    for user in raw["users"]:
+        user.pop("voicemail_id", None)
+    async with WazoSimulator(parse_config(raw)) as sim:
+        sim.set_dnd("carol", True)
+        legs = sim.ring("carol", from_user="alice")
+        assert legs["call_id"] is None
+        assert sim.state()["users"]["alice"]["calls"] == []  # refused: the caller's leg ended busy
+        assert sim.ring("carol", from_number="0600")["call_id"] is None
+        assert sim.state()["users"]["carol"]["diverted"] == [
+            {"from": "1001", "to": "refused"},
+            {"from": "0600", "to": "refused"},
+        ]
+        assert sim.state()["users"]["carol"]["voicemails"] == 0
+
+
+async def test_unconditional_forward_rings_the_destination(wazo: WazoHttp, sim: WazoSimulator) -> None:
+    sim.set_forward("bob", True, "1003")
+    legs = sim.ring("bob", from_user="alice")
+    assert _line_states(sim) == {"alice": "progressing", "bob": "available", "carol": "ringing"}
+    sim.hangup(call_id=legs["caller_call_id"])
+    outside = sim.ring("bob", from_number="0600")
+    assert outside["call_id"] is not None
+    assert _line_states(sim)["carol"] == "ringing"
+    sim.hangup(call_id=outside["call_id"])
+    sim.set_forward("bob", True, "+33612345678")  # an outside number: the call leaves the PBX
+    assert sim.ring("bob", from_number="0600")["call_id"] is None
+    assert sim.state()["users"]["bob"]["diverted"][-1] == {"from": "0600", "to": "+33612345678"}
+    sim.set_forward("bob", False, "+33612345678")
+    assert sim.ring("bob", from_number="0600")["call_id"] is not None
 
 
 async def test_auto_answer_caller_dials_at_once(wazo: WazoHttp, sim: WazoSimulator) -> None:
@@ -232,3 +272,20 @@ async def test_outside_call_does_not_ring_a_phone_in_dnd_or_offline(sim: WazoSim
     assert sim.ring("carol", from_number="0600")["call_id"] is None
     assert sim.ring("alice", from_number="0600")["call_id"] is not None
     assert _line_states(sim) == {"alice": "ringing", "bob": "available", "carol": "unavailable"}
+
+
+async def test_control_api_sets_a_forward_like_the_phone(
+    wazo: WazoHttp, session: aiohttp.ClientSession, sim: WazoSimulator
+) -> None:
+    token = await wazo.login("phonepresence")
+    stream = await EventStream.open(session, sim, token, ("users_forwards_unconditional_updated",))
+    url = f"{sim.base_url}/_sim/users/bob/forwards/unconditional"
+    reply = await session.put(url, json={"enabled": True, "destination": "+33612345678"})
+    assert reply.status == 204
+    event = await stream.event("users_forwards_unconditional_updated")
+    assert (event["data"]["user_uuid"], event["data"]["enabled"]) == (BOB, True)
+    assert sim.state()["users"]["bob"]["forwards"]["unconditional"] == {
+        "enabled": True,
+        "destination": "+33612345678",
+    }
+    assert (await session.put(url, json={"enabled": True, "destination": 3})).status == 400

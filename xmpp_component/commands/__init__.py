@@ -27,6 +27,7 @@ from xmpp_component.commands.privacy import PrivacyCommand
 from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.commands.revocations import ConfirmRevocationsCommand, Revocations
 from xmpp_component.commands.services import CommandServices
+from xmpp_component.commands.settings import DndSettingCommand, MeetingSettingCommand, SettingsCommand
 from xmpp_component.config import Config
 from xmpp_component.user_settings import UserSettings
 
@@ -76,6 +77,9 @@ def install_commands(
         CallBackCommand(services),
         PrivacyCommand(services),
         ConfirmRevocationsCommand(services),
+        SettingsCommand(services),
+        MeetingSettingCommand(services),
+        DndSettingCommand(services),
     ]
     commands.append(HelpCommand(services, commands))
     return InstalledCommands(

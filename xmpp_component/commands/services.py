@@ -31,6 +31,8 @@ class CommandServices:
     settings: UserSettings
     policy: PrivacyPolicy  # the company's rule: bounds what a user may grant (Phone privacy)
     revocations: Revocations | None  # the held-back mass revocation (Confirm revocations)
+    # "Now: in a meeting until 14:30; your calls go to voicemail" for the Settings form (the rules).
+    situation: Callable[[Requester], str] | None = None
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()

@@ -64,6 +64,7 @@ class WazoUser:
     username: str
     mobile_phone_number: str = ""
     lines: tuple[WazoLine, ...] = ()
+    has_voicemail: bool = False  # a voicemail box is attached (DND then sends calls there)
 
     @property
     def display_name(self) -> str:
@@ -124,6 +125,7 @@ def parse_user(user: Any) -> WazoUser:
         username=_text(user, "username"),
         mobile_phone_number=_text(user, "mobile_phone_number"),
         lines=tuple(_parse_line(line) for line in lines),
+        has_voicemail=isinstance(user.get("voicemail"), Mapping),
     )
 
 
@@ -202,9 +204,9 @@ class ConfdClient:
         )
 
     async def set_forward(self, user: str | int, kind: ForwardKind, forward: Forward) -> None:
-        body: dict[str, Any] = {"enabled": forward.enabled}
-        if forward.destination is not None:
-            body["destination"] = forward.destination
+        # destination is always sent (null too): left out, confd would keep the old one, and a
+        # forward given back would keep the component's number.
+        body: dict[str, Any] = {"enabled": forward.enabled, "destination": forward.destination}
         await self._http.request(
             "confd",
             "PUT",

@@ -16,6 +16,7 @@ from presence.model import (
     CallEventKind,
     CallStatus,
     DndChanged,
+    ForwardChanged,
     LineState,
     PhoneEvent,
     PhoneSnapshot,
@@ -47,12 +48,17 @@ VOICEMAIL_EVENT: Final = "user_voicemail_message_created"
 USER_EVENTS: Final[tuple[str, ...]] = ("user_created", "user_edited", "user_deleted")
 USER_LINE_EVENTS: Final[tuple[str, ...]] = ("user_line_associated", "user_line_dissociated")
 LINE_EXTENSION_EVENTS: Final[tuple[str, ...]] = ("line_extension_associated", "line_extension_dissociated")
+# The call rules must notice a user changing their own forward (reference wazo-api.md §8.2).
+FORWARD_EVENTS: Final[Mapping[str, str]] = {
+    f"users_forwards_{kind}_updated": kind for kind in ("busy", "noanswer", "unconditional")
+}
 # line_status_updated is not used: it names a line, not a user, and chatd's presence already
 # carries the per-line state derived from the same Asterisk device states.
 SUBSCRIBED_EVENTS: Final[tuple[str, ...]] = (
     PRESENCE_EVENT,
     *CALL_EVENT_KINDS,
     DND_EVENT,
+    *FORWARD_EVENTS,
     VOICEMAIL_EVENT,
     *USER_EVENTS,
     *USER_LINE_EVENTS,
@@ -277,6 +283,16 @@ def parse_bus_event(name: str, data: Any) -> PhoneEvent | None:
     if name == DND_EVENT:
         obj = _object(data, "data", name)
         return DndChanged(user_uuid=_str(obj, "user_uuid", name), enabled=_bool(obj, "enabled", name))
+    forward = FORWARD_EVENTS.get(name)
+    if forward is not None:
+        obj = _object(data, "data", name)
+        destination = obj.get("destination")
+        return ForwardChanged(
+            user_uuid=_str(obj, "user_uuid", name),
+            kind=forward,
+            enabled=_bool(obj, "enabled", name),
+            destination=destination if isinstance(destination, str) else None,
+        )
     if name == VOICEMAIL_EVENT:
         return _voicemail(_object(data, "data", name), name)
     if name in USER_EVENTS:

@@ -18,6 +18,7 @@ from presence.model import (
     CallEventKind,
     CallsResynced,
     DndChanged,
+    ForwardChanged,
     PhoneEvent,
     PhoneSnapshot,
     PhoneState,
@@ -65,7 +66,7 @@ class PhoneStateTracker:
             return self._apply_call(event)
         if isinstance(event, CallsResynced):
             return self._resync_calls(event.calls)
-        if isinstance(event, VoicemailReceived | UsersChanged):
+        if isinstance(event, VoicemailReceived | UsersChanged | ForwardChanged):
             return ()  # a notice, not a state
         raise TypeError(f"unknown phone event {type(event).__name__}")
 

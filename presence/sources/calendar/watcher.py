@@ -1,0 +1,207 @@
+"""Polls every user's calendar on an interval, the users spread evenly over it, and reports each
+user's busy intervals when they change.
+
+Per user it keeps the sync token and the parsed objects (stripped of titles and descriptions, see
+:mod:`.busy`). A server that does not answer leaves the last known intervals in place: one log line
+when a user's calendar becomes unreachable, one when it is back. The switch at an event's start and
+end is not this module's job: the intervals reach the rules, which set a timer for the next
+boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+
+import icalendar
+
+from presence.sources.calendar.busy import BusyRules, MalformedObject, busy_intervals, parse_object
+from presence.sources.calendar.caldav_reader import Delta, NoCalendar
+from rules.model import Interval
+
+log = logging.getLogger(__name__)
+
+# Occurrences are expanded from a little in the past (an event that started before the last read)
+# to HORIZON ahead; re-expanded at least every RE_EXPAND even when nothing changed on the server.
+PAST = timedelta(hours=12)
+HORIZON = timedelta(days=2)
+RE_EXPAND = timedelta(hours=6)
+
+Fetch = Callable[[str, str | None], Delta]  # blocking: (collection URL, sync token) → changes
+Probe = Callable[[str], Awaitable[str]]  # async: collection URL → its ctag (changes on any change)
+Listener = Callable[[str, tuple[Interval, ...]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarUser:
+    key: str  # the hub's user key
+    url: str  # the calendar collection
+    addresses: frozenset[str]  # the user's own addresses, to find their ATTENDEE line
+
+
+@dataclass
+class _State:
+    user: CalendarUser
+    token: str | None = None
+    objects: dict[str, icalendar.Calendar] = field(default_factory=dict)
+    intervals: tuple[Interval, ...] = ()
+    expanded_at: datetime | None = None
+    read_once: bool = False
+    missing: bool = False
+    ctag: str | None = None
+
+
+class CalendarWatcher:
+    def __init__(
+        self,
+        fetch: Fetch,
+        on_change: Listener,
+        interval: float,
+        *,
+        all_day_busy: bool = False,
+        default_tz: tzinfo = UTC,
+        concurrency: int = 4,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        probe: Probe | None = None,
+    ) -> None:
+        self._fetch = fetch
+        # A collection's ctag is one small PROPFIND on the loop; the library's sync REPORT (in a
+        # thread) costs about twice the CPU. Unchanged calendars, nearly all of them at each
+        # round, are then settled by the probe alone.
+        self._probe = probe
+        self._on_change = on_change
+        self._interval = interval
+        self._all_day_busy = all_day_busy
+        self._default_tz = default_tz
+        self._now = now
+        self._users: dict[str, _State] = {}
+        self._failing: set[str] = set()  # users whose last read failed (server down, refused...)
+        self._slots = asyncio.Semaphore(concurrency)
+        self.polls = 0  # reads done (for tests and figures)
+
+    def intervals(self, key: str) -> tuple[Interval, ...]:
+        state = self._users.get(key)
+        return state.intervals if state is not None else ()
+
+    def set_users(self, users: Iterable[CalendarUser]) -> list[str]:
+        """The users to watch; a changed URL starts that user afresh. Users gone are dropped.
+        Returns the keys of the new (or changed) users: the caller reads them at once."""
+        wanted = {u.key: u for u in users}
+        fresh = []
+        for key in list(self._users):
+            if key not in wanted:
+                del self._users[key]
+                self._recovered(key)
+        for key, user in wanted.items():
+            state = self._users.get(key)
+            if state is None or state.user != user:
+                self._users[key] = _State(user)
+                fresh.append(key)
+        return fresh
+
+    async def poll_user(self, key: str) -> None:
+        """Read one user's calendar now and report their intervals if they changed."""
+        state = self._users.get(key)
+        if state is None:
+            return
+        missing = False
+        async with self._slots:
+            try:
+                ctag = await self._probe(state.user.url) if self._probe is not None else None
+                if ctag is not None and ctag == state.ctag and state.read_once:
+                    delta = Delta(state.token, False)  # unchanged since the last read
+                else:
+                    delta = await asyncio.to_thread(self._fetch, state.user.url, state.token)
+                    # The tag seen before the read: a change meanwhile is read at the next round.
+                    state.ctag = ctag
+            except NoCalendar:
+                delta, missing = Delta(None, True), True  # no calendar there: no meetings
+            except Exception as error:
+                self._failed(key, error)
+                return
+            finally:
+                self.polls += 1
+        if self._users.get(key) is not state:
+            return  # the user was removed or changed meanwhile
+        self._recovered(key)
+        if missing and not state.missing:
+            log.info("calendar of %s: no calendar collection at its URL, so no meetings", key)
+        state.missing = missing
+        changed = self._absorb(state, delta)
+        self._expand(state, force=changed or not state.read_once)
+        state.read_once = True
+
+    def _failed(self, key: str, error: Exception) -> None:
+        """One log line when the calendars become unreadable, however many users and polls fail;
+        each user's last known intervals stay in place meanwhile."""
+        if not self._failing:
+            reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            log.warning(
+                "calendar server unreachable (%s, reading %s's calendar); keeping the last known "
+                "meetings and retrying every %.0f s",
+                reason,
+                key,
+                self._interval,
+            )
+        log.debug("calendar of %s not read: %s", key, type(error).__name__)
+        self._failing.add(key)
+
+    def _recovered(self, key: str) -> None:
+        if key in self._failing:
+            self._failing.discard(key)
+            if not self._failing:
+                log.info("calendar server readable again")
+
+    def _absorb(self, state: _State, delta: Delta) -> bool:
+        state.token = delta.token
+        changed = False
+        if delta.full:
+            gone = set(state.objects) - set(delta.objects)
+            for href in gone:
+                del state.objects[href]
+            changed = bool(gone)
+        for href in delta.deleted:
+            changed = state.objects.pop(href, None) is not None or changed
+        for href, text in delta.objects.items():
+            changed = True
+            try:
+                state.objects[href] = parse_object(text)
+            except MalformedObject as error:
+                state.objects.pop(href, None)
+                log.warning("calendar of %s: skipping %s: %s", state.user.key, href, error)
+        return changed
+
+    def _expand(self, state: _State, force: bool) -> None:
+        now = self._now()
+        if not force and state.expanded_at is not None and now - state.expanded_at < RE_EXPAND:
+            return
+        state.expanded_at = now
+        rules = BusyRules(state.user.addresses, self._all_day_busy, self._default_tz)
+        intervals = busy_intervals(state.objects, rules, now - PAST, now + HORIZON, state.user.key)
+        if intervals != state.intervals or not state.read_once:
+            state.intervals = intervals
+            self._on_change(state.user.key, intervals)
+
+    async def run(self) -> None:
+        """Poll forever: each round reads every user once, the reads spread over the interval.
+        (Users added meanwhile are read by the caller at once with :meth:`poll_user`.)"""
+        while True:
+            started = time.monotonic()
+            keys = list(self._users)
+            step = self._interval / max(len(keys), 1)
+            tasks = []
+            for index, key in enumerate(keys):
+                delay = started + index * step - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(self.poll_user(key)))
+            for result in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(result, Exception):
+                    log.error("calendar poll failed", exc_info=result)
+            rest = started + self._interval - time.monotonic()
+            if rest > 0:
+                await asyncio.sleep(rest)
