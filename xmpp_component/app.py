@@ -270,7 +270,10 @@ class App:
         assert self.publisher is not None
         bound = self.config.presence.privilege_grace + BARRIER_TIMEOUT
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.intake.learnt.wait(), bound)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # arrives as the event is set, and the task would then outlive the shutdown.
+            async with asyncio.timeout(bound):
+                await self.intake.learnt.wait()
         if self.supervisor is not None and self.supervisor.online.is_set():
             self.publisher.publish_all()
 
@@ -449,6 +452,8 @@ class App:
             if self.rosters is not None:
                 self.rosters.cancel()  # it writes to the store, closed below
             self.call_rules.close()
+            if self.intake is not None:
+                await self.intake.close()  # it writes to the store, closed below
             for task in list(self._background):
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)

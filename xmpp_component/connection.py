@@ -67,7 +67,10 @@ class ConnectionSupervisor:
                 delay,
             )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+                # arrives as the event is set, and the task would then outlive the shutdown.
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
 
     async def stop(self, wait: float = 2.0) -> None:
         """Close the stream politely (flushing what is queued) and stop reconnecting."""

@@ -116,6 +116,13 @@ class ImPresenceIntake:
             self._provisioning.cancel()
         self._provisioning = asyncio.create_task(self._provision(), name="im-provisioning")
 
+    async def close(self) -> None:
+        """At shutdown, before the store closes: a provisioning run writes approvals to it."""
+        task, self._provisioning = self._provisioning, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     def on_privileges(self) -> None:
         granted = self._xmpp.plugin["xep_0356"].granted_privileges
         # Privileges are per server domain: those of the users served are the ones that matter.
@@ -141,7 +148,10 @@ class ImPresenceIntake:
             if self._approvals.get(person.chat_jid) == "approved":
                 self._xmpp.send_presence(pto=person.chat_jid, ptype="probe")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._privileges_seen.wait(), self._privilege_grace)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # arrives as the event is set, and the task would then outlive the shutdown.
+            async with asyncio.timeout(self._privilege_grace):
+                await self._privileges_seen.wait()
         if self.privileged_roster and self._rosters is not None:
             self._rosters.request(can_read=self.roster_readable)
         if self.privileged_presence:

@@ -39,7 +39,10 @@ class UserRefresher:
             # Past the interval without a request: the periodic safety net (confd events are
             # lost while the event stream is down, or if an ACL is missing).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wanted.wait(), self._interval)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+                # arrives as the event is set, and the task would then outlive the shutdown.
+                async with asyncio.timeout(self._interval):
+                    await self._wanted.wait()
             if self._wanted.is_set() and self._delay > 0:
                 await asyncio.sleep(self._delay)
             await self._read_until_done()

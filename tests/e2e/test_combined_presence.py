@@ -408,3 +408,35 @@ async def test_a_watcher_whose_unsubscribe_was_lost_subscribes_again_and_is_answ
             )
     finally:
         await disconnect_client(bob)
+
+
+async def test_a_stop_during_the_chat_side_provisioning_leaves_no_task_behind(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    """The provisioning run waits for XEP-0356 privileges, then writes approvals to the store: a
+    stop in that wait must end it before the store closes, not leave it to fail afterwards."""
+    config = e2e_config(prosody, sim, tmp_path / "state.sqlite", privilege_grace=30.0)
+    async with running_app(config) as app:
+        await ready(app)
+        assert app.intake is not None
+        provisioning = app.intake._provisioning
+        assert provisioning is not None
+        assert not provisioning.done()  # still in the privilege wait
+    assert provisioning.done()
+    assert provisioning.cancelled() or provisioning.exception() is None
+
+
+async def test_a_stop_right_after_start_always_ends_the_app(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    """Stopping as the background loops wake up (the first read of the users, the provisioning)
+    must end every one of them: a cancellation lost in a race left the app running for ever.
+    The race is narrow, so the stop is repeated; the bound only tells a hang from a slow stop."""
+    for attempt in range(20):
+        app = App(e2e_config(prosody, sim, tmp_path / f"state-{attempt}.sqlite", privilege_grace=30.0))
+        running = asyncio.create_task(app.run(install_signal_handlers=False))
+        await asyncio.wait_for(app.started.wait(), 10)
+        await ready(app)
+        app.request_stop()
+        done, _ = await asyncio.wait([running], timeout=30)
+        assert done, f"attempt {attempt}: the app did not stop; tasks left: {asyncio.all_tasks()}"

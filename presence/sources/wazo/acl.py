@@ -15,6 +15,7 @@ from typing import Final
 from presence.sources.wazo.parsing import (
     CALL_EVENT_KINDS,
     DND_EVENT,
+    FORWARD_EVENTS,
     LINE_EXTENSION_EVENTS,
     PRESENCE_EVENT,
     USER_EVENTS,
@@ -70,14 +71,43 @@ REST_NEEDS: Final[tuple[RestNeed, ...]] = (
         "/voicemails/messages",
         "Call back a voicemail's caller",
     ),
+    RestNeed(
+        "confd.users.*.services.*.read",
+        "confd",
+        "GET",
+        "/users/{user_id}/services/{service_name}",
+        "call rules: the user's own DND",
+    ),
+    RestNeed(
+        "confd.users.*.forwards.read", "confd", "GET", "/users/{user_id}/forwards", "call rules: own forwards"
+    ),
     RestNeed("calld.calls.create", "calld", "POST", "/calls", "Call (click-to-call)"),
     RestNeed("calld.calls.*.delete", "calld", "DELETE", "/calls/{call_id}", "Hang up"),
+    RestNeed(
+        "confd.users.*.services.*.update",
+        "confd",
+        "PUT",
+        "/users/{user_id}/services/{service_name}",
+        "call rules: DND to voicemail during a meeting or chat DND",
+    ),
+    RestNeed(
+        "confd.users.*.forwards.*.update",
+        "confd",
+        "PUT",
+        "/users/{user_id}/forwards/{forward_name}",
+        "call rules: forward to a number during a meeting or chat DND",
+    ),
 )
 
 EVENT_NEEDS: Final[tuple[EventNeed, ...]] = (
     EventNeed("events.chatd.users.*.presences.updated", (PRESENCE_EVENT,), "phone line states"),
     EventNeed("events.calls.*", tuple(CALL_EVENT_KINDS), "calls: ringing, calling, on the phone, on hold"),
     EventNeed("events.config.users.*.services.dnd.updated", (DND_EVENT,), "do not disturb"),
+    EventNeed(
+        "events.config.users.*.forwards.*.updated",
+        tuple(FORWARD_EVENTS),
+        "call rules: the user changing their own forwards",
+    ),
     EventNeed("events.users.*.voicemails", (VOICEMAIL_EVENT,), "voicemail notices, Call back"),
     EventNeed("events.config.user.*", USER_EVENTS, "users created, edited, deleted: read again at once"),
     EventNeed("events.config.users.*.lines.*.*", USER_LINE_EVENTS, "a user's lines changed"),
