@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from presence.backoff import Backoff
 from presence.hub import PresenceHub
-from presence.identity import MatchRule, PbxUser, People, build_people
+from presence.identity import MappingProblem, MatchRule, PbxUser, People, build_people
 from presence.model import CallsResynced, ImState, PhoneEvent, UsersChanged
 from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
@@ -24,6 +25,7 @@ from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tenants import SeveralTenants, check_single_tenant
 from presence.sources.wazo.tracker import PhoneStateTracker
 from store import Store
+from xmpp_component.admin_ops import AdminOps
 from xmpp_component.commands import install_commands
 from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
@@ -97,6 +99,10 @@ class App:
         self.fatal: str | None = None  # why the app stopped itself (the CLI exits with status 2)
         # Run while the stream is still up at shutdown, e.g. to tell subscribers we are leaving.
         self.shutdown_hooks: list[ShutdownHook] = []
+        # For the administrators' commands (and the ops endpoint): what they report.
+        self.unmatched: list[MappingProblem] = []  # Wazo users left without a phone JID, and why
+        self.last_event_at: float | None = None  # loop time of the last Wazo event
+        self.admin = AdminOps(self)
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -197,6 +203,7 @@ class App:
             self.settings,
             policy,
             self.phone_jids,
+            admin=self.admin,
         )
 
     # --- XMPP events -------------------------------------------------------------------------------
@@ -260,6 +267,10 @@ class App:
 
     # --- Wazo --------------------------------------------------------------------------------------
 
+    async def on_phone_event(self, event: PhoneEvent) -> None:
+        self.last_event_at = time.monotonic()
+        await self._on_phone_event(event)
+
     async def _on_phone_event(self, event: PhoneEvent) -> None:
         if isinstance(event, UsersChanged):
             self.users.request(USER_EVENTS_SETTLE)
@@ -304,6 +315,7 @@ class App:
         )
         for problem in problems:
             log.info("Wazo user %s gets no phone JID: %s", problem.wazo_uuid or "-", problem.reason)
+        self.unmatched = list(problems)
         old = self.people
         self.people = people
         # The hub is keyed by Wazo uuid: a user whose email changed keeps their state and watchers.
@@ -338,7 +350,7 @@ class App:
         retry = Backoff(1.0, 60.0)
         while True:
             try:
-                async with WazoClient(wazo_settings(self.config), self._on_phone_event) as wazo:
+                async with WazoClient(wazo_settings(self.config), self.on_phone_event) as wazo:
                     self.wazo = wazo
                     try:
                         await check_single_tenant(wazo.http, wazo.settings.tenant_uuid)
@@ -369,6 +381,7 @@ class App:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, self.request_stop)
+                loop.add_signal_handler(signal.SIGHUP, self.admin.reload)
             if self.config.wazo.enabled:
                 self._spawn(self._run_wazo(), "wazo")
                 self._spawn(self.users.run(), "wazo-users")
@@ -385,6 +398,9 @@ class App:
             log.info("stopping")
             await self._shutdown(supervising)
         finally:
+            if install_signal_handlers:
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    asyncio.get_running_loop().remove_signal_handler(sig)
             if self.rosters is not None:
                 self.rosters.cancel()  # it writes to the store, closed below
             for task in list(self._background):
@@ -392,6 +408,20 @@ class App:
             await asyncio.gather(*self._background, return_exceptions=True)
             await self.store.close()
             log.info("stopped")
+
+    # --- what the administrators' commands read and change --------------------------------------
+
+    def chat_sessions_known(self) -> int:
+        return self.intake.chat_users_heard() if self.intake is not None else 0
+
+    def publish_backlog(self) -> bool:
+        return self.publisher.backlog() if self.publisher is not None else False
+
+    def apply_live_config(self, config: Config) -> None:
+        """Take the keys a reload may change at run time (see admin_ops.LIVE_KEYS)."""
+        self.config = config
+        logging.getLogger().setLevel(config.logging.level.upper())
+        self.commands.services.reconfigure(config)
 
     async def _shutdown(self, supervising: asyncio.Task[None]) -> None:
         assert self.supervisor is not None

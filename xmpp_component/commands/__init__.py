@@ -16,6 +16,7 @@ from presence.identity import People
 from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
 from xmpp_component.commands.adhoc import AdhocAdapter
+from xmpp_component.commands.admin import admin_commands
 from xmpp_component.commands.base import Command
 from xmpp_component.commands.call import CallCommand
 from xmpp_component.commands.callback import CallBackCommand
@@ -49,6 +50,7 @@ def install_commands(
     settings: UserSettings,
     policy: PrivacyPolicy,
     revocations: Revocations | None = None,
+    admin: Any = None,
 ) -> InstalledCommands:
     """Build the commands and both adapters; they register themselves at every session start."""
 
@@ -69,6 +71,7 @@ def install_commands(
         settings=settings,
         policy=policy,
         revocations=revocations,
+        admin=admin,
     )
     commands: list[Command] = [
         CallCommand(services),
@@ -76,6 +79,7 @@ def install_commands(
         CallBackCommand(services),
         PrivacyCommand(services),
         ConfirmRevocationsCommand(services),
+        *admin_commands(services),
     ]
     commands.append(HelpCommand(services, commands))
     return InstalledCommands(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from presence.directory import Directory
 from presence.identity import People
@@ -15,6 +16,9 @@ from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.commands.revocations import Revocations
 from xmpp_component.config import CallsSection
 from xmpp_component.user_settings import UserSettings
+
+if TYPE_CHECKING:
+    from xmpp_component.admin_ops import AdminOps
 
 
 @dataclass
@@ -31,6 +35,14 @@ class CommandServices:
     settings: UserSettings
     policy: PrivacyPolicy  # the company's rule: bounds what a user may grant (Phone privacy)
     revocations: Revocations | None  # the held-back mass revocation (Confirm revocations)
+    admin: AdminOps | None = None  # the administrators' Status, Explain user, Resync, Reload...
+
+    def reconfigure(self, config: Any) -> None:
+        """A configuration reload: the keys commands read at run time (admin_ops.LIVE_KEYS)."""
+        self.admins = frozenset(j.lower() for j in config.component.admins)
+        if config.calls != self.calls:
+            self.call_limiter = RateLimiter(config.calls.max_calls_per_minute, 60.0)
+            self.calls = config.calls
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()
