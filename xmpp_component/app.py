@@ -31,6 +31,7 @@ from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
 from xmpp_component.connection import ConnectionSupervisor
 from xmpp_component.im_presence import BARRIER_TIMEOUT, ImPresenceIntake
+from xmpp_component.ops import Metrics, OpsServer, PublishLatency
 from xmpp_component.phone_jids import PhoneJidService
 from xmpp_component.publisher import Publisher
 from xmpp_component.rosters import RosterSync
@@ -103,6 +104,9 @@ class App:
         self.unmatched: list[MappingProblem] = []  # Wazo users left without a phone JID, and why
         self.last_event_at: float | None = None  # loop time of the last Wazo event
         self.admin = AdminOps(self)
+        self.metrics = Metrics()
+        self._latency = PublishLatency(self.metrics.event_to_publish)
+        self.ops: OpsServer | None = None
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -144,6 +148,7 @@ class App:
         await self.subscriptions.load()
         supervisor = self.supervisor
         self.publisher = Publisher(xmpp, self.hub, self.subscriptions, supervisor.online.is_set)
+        self.hub.add_listener(self._latency.on_change)  # after the publisher's: times its flush
         if cfg.wazo.enabled:  # first publish_all once the phone state is known (see _phone_state_known)
             self.publisher.hold(INITIAL_PUBLISH_WAIT)
         policy = PrivacyPolicy(
@@ -204,6 +209,7 @@ class App:
             policy,
             self.phone_jids,
             admin=self.admin,
+            on_command=self.metrics.command_started,
         )
 
     # --- XMPP events -------------------------------------------------------------------------------
@@ -269,7 +275,12 @@ class App:
 
     async def on_phone_event(self, event: PhoneEvent) -> None:
         self.last_event_at = time.monotonic()
-        await self._on_phone_event(event)
+        self.metrics.wazo_events.labels(type=type(event).__name__).inc()
+        self._latency.event_arrived()
+        try:
+            await self._on_phone_event(event)
+        finally:
+            self._latency.event_done()
 
     async def _on_phone_event(self, event: PhoneEvent) -> None:
         if isinstance(event, UsersChanged):
@@ -391,6 +402,9 @@ class App:
                     "phone JID; subscriptions to phone JIDs are refused, no chat presence is followed "
                     "and commands answer 'not provisioned'"
                 )
+            if self.config.ops.enabled:
+                self.ops = OpsServer(self, self.config.ops)
+                await self.ops.start()
             supervising = asyncio.create_task(self.supervisor.run(), name="xmpp-supervisor")
             self.started.set()
             log.info("phonepresence started for %s", self.config.component.jid)
@@ -406,6 +420,10 @@ class App:
             for task in list(self._background):
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
+            if self.ops is not None:
+                await self.ops.stop()
+            if self.intake is not None:
+                await self.intake.close()  # it writes to the store, closed below
             await self.store.close()
             log.info("stopped")
 

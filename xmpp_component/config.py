@@ -254,6 +254,17 @@ class LoggingSection:
     personal_data: bool = key(False, doc="show chat addresses and phone numbers in logs (masked otherwise)")
 
 
+def _ops_port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "a TCP port between 1 and 65535 (0: any free port)"
+
+
+@dataclass(frozen=True)
+class OpsSection:
+    enabled: bool = key(True, doc="serve /metrics, /healthz and /readyz over HTTP")
+    bind: str = key("127.0.0.1", doc="address the ops HTTP endpoint listens on")
+    port: int = key(9750, check=_ops_port, doc="port of the ops HTTP endpoint (0: any free port)")
+
+
 SECTIONS: dict[str, type] = {
     "component": ComponentSection,
     "store": StoreSection,
@@ -262,6 +273,7 @@ SECTIONS: dict[str, type] = {
     "presence": PresenceSection,
     "calls": CallsSection,
     "logging": LoggingSection,
+    "ops": OpsSection,
 }
 
 
@@ -277,6 +289,7 @@ class Config:
     component_secret: Secret
     wazo_password: Secret | None
     source: Path | None = None
+    ops: OpsSection = field(default_factory=OpsSection)
 
 
 def _type_error(expected: type, value: Any) -> str | None:
@@ -394,6 +407,7 @@ def parse_config(
         component_secret=secret,
         wazo_password=password,
         source=source,
+        ops=sections["ops"],
     )
 
 

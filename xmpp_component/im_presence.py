@@ -120,6 +120,13 @@ class ImPresenceIntake:
             self._provisioning.cancel()
         self._provisioning = asyncio.create_task(self._provision(), name="im-provisioning")
 
+    async def close(self) -> None:
+        """At shutdown, before the store closes: a provisioning run still asking must not write."""
+        task, self._provisioning = self._provisioning, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     def on_privileges(self) -> None:
         granted = self._xmpp.plugin["xep_0356"].granted_privileges
         # Privileges are per server domain: those of the users served are the ones that matter.

@@ -56,6 +56,9 @@ password_file = "{path.parent / "wazo-password"}"
 
 [presence]
 privilege_grace = 0.3
+
+[ops]
+port = 0
 """
     )
     return load_config(path)

@@ -51,6 +51,7 @@ def install_commands(
     policy: PrivacyPolicy,
     revocations: Revocations | None = None,
     admin: Any = None,
+    on_command: Callable[[str, str], None] | None = None,
 ) -> InstalledCommands:
     """Build the commands and both adapters; they register themselves at every session start."""
 
@@ -72,6 +73,7 @@ def install_commands(
         policy=policy,
         revocations=revocations,
         admin=admin,
+        on_command=on_command,
     )
     commands: list[Command] = [
         CallCommand(services),

@@ -36,6 +36,11 @@ class CommandServices:
     policy: PrivacyPolicy  # the company's rule: bounds what a user may grant (Phone privacy)
     revocations: Revocations | None  # the held-back mass revocation (Confirm revocations)
     admin: AdminOps | None = None  # the administrators' Status, Explain user, Resync, Reload...
+    on_command: Callable[[str, str], None] | None = None  # (command name, outcome): for metrics
+
+    def count_command(self, name: str, outcome: str) -> None:
+        if self.on_command is not None:
+            self.on_command(name, outcome)
 
     def reconfigure(self, config: Any) -> None:
         """A configuration reload: the keys commands read at run time (admin_ops.LIVE_KEYS)."""
