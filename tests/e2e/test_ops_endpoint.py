@@ -149,3 +149,24 @@ async def test_metrics_move_when_things_happen(
             assert final[("phonepresence_wazo_reconnects_total", ())] >= 1
     finally:
         await disconnect_client(bob)
+
+
+async def test_readyz_is_503_while_the_wazo_stream_is_down(
+    prosody: ProsodyServer, sim: WazoSimulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    settings = config(prosody, sim, tmp_path / "state.sqlite")
+    no_wazo = component_config(
+        prosody,
+        tmp_path / "state.sqlite",
+        wazo={"enabled": True, "base_url": f"http://127.0.0.1:{closed_port()}", "username": "phonepresence"},
+        presence={"privilege_grace": 0.3},
+        ops={"enabled": True, "port": 0},
+        env={"PHONEPRESENCE_WAZO_PASSWORD": SERVICE_PASSWORD},
+    )
+    assert no_wazo.component == settings.component
+    async with running_app(no_wazo) as app:
+        await wait_online(app)  # the XMPP side is up...
+        status, body = await get(http, base(app) + "/readyz")
+        assert status == 503  # ...but Wazo is not
+        assert body == "not ready: Wazo event stream not synchronised\n"
+        assert (await scrape(http, app))[("phonepresence_wazo_up", ())] == 0
