@@ -210,6 +210,7 @@ class App:
             self.phone_jids,
             admin=self.admin,
             on_command=self.metrics.command_started,
+            on_origination=self.metrics.origination,
         )
 
     # --- XMPP events -------------------------------------------------------------------------------

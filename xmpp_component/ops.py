@@ -49,6 +49,16 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.originations = Counter(
+            "phonepresence_originations",
+            "Click-to-call originations asked of Wazo, by outcome (placed, refused)",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def origination(self, outcome: str) -> None:
+        self.originations.labels(outcome=outcome).inc()
+
     def command_started(self, command: str, outcome: str) -> None:
         self.commands.labels(command=command, outcome=outcome).inc()
 

@@ -16,7 +16,7 @@ from slixmpp.exceptions import IqError
 
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
-from tests.commands.harness import Adhoc
+from tests.commands.harness import Adhoc, notes
 from tests.e2e.test_combined_presence import SERVICE_PASSWORD, ready
 from tests.e2e.watch import PresenceWatch
 from tests.xmpp.appctl import component_config, running_app, wait_online
@@ -138,6 +138,16 @@ async def test_metrics_move_when_things_happen(
                 await Adhoc(bob, prosody.component).execute("admin-status")
             refused = ("phonepresence_commands_total", (("command", "Status"), ("outcome", "refused")))
             assert (await scrape(http, app))[refused] == 1
+
+            # bob places a call: one origination, and the Call command counted.
+            adhoc = Adhoc(bob, prosody.component)
+            await adhoc.execute("call")
+            await adhoc.act("next", number="1001")
+            iq = await adhoc.act("complete")
+            assert notes(iq)[0][0] == "info", notes(iq)  # "Calling ...: your phone rings first"
+            samples = await scrape(http, app)
+            assert samples[("phonepresence_originations_total", (("outcome", "placed"),))] == 1
+            assert samples[("phonepresence_commands_total", (("command", "Call"), ("outcome", "form")))] == 1
 
             # The Wazo stream drops (tokens revoked) and the XMPP server restarts: both counted.
             sim.expire_tokens(recheck_now=True)

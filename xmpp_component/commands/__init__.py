@@ -52,6 +52,7 @@ def install_commands(
     revocations: Revocations | None = None,
     admin: Any = None,
     on_command: Callable[[str, str], None] | None = None,
+    on_origination: Callable[[str], None] | None = None,
 ) -> InstalledCommands:
     """Build the commands and both adapters; they register themselves at every session start."""
 
@@ -74,6 +75,7 @@ def install_commands(
         revocations=revocations,
         admin=admin,
         on_command=on_command,
+        on_origination=on_origination,
     )
     commands: list[Command] = [
         CallCommand(services),

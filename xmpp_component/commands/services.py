@@ -38,6 +38,12 @@ class CommandServices:
     admin: AdminOps | None = None  # the administrators' Status, Explain user, Resync, Reload...
     on_command: Callable[[str, str], None] | None = None  # (command name, outcome): for metrics
 
+    on_origination: Callable[[str], None] | None = None  # outcome (placed, refused): for metrics
+
+    def count_origination(self, outcome: str) -> None:
+        if self.on_origination is not None:
+            self.on_origination(outcome)
+
     def count_command(self, name: str, outcome: str) -> None:
         if self.on_command is not None:
             self.on_command(name, outcome)
