@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import xmpp_component
+from presence.merge import STATE_TABLE
 from presence.model import CallsResynced, PhoneSnapshot
 from presence.sources.wazo.errors import WazoError
 from xmpp_component.config import SECTIONS, Config, ConfigError, load_config
@@ -149,7 +150,10 @@ class AdminOps:
         rows.append(("Calendar", "busy" if app.hub.calendar(uuid).busy else "free"))
         shown = "unavailable" if not presence.available else (presence.show or "available")
         rows.append(("Published", f"{shown}: {presence.status or '-'} (activity {presence.activity.value})"))
-        rows.append(("Why", "; ".join(f"{k}={v}" for k, v in presence.raw) or "-"))
+        # One row of the state table per activity: the published activity names the row that won.
+        won = next((row for row in STATE_TABLE if row.activity is presence.activity), None)
+        rows.append(("Why", won.when if won is not None else "-"))
+        rows.append(("Inputs", "; ".join(f"{k}={v}" for k, v in presence.raw) or "-"))
         watchers = 0
         if app.subscriptions is not None:
             watchers = sum(len(s) for s in app.subscriptions.subscribers(uuid).values())

@@ -132,6 +132,8 @@ async def test_admin_commands_for_an_admin_and_forbidden_for_anyone_else(
             assert f"Chat JID: alice@{domain}" in explained
             assert f"Phone JID: alice@{prosody.component}" in explained
             assert "ringing" in explained
+            assert "Published: dnd: Ringing (activity ringing)" in explained
+            assert "Why: a line rings (incoming call)" in explained
             assert "Watchers: 0" in explained
             # An unknown user: the field is named, nothing else happens.
             adhoc = Adhoc(carol, prosody.component)
