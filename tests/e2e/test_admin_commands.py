@@ -101,6 +101,18 @@ async def test_admin_commands_for_an_admin_and_forbidden_for_anyone_else(
                 assert refused.value.iq["error"]["condition"] == "forbidden", node
             assert app.admin.reloads == 0
 
+            # The chat face says the same to bob, and answers carol.
+            bob_replies: asyncio.Queue[str] = asyncio.Queue()
+            bob.add_event_handler("message", lambda msg: bob_replies.put_nowait(str(msg["body"])))
+            bob.send_message(mto=prosody.component, mbody="status", mtype="chat")
+            assert await asyncio.wait_for(bob_replies.get(), 10) == (
+                "Sorry: Only the service's administrators may run this command."
+            )
+            carol_replies: asyncio.Queue[str] = asyncio.Queue()
+            carol.add_event_handler("message", lambda msg: carol_replies.put_nowait(str(msg["body"])))
+            carol.send_message(mto=prosody.component, mbody="status", mtype="chat")
+            assert "Users provisioned: 3" in await asyncio.wait_for(carol_replies.get(), 10)
+
             # carol: every admin node listed.
             assert items(await disco.get_items(jid=prosody.component, node=COMMANDS)) >= ADMIN_NODES
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -180,3 +181,19 @@ async def test_readyz_is_503_while_the_wazo_stream_is_down(
         assert status == 503  # ...but Wazo is not
         assert body == "not ready: Wazo event stream not synchronised\n"
         assert (await scrape(http, app))[("phonepresence_wazo_up", ())] == 0
+
+
+async def test_a_taken_port_is_logged_and_the_component_runs_on(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = config(prosody, sim, tmp_path / "state.sqlite")
+        settings = replace(settings, ops=replace(settings.ops, port=int(taken.getsockname()[1])))
+        with caplog.at_level("ERROR"):
+            async with running_app(settings) as app:
+                await ready(app)
+                assert app.ops is not None
+                assert app.ops.port is None
+                assert "ops.port: cannot listen on 127.0.0.1:" in caplog.text
