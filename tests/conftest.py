@@ -93,3 +93,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             tail = getattr(value, "log_tail", None)
             if callable(tail):
                 report.sections.append((f"server log ({name})", tail()))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say when Wazo spec checks inside behaviour tests were left out (no spec folder)."""
+    from tests.wazo_specs import SKIPPED_INLINE_CHECKS, SPECS_MISSING_REASON
+
+    if SKIPPED_INLINE_CHECKS[0]:
+        terminalreporter.write_sep("=", "Wazo spec cross-checks not run", yellow=True)
+        terminalreporter.write_line(
+            f"{SKIPPED_INLINE_CHECKS[0]} body checks inside behaviour tests were left out "
+            f"(the behaviour assertions ran): {SPECS_MISSING_REASON}"
+        )

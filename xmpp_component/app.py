@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from presence.backoff import Backoff
 from presence.hub import PresenceHub
-from presence.identity import MatchRule, PbxUser, People, build_people
+from presence.identity import MappingProblem, MatchRule, PbxUser, People, build_people
 from presence.model import CallsResynced, DndChanged, ForwardChanged, ImState, PhoneEvent, UsersChanged
 from presence.privacy import PrivacyPolicy
 from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
@@ -27,12 +28,14 @@ from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tenants import SeveralTenants, check_single_tenant
 from presence.sources.wazo.tracker import PhoneStateTracker
 from store import Store
+from xmpp_component.admin_ops import AdminOps
 from xmpp_component.call_rules import CallRules
 from xmpp_component.commands import install_commands
 from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
 from xmpp_component.connection import ConnectionSupervisor
 from xmpp_component.im_presence import BARRIER_TIMEOUT, ImPresenceIntake
+from xmpp_component.ops import Metrics, OpsServer, PublishLatency
 from xmpp_component.phone_jids import PhoneJidService
 from xmpp_component.publisher import Publisher
 from xmpp_component.rosters import RosterSync
@@ -103,6 +106,13 @@ class App:
         self.shutdown_hooks: list[ShutdownHook] = []
         # Run last at shutdown, after the background tasks stopped (HTTP sessions...).
         self.shutdown_closers: list[ShutdownHook] = []
+        # For the administrators' commands (and the ops endpoint): what they report.
+        self.unmatched: list[MappingProblem] = []  # Wazo users left without a phone JID, and why
+        self.last_event_at: float | None = None  # loop time of the last Wazo event
+        self.admin = AdminOps(self)
+        self.metrics = Metrics()
+        self._latency = PublishLatency(self.metrics.event_to_publish)
+        self.ops: OpsServer | None = None
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -144,6 +154,7 @@ class App:
         await self.subscriptions.load()
         supervisor = self.supervisor
         self.publisher = Publisher(xmpp, self.hub, self.subscriptions, supervisor.online.is_set)
+        self.hub.add_listener(self._latency.on_change)  # after the publisher's: times its flush
         if cfg.wazo.enabled:  # first publish_all once the phone state is known (see _phone_state_known)
             self.publisher.hold(INITIAL_PUBLISH_WAIT)
         policy = PrivacyPolicy(
@@ -203,6 +214,9 @@ class App:
             self.settings,
             policy,
             self.phone_jids,
+            admin=self.admin,
+            on_command=self.metrics.command_started,
+            on_origination=self.metrics.origination,
         )
         self._build_call_rules()
 
@@ -316,6 +330,15 @@ class App:
 
     # --- Wazo --------------------------------------------------------------------------------------
 
+    async def on_phone_event(self, event: PhoneEvent) -> None:
+        self.last_event_at = time.monotonic()
+        self.metrics.wazo_events.labels(type=type(event).__name__).inc()
+        self._latency.event_arrived()
+        try:
+            await self._on_phone_event(event)
+        finally:
+            self._latency.event_done()
+
     async def _on_phone_event(self, event: PhoneEvent) -> None:
         if isinstance(event, UsersChanged):
             self.users.request(USER_EVENTS_SETTLE)
@@ -363,6 +386,7 @@ class App:
         )
         for problem in problems:
             log.info("Wazo user %s gets no phone JID: %s", problem.wazo_uuid or "-", problem.reason)
+        self.unmatched = list(problems)
         old = self.people
         self.people = people
         # The hub is keyed by Wazo uuid: a user whose email changed keeps their state and watchers.
@@ -399,7 +423,7 @@ class App:
         retry = Backoff(1.0, 60.0)
         while True:
             try:
-                async with WazoClient(wazo_settings(self.config), self._on_phone_event) as wazo:
+                async with WazoClient(wazo_settings(self.config), self.on_phone_event) as wazo:
                     self.wazo = wazo
                     try:
                         await check_single_tenant(wazo.http, wazo.settings.tenant_uuid)
@@ -430,6 +454,7 @@ class App:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, self.request_stop)
+                loop.add_signal_handler(signal.SIGHUP, self.admin.reload)
             await self.call_rules.load()
             if self.calendar is not None:
                 self._spawn(self.calendar.run(), "calendar")
@@ -442,6 +467,9 @@ class App:
                     "phone JID; subscriptions to phone JIDs are refused, no chat presence is followed "
                     "and commands answer 'not provisioned'"
                 )
+            if self.config.ops.enabled:
+                self.ops = OpsServer(self, self.config.ops)
+                await self.ops.start()
             supervising = asyncio.create_task(self.supervisor.run(), name="xmpp-supervisor")
             self.started.set()
             log.info("phonepresence started for %s", self.config.component.jid)
@@ -449,6 +477,9 @@ class App:
             log.info("stopping")
             await self._shutdown(supervising)
         finally:
+            if install_signal_handlers:
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    asyncio.get_running_loop().remove_signal_handler(sig)
             if self.rosters is not None:
                 self.rosters.cancel()  # it writes to the store, closed below
             self.call_rules.close()
@@ -459,8 +490,24 @@ class App:
             await asyncio.gather(*self._background, return_exceptions=True)
             for closer in self.shutdown_closers:
                 await closer()
+            if self.ops is not None:
+                await self.ops.stop()
             await self.store.close()
             log.info("stopped")
+
+    # --- what the administrators' commands read and change --------------------------------------
+
+    def chat_sessions_known(self) -> int:
+        return self.intake.chat_users_heard() if self.intake is not None else 0
+
+    def publish_backlog(self) -> bool:
+        return self.publisher.backlog() if self.publisher is not None else False
+
+    def apply_live_config(self, config: Config) -> None:
+        """Take the keys a reload may change at run time (see admin_ops.LIVE_KEYS)."""
+        self.config = config
+        logging.getLogger().setLevel(config.logging.level.upper())
+        self.commands.services.reconfigure(config)
 
     async def _shutdown(self, supervising: asyncio.Task[None]) -> None:
         assert self.supervisor is not None

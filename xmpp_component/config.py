@@ -295,6 +295,17 @@ class LoggingSection:
     personal_data: bool = key(False, doc="show chat addresses and phone numbers in logs (masked otherwise)")
 
 
+def _ops_port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "a TCP port between 1 and 65535 (0: any free port)"
+
+
+@dataclass(frozen=True)
+class OpsSection:
+    enabled: bool = key(True, doc="serve /metrics, /healthz and /readyz over HTTP")
+    bind: str = key("127.0.0.1", doc="address the ops HTTP endpoint listens on")
+    port: int = key(9750, check=_ops_port, doc="port of the ops HTTP endpoint (0: any free port)")
+
+
 SECTIONS: dict[str, type] = {
     "component": ComponentSection,
     "store": StoreSection,
@@ -304,6 +315,7 @@ SECTIONS: dict[str, type] = {
     "calls": CallsSection,
     "calendar": CalendarSection,
     "logging": LoggingSection,
+    "ops": OpsSection,
 }
 
 
@@ -321,6 +333,7 @@ class Config:
     source: Path | None = None
     calendar: CalendarSection = field(default_factory=CalendarSection)
     caldav_password: Secret | None = None
+    ops: OpsSection = field(default_factory=OpsSection)
 
 
 def _type_error(expected: type, value: Any) -> str | None:
@@ -448,6 +461,7 @@ def parse_config(
         source=source,
         calendar=calendar,
         caldav_password=caldav_password,
+        ops=sections["ops"],
     )
 
 

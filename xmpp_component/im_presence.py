@@ -81,6 +81,10 @@ class ImPresenceIntake:
     def mode(self) -> str:
         return "privileged" if self.privileged_presence else "subscription"
 
+    def chat_users_heard(self) -> int:
+        """Chat users with at least one resource heard on this stream (for the admins' Status)."""
+        return sum(1 for resources in self._resources.values() if resources.resources)
+
     async def load(self) -> None:
         self._approvals = await self._store.im_subscriptions()
 

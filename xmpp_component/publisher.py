@@ -176,6 +176,10 @@ class Publisher:
             await asyncio.sleep(0.01)
         return True
 
+    def backlog(self) -> bool:
+        """Something written is still waiting to leave (for the admins' Status)."""
+        return self._publishing is not None or self._backlog(limit=0)
+
     def _backlog(self, limit: int = _BUFFER_LIMIT) -> bool:
         """True while earlier batches still wait in slixmpp's queue or in the socket's buffer."""
         queue = getattr(self._xmpp, "waiting_queue", None)

@@ -25,7 +25,7 @@ from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.parsing import SUBSCRIBED_EVENTS
 from tests.wazo_client.sim_driver import SERVICE_PASSWORD, SERVICE_USERNAME
 from tests.wazo_client.test_against_simulator import sim_settings
-from tests.wazo_specs import load_spec
+from tests.wazo_specs import load_spec, requires_specs
 from tests.xmpp.appctl import wait_until
 from wazo_sim.acl import AccessCheck
 from wazo_sim.app import WazoSimulator
@@ -52,6 +52,7 @@ def spec_acl(service: str, method: str, path: str) -> str:
     return re.sub(r"\{[^}]+\}", "*", found.group(1))
 
 
+@requires_specs
 @pytest.mark.parametrize("need", REST_NEEDS, ids=lambda n: f"{n.service} {n.method} {n.path}")
 def test_each_rest_acl_is_the_one_the_openapi_file_requires(need: Any) -> None:
     assert need.acl == spec_acl(need.service, need.method, need.path)

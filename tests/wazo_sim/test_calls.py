@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 
 from tests.wazo_sim.helpers import ALICE, BOB, EventStream, WazoHttp
-from tests.wazo_specs import load_spec
+from tests.wazo_specs import spec_check
 from wazo_sim.app import WazoSimulator
 from wazo_sim.config import DEMO_USERS_FILE, parse_config
 
@@ -31,7 +31,7 @@ async def _admin_stream(wazo: WazoHttp, session: aiohttp.ClientSession, sim: Waz
 
 def _check_call_event(body: dict[str, Any]) -> None:
     """Call events carry a full calld Call object (reference §7.2)."""
-    load_spec("wazo-calld").validate_definition("Call", body["data"])
+    spec_check("wazo-calld").validate_definition("Call", body["data"])
 
 
 async def test_click_to_call_life_cycle(
@@ -40,7 +40,7 @@ async def test_click_to_call_life_cycle(
     token = await wazo.login("phonepresence")
     stream = await _admin_stream(wazo, session, sim)
     body = _originate_body()
-    load_spec("wazo-calld").validate_request("post", "/calls", body)
+    spec_check("wazo-calld").validate_request("post", "/calls", body)
 
     created = await wazo.call("post", "calld", "/calls", token=token, json_body=body)
 
@@ -94,7 +94,7 @@ async def test_click_to_call_life_cycle(
 async def test_user_originates_with_own_token(wazo: WazoHttp, sim: WazoSimulator) -> None:
     token = await wazo.login("alice")
     body = {"extension": " 1003 "}
-    load_spec("wazo-calld").validate_request("post", "/users/me/calls", body)
+    spec_check("wazo-calld").validate_request("post", "/users/me/calls", body)
 
     created = await wazo.call("post", "calld", "/users/me/calls", token=token, json_body=body)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from tests.wazo_sim.helpers import ALICE, BOB, CAROL, TENANT, EventStream, WazoHttp
-from tests.wazo_specs import load_spec
+from tests.wazo_specs import spec_check
 from wazo_sim.app import WazoSimulator
 
 
@@ -54,7 +54,7 @@ async def test_put_sets_state_and_status_and_emits(
     event = await stream.event("chatd_presence_updated", uuid=BOB)
     assert event["required_acl"] == f"events.chatd.users.{BOB}.presences.updated"
     assert event["user_uuid:*"] is True
-    load_spec("wazo-chatd").validate_definition("Presence", event["data"])
+    spec_check("wazo-chatd").validate_definition("Presence", event["data"])
     got = (await wazo.call("get", "chatd", f"/users/{BOB}/presences", token=token)).body
     assert (got["state"], got["status"], got["do_not_disturb"]) == ("away", "Lunch", False)
     assert got["last_activity"].endswith("+00:00")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from tests.wazo_sim.helpers import ALICE, BOB, EventStream, WazoHttp
-from tests.wazo_specs import load_spec
+from tests.wazo_specs import spec_check
 from wazo_sim.app import WazoSimulator
 
 
@@ -70,7 +70,7 @@ async def test_dnd_service_round_trip_and_event(
     token = await wazo.login("phonepresence")
     stream = await EventStream.open(session, sim, token, ("users_services_dnd_updated",))
     body = {"enabled": True}
-    load_spec("wazo-confd").validate_request("put", "/users/{user_id}/services/{service_name}", body)
+    spec_check("wazo-confd").validate_request("put", "/users/{user_id}/services/{service_name}", body)
 
     assert (
         await wazo.call("put", "confd", f"/users/{ALICE}/services/dnd", token=token, json_body=body)
@@ -104,7 +104,7 @@ async def test_forwards_round_trip_and_events(
     token = await wazo.login("phonepresence")
     stream = await EventStream.open(session, sim, token, ("*",))
     body = {"enabled": True, "destination": "0612345678"}
-    load_spec("wazo-confd").validate_request("put", "/users/{user_id}/forwards/{forward_name}", body)
+    spec_check("wazo-confd").validate_request("put", "/users/{user_id}/forwards/{forward_name}", body)
 
     reply = await wazo.call(
         "put", "confd", f"/users/{BOB}/forwards/unconditional", token=token, json_body=body

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from tests.wazo_sim.helpers import BOB, EventStream, WazoHttp
-from tests.wazo_specs import load_spec
+from tests.wazo_specs import spec_check
 from wazo_sim.app import WazoSimulator
 
 
@@ -34,7 +34,7 @@ async def test_voicemail_event_and_listings(
         42,
     )
     assert message["folder"]["type"] == "new"
-    load_spec("wazo-calld").validate_definition("VoicemailMessage", message)
+    spec_check("wazo-calld").validate_definition("VoicemailMessage", message)
 
     mine = await wazo.call("get", "calld", "/users/me/voicemails/messages", token=await wazo.login("bob"))
     assert mine.body["total"] == 1

@@ -28,6 +28,8 @@ def component_config(
             "reconnect_max_delay": 0.5,
         },
         "store": {"path": str(store)},
+        # No fixed port: several apps (and other test runs) share this machine.
+        "ops": {"enabled": False},
     }
     for name, values in sections.items():
         document[name] = {**document.get(name, {}), **values}

@@ -16,6 +16,7 @@ from presence.identity import People
 from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
 from xmpp_component.commands.adhoc import AdhocAdapter
+from xmpp_component.commands.admin import admin_commands
 from xmpp_component.commands.base import Command
 from xmpp_component.commands.call import CallCommand
 from xmpp_component.commands.callback import CallBackCommand
@@ -50,6 +51,9 @@ def install_commands(
     settings: UserSettings,
     policy: PrivacyPolicy,
     revocations: Revocations | None = None,
+    admin: Any = None,
+    on_command: Callable[[str, str], None] | None = None,
+    on_origination: Callable[[str], None] | None = None,
 ) -> InstalledCommands:
     """Build the commands and both adapters; they register themselves at every session start."""
 
@@ -70,6 +74,9 @@ def install_commands(
         settings=settings,
         policy=policy,
         revocations=revocations,
+        admin=admin,
+        on_command=on_command,
+        on_origination=on_origination,
     )
     commands: list[Command] = [
         CallCommand(services),
@@ -80,6 +87,7 @@ def install_commands(
         SettingsCommand(services),
         MeetingSettingCommand(services),
         DndSettingCommand(services),
+        *admin_commands(services),
     ]
     commands.append(HelpCommand(services, commands))
     return InstalledCommands(

@@ -125,6 +125,7 @@ class AdhocAdapter:
             if command.ACCESS is Access.ADMIN and not requester.admin:
                 # Unlisted for them, but a client may still execute the node by name.
                 log.warning("%s tried to run the admin command %s", requester.jid, command.NODE)
+                self.services.count_command(command.NAME, "refused")
                 raise XMPPError("forbidden", text="Only the service's administrators may run this command.")
             session["pp_action"] = "execute"
             session["pp_stack"] = []

@@ -64,6 +64,7 @@ async def place_call(
             raise CommandError("your phone user has no line to ring")
         await wazo.calld.originate(person.wazo_uuid, dialled, line.context, line_id=line.id)
     except WazoError as error:
+        services.count_origination("refused")
         log.info("origination for %s to %s refused: %s", requester.jid, dialled, error.error_id)
         template = _REFUSALS.get(error.error_id)
         if template is not None:
@@ -72,6 +73,7 @@ async def place_call(
         if error.retryable:
             raise CommandError("the phone system did not answer; try again in a moment") from None
         raise CommandError(f"the phone system refused the call ({error.error_id})") from None
+    services.count_origination("placed")
     log.info("%s calls %s", requester.jid, dialled)
     return Done(
         f"Calling {shown}{dialled_note(services, target)}: your phone ({line.name}) rings first; "

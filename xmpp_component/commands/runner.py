@@ -38,8 +38,12 @@ async def guarded(step: Callable[[], Awaitable[Reply]], what: str) -> Reply:
 async def start(command: Command, requester: Requester, prefill: Values) -> Reply:
     reason = refusal(command.ACCESS, requester)
     if reason is not None:
+        command.services.count_command(command.NAME, "refused")
         return Done(_sentence(reason), level="error")
-    return await guarded(lambda: command.start(requester, prefill), command.NAME)
+    reply = await guarded(lambda: command.start(requester, prefill), command.NAME)
+    outcome = "form" if isinstance(reply, Form) else ("error" if reply.level == "error" else "done")
+    command.services.count_command(command.NAME, outcome)
+    return reply
 
 
 async def submit(form: Form, values: Values) -> tuple[Reply, bool]:

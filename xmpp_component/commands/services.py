@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from presence.directory import Directory
 from presence.identity import People
@@ -15,6 +16,9 @@ from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.commands.revocations import Revocations
 from xmpp_component.config import CallsSection
 from xmpp_component.user_settings import UserSettings
+
+if TYPE_CHECKING:
+    from xmpp_component.admin_ops import AdminOps
 
 
 @dataclass
@@ -33,6 +37,25 @@ class CommandServices:
     revocations: Revocations | None  # the held-back mass revocation (Confirm revocations)
     # "Now: in a meeting until 14:30; your calls go to voicemail" for the Settings form (the rules).
     situation: Callable[[Requester], str] | None = None
+    admin: AdminOps | None = None  # the administrators' Status, Explain user, Resync, Reload...
+    on_command: Callable[[str, str], None] | None = None  # (command name, outcome): for metrics
+
+    on_origination: Callable[[str], None] | None = None  # outcome (placed, refused): for metrics
+
+    def count_origination(self, outcome: str) -> None:
+        if self.on_origination is not None:
+            self.on_origination(outcome)
+
+    def count_command(self, name: str, outcome: str) -> None:
+        if self.on_command is not None:
+            self.on_command(name, outcome)
+
+    def reconfigure(self, config: Any) -> None:
+        """A configuration reload: the keys commands read at run time (admin_ops.LIVE_KEYS)."""
+        self.admins = frozenset(j.lower() for j in config.component.admins)
+        if config.calls != self.calls:
+            self.call_limiter = RateLimiter(config.calls.max_calls_per_minute, 60.0)
+            self.calls = config.calls
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()
