@@ -9,13 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from presence.directory import CombinedDirectory, WazoUsersDirectory
 from presence.hub import PresenceHub
 from presence.identity import People
 from presence.sources.wazo.client import WazoClient
 from xmpp_component.commands.adhoc import AdhocAdapter
 from xmpp_component.commands.base import Command
-from xmpp_component.commands.call import CallCommand
+from xmpp_component.commands.call import CallCommand, phone_state_label
 from xmpp_component.commands.callback import CallBackCommand
 from xmpp_component.commands.chat import ChatAdapter
 from xmpp_component.commands.hangup import HangupCommand
@@ -26,6 +25,7 @@ from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.commands.services import CommandServices
 from xmpp_component.commands.settings import DndSettingCommand, MeetingSettingCommand, SettingsCommand
 from xmpp_component.config import Config
+from xmpp_component.directory_sources import build_directory
 from xmpp_component.user_settings import UserSettings
 
 
@@ -58,11 +58,14 @@ def install_commands(
         admins=frozenset(j.lower() for j in config.component.admins),
         people=people,
         wazo=wazo,
-        directory=CombinedDirectory([WazoUsersDirectory(confd)], limit=config.calls.search_max_results),
+        directory=build_directory(config, confd),
         calls=config.calls,
         call_limiter=RateLimiter(config.calls.max_calls_per_minute, 60.0),
         last_callers=LastCallers(hub),
         settings=settings,
+        search_limiter=RateLimiter(config.directory.searches_per_minute, 60.0),
+        min_query_length=config.directory.min_query_length,
+        phone_state=lambda localpart: phone_state_label(hub.presence(localpart)),
     )
     commands: list[Command] = [
         CallCommand(services),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from presence.directory import Directory
+from presence.directory import CombinedDirectory
 from presence.identity import People
 from presence.sources.wazo.client import WazoClient
 from xmpp_component.commands.base import CommandError, Requester
@@ -22,13 +22,18 @@ class CommandServices:
     admins: frozenset[str]
     people: Callable[[], People]
     wazo: Callable[[], WazoClient | None]
-    directory: Directory
+    directory: CombinedDirectory
     calls: CallsSection
     call_limiter: RateLimiter
     last_callers: LastCallers
     settings: UserSettings
     # "Now: in a meeting until 14:30; your calls go to voicemail" for the Settings form (the rules).
     situation: Callable[[Requester], str] | None = None
+    # Name searches: per-user rate and shortest query (stop listing the directory), and a
+    # colleague's current phone state by phone JID localpart, for the pick list.
+    search_limiter: RateLimiter | None = None
+    min_query_length: int = 2
+    phone_state: Callable[[str], str] | None = None
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()
