@@ -30,6 +30,7 @@ from xmpp_component.commands import install_commands
 from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
 from xmpp_component.connection import ConnectionSupervisor
+from xmpp_component.directory_sources import address_book_sync, set_address_book_users
 from xmpp_component.im_presence import ImPresenceIntake
 from xmpp_component.phone_jids import PhoneJidService
 from xmpp_component.publisher import Publisher
@@ -159,6 +160,8 @@ class App:
             xmpp, cfg, self.domains, lambda: self.people, lambda: self.wazo, self.hub, self.settings
         )
         self._build_call_rules()
+        assert self.commands.address_books is not None
+        self.address_book_sync = address_book_sync(cfg, self.store, self.commands.address_books)
 
     def _build_call_rules(self) -> None:
         """Meetings (CalDAV) and the chat DND drive the call routing (the Settings command)."""
@@ -296,6 +299,9 @@ class App:
         if self.phone_jids is not None:
             await self.phone_jids.enforce_policy()
         self._calendar_users()
+        if self.address_book_sync is not None:  # each user's own address book
+            set_address_book_users(self.config, self.address_book_sync, people)
+            self._spawn(self.address_book_sync.sync_all(), "address-books")
         self.call_rules.on_people()
         self.provisioned.set()
         self._phone_state_known()
@@ -332,6 +338,8 @@ class App:
             await self.call_rules.load()
             if self.calendar is not None:
                 self._spawn(self.calendar.run(), "calendar")
+            if self.address_book_sync is not None:
+                self._spawn(self.address_book_sync.run(), "address-book-sync")
             if self.config.wazo.enabled:
                 self._spawn(self._run_wazo(), "wazo")
             else:

@@ -316,6 +316,30 @@ class LdapSection:
     timeout: float = key(2.0, check=_positive, doc="connect and answer timeout (s)")
 
 
+def _book_template(value: str) -> str | None:
+    problem = _url_template(value)  # the same rules as the calendar's, with a book as example
+    return problem.replace("/calendar/", "/contacts/") if problem else None
+
+
+@dataclass(frozen=True)
+class CardDavSection:
+    enabled: bool = key(False, doc="search CardDAV address books (company book and personal books)")
+    company_url: str = key("", doc="the company address book collection; empty: none")
+    personal_url_template: str = key(
+        "",
+        check=_book_template,
+        doc="each user's own address book, with {localpart} or {email} of their chat address; empty: none",
+    )
+    username: str = key("phonepresence", doc="CardDAV service account that may read those books")
+    password_env: str = key(
+        "PHONEPRESENCE_CARDDAV_PASSWORD", check=_env_name, doc="environment variable holding its password"
+    )
+    password_file: str = key("", doc="file holding the password (used when the variable is unset)")
+    poll_interval: float = key(300.0, check=_positive, doc="every book is synced once per interval (s)")
+    verify_tls: bool = key(True, doc="verify the CardDAV server's TLS certificate")
+    request_timeout: float = key(10.0, check=_positive, doc="timeout of one CardDAV request (s)")
+
+
 @dataclass(frozen=True)
 class LoggingSection:
     level: str = key("info", check=_log_level, doc="debug, info, warning or error")
@@ -331,6 +355,7 @@ SECTIONS: dict[str, type] = {
     "calendar": CalendarSection,
     "directory": DirectorySection,
     "directory.ldap": LdapSection,
+    "directory.carddav": CardDavSection,
     "logging": LoggingSection,
 }
 
@@ -352,6 +377,8 @@ class Config:
     directory: DirectorySection = field(default_factory=DirectorySection)
     ldap: LdapSection = field(default_factory=LdapSection)
     ldap_password: Secret | None = None
+    carddav: CardDavSection = field(default_factory=CardDavSection)
+    carddav_password: Secret | None = None
 
 
 def _type_error(expected: type, value: Any) -> str | None:
@@ -468,6 +495,19 @@ def parse_config(
         if ldap.enabled and ldap.bind_dn
         else None
     )
+    carddav: CardDavSection = sections["directory.carddav"]
+    if carddav.company_url and _http_url(carddav.company_url):
+        raise ConfigError(f"directory.carddav.company_url: expected {_http_url(carddav.company_url)}")
+    if carddav.enabled and not (carddav.company_url or carddav.personal_url_template):
+        raise ConfigError(
+            "directory.carddav.company_url: missing; expected it or personal_url_template "
+            "when directory.carddav.enabled is true"
+        )
+    carddav_password = (
+        _read_secret(env, carddav.password_env, carddav.password_file, "directory.carddav.password")
+        if carddav.enabled
+        else None
+    )
     return Config(
         component=component,
         store=sections["store"],
@@ -484,6 +524,8 @@ def parse_config(
         directory=sections["directory"],
         ldap=ldap,
         ldap_password=ldap_password,
+        carddav=carddav,
+        carddav_password=carddav_password,
     )
 
 

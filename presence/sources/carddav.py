@@ -139,6 +139,7 @@ class AddressBookSync:
         self._failing: set[str] = set()
         self.synced = asyncio.Condition()  # notified after every sync round (tests wait on it)
         self.rounds = 0
+        self._one_round = asyncio.Lock()  # a round asked for (new users) never overlaps the timer's
 
     def set_books(self, urls: Mapping[str, str]) -> None:
         self.urls = dict(urls)
@@ -184,13 +185,19 @@ class AddressBookSync:
             self.books.apply(book, parsed, deleted)
 
     async def sync_all(self) -> None:
-        for book, url in list(self.urls.items()):
-            await self.sync(book, url)
+        async with self._one_round:
+            for book, url in list(self.urls.items()):
+                await self.sync(book, url)
         async with self.synced:
             self.rounds += 1
             self.synced.notify_all()
 
     async def run(self) -> None:
-        while True:
-            await self.sync_all()
-            await asyncio.sleep(self.interval)
+        try:
+            while True:
+                await self.sync_all()
+                await asyncio.sleep(self.interval)
+        finally:
+            close = getattr(self.reader, "close", None)
+            if close is not None:
+                await close()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from presence.directory.address_book import AddressBooks
 from presence.hub import PresenceHub
 from presence.identity import People
 from presence.sources.wazo.client import WazoClient
@@ -35,6 +36,7 @@ class InstalledCommands:
     commands: list[Command]
     adhoc: AdhocAdapter
     chat: ChatAdapter
+    address_books: AddressBooks | None = None  # filled by the CardDAV sync, searched by commands
 
 
 def install_commands(
@@ -52,13 +54,14 @@ def install_commands(
         client = wazo()
         return client.confd if client is not None else None
 
+    address_books = AddressBooks()
     services = CommandServices(
         component_jid=config.component.jid,
         domains=domains,
         admins=frozenset(j.lower() for j in config.component.admins),
         people=people,
         wazo=wazo,
-        directory=build_directory(config, confd),
+        directory=build_directory(config, confd, address_books),
         calls=config.calls,
         call_limiter=RateLimiter(config.calls.max_calls_per_minute, 60.0),
         last_callers=LastCallers(hub),
@@ -78,5 +81,9 @@ def install_commands(
     ]
     commands.append(HelpCommand(services, commands))
     return InstalledCommands(
-        services, commands, AdhocAdapter(xmpp, services, commands), ChatAdapter(xmpp, services, commands)
+        services,
+        commands,
+        AdhocAdapter(xmpp, services, commands),
+        ChatAdapter(xmpp, services, commands),
+        address_books,
     )
