@@ -192,3 +192,23 @@ async def test_three_sources_ranked_one_row_per_number_personal_only_for_its_own
         assert "your contacts" not in "\n".join(lines)  # alice's card is hers alone
         assert lines[1].startswith("1. Marie Curie — +33 1 55 50 01 02 (work, company directory)")
         await bob.say("cancel")
+
+
+async def test_short_queries_and_search_floods_are_refused(
+    prosody: ProsodyServer, sim: RecordingSimulator, slapd: SlapdServer, login: Any, tmp_path: Path
+) -> None:
+    config = config_with_ldap(prosody, sim, slapd, tmp_path / "s.sqlite")
+    directory = type(config.directory)(min_query_length=3, searches_per_minute=2)
+    config = type(config)(**{**config.__dict__, "directory": directory})
+    async with running_app(config) as app:
+        await ready(app)
+        chat = Chat(await login("alice"), prosody.component)
+        reply = await chat.say("call zo")
+        assert reply.splitlines()[0] == "Number, extension or name: type at least 3 letters of a name"
+        await chat.say("cancel")
+        assert "Zoë Müller" in await chat.say("call zoe muller")
+        await chat.say("cancel")
+        assert "Marie Curie" in await chat.say("call curie")
+        await chat.say("cancel")
+        reply = await chat.say("call curie")
+        assert reply.startswith("Sorry: Too many searches; try again in "), reply
