@@ -21,6 +21,7 @@ from presence.privacy import OwnerPrivacy, PrivacyPolicy
 from presence.sources.calendar.caldav_reader import CalDavReader
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from presence.sources.wazo.client import WazoClient
+from presence.sources.wazo.confd import WazoUser
 from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tracker import PhoneStateTracker
@@ -33,6 +34,7 @@ from xmpp_component.connection import ConnectionSupervisor
 from xmpp_component.directory_sources import address_book_sync, set_address_book_users
 from xmpp_component.im_presence import ImPresenceIntake
 from xmpp_component.phone_jids import PhoneJidService
+from xmpp_component.phone_vcards import PhoneVCards
 from xmpp_component.publisher import Publisher
 from xmpp_component.subscriptions import PhoneSubscriptions
 from xmpp_component.user_settings import DEFAULT_PRIVACY, UserSettings
@@ -81,6 +83,7 @@ class App:
         self.publisher: Publisher | None = None
         self.intake: ImPresenceIntake | None = None
         self.phone_jids: PhoneJidService | None = None
+        self.pbx_users: dict[str, WazoUser] = {}  # uuid -> the user as last read (names, numbers)
         self.provisioned = asyncio.Event()  # set after the first successful read of Wazo's users
         self._provisioning = False  # a read of Wazo's users is running
         self._wazo_resynced = False  # the event stream has read every user's phone state once
@@ -151,6 +154,9 @@ class App:
             xmpp, lambda: self.people, self.subscriptions, self.publisher, policy, self._owner_privacy
         )
         self.settings.on_privacy_change = self.phone_jids.enforce_policy
+        self.phone_vcards = PhoneVCards(
+            xmpp, lambda: self.people, self.pbx_users.get, self.phone_jids.may_see, cfg.directory.wazo_mobiles
+        )
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("privileges_advertised", self._on_privileges)
         xmpp.add_event_handler("presence", self._route_presence)
@@ -288,6 +294,8 @@ class App:
             log.info("Wazo user %s gets no phone JID: %s", problem.wazo_uuid or "-", problem.reason)
         old = self.people
         self.people = people
+        self.pbx_users.clear()
+        self.pbx_users.update((u.uuid, u) for u in users)
         for gone in set(old.by_localpart) - set(people.by_localpart):
             self.hub.remove(gone)
         for person in people.by_uuid.values():

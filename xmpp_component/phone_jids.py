@@ -44,6 +44,10 @@ class PhoneJidService:
             return False
         return may_see(self._policy, subscriber, person.chat_jid, self._owner_privacy(owner))
 
+    def may_see(self, owner: str, requester: str) -> bool:
+        """Whether ``requester`` (bare JID) may see the phone JID ``owner`` (its card too)."""
+        return self._authorized(owner, requester)
+
     def _reply(self, ptype: Literal["subscribed", "unsubscribed"], owner: str, to: str) -> None:
         self._xmpp.send_presence_subscription(
             pto=to, pfrom=f"{owner}@{self._xmpp.boundjid.bare}", ptype=ptype
