@@ -14,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from presence.backoff import Backoff
+from presence.directory import DirectoryEntry
+from presence.directory.wazo_users import entries_of
 from presence.hub import PresenceHub
 from presence.identity import MatchRule, PbxUser, People, build_people
 from presence.model import CallsResynced, DndChanged, ForwardChanged, PhoneEvent
@@ -28,6 +30,7 @@ from presence.sources.wazo.tracker import PhoneStateTracker
 from store import Store
 from xmpp_component.call_rules import CallRules
 from xmpp_component.commands import install_commands
+from xmpp_component.commands.contact import ContactCommands
 from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
 from xmpp_component.connection import ConnectionSupervisor
@@ -166,8 +169,17 @@ class App:
             xmpp, cfg, self.domains, lambda: self.people, lambda: self.wazo, self.hub, self.settings
         )
         self._build_call_rules()
+        self.contact_commands = ContactCommands(
+            self.commands.adhoc, self._contact_entries, self.phone_jids.may_see
+        )
         assert self.commands.address_books is not None
         self.address_book_sync = address_book_sync(cfg, self.store, self.commands.address_books)
+
+    def _contact_entries(self, localpart: str) -> list[DirectoryEntry]:
+        """A colleague's numbers, for the commands and card of their phone JID."""
+        person = self.people.by_localpart.get(localpart)
+        user = self.pbx_users.get(person.wazo_uuid) if person is not None else None
+        return entries_of(user, self.config.directory.wazo_mobiles) if user is not None else []
 
     def _build_call_rules(self) -> None:
         """Meetings (CalDAV) and the chat DND drive the call routing (the Settings command)."""

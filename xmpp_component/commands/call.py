@@ -118,10 +118,17 @@ class CallCommand(Command):
         if not found:
             missing = f" ({unavailable})" if unavailable else ""
             raise FieldError("number", f"no one in the directory matches {query.text!r}{missing}")
+        return self._choose(requester, found, f"{len(found)} numbers match {query.text!r}.", result.notes)
+
+    def _choose(
+        self, requester: Requester, found: list[DirectoryEntry], heading: str, warnings: list[str]
+    ) -> Form:
+        """One number: its confirmation; several: a pick list (each with its source and state)."""
+        services = self.services
         if len(found) == 1:
             entry = found[0]
             form = self._confirm(requester, dial_target(services, entry.number), entry_label(entry))
-            form.notes.extend(("warn", note) for note in result.notes)
+            form.notes.extend(("warn", note) for note in warnings)
             return form
         by_number = {e.number: e for e in found}
 
@@ -146,9 +153,9 @@ class CallCommand(Command):
                 )
             ],
             picked,
-            instructions=f"{len(found)} numbers match {query.text!r}.",
+            instructions=heading,
             final=True,
-            notes=[("warn", note) for note in result.notes],
+            notes=[("warn", note) for note in warnings],
         )
 
     def _confirm(self, requester: Requester, target: DialTarget, label: str) -> Form:
