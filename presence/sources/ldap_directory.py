@@ -159,8 +159,10 @@ class LdapDirectory:
             password=s.password.reveal() if s.password else None,
             client_strategy=SAFE_SYNC,
             auto_referrals=False,
-            # ldap3 packs it into SO_RCVTIMEO as whole seconds (a float raises struct.error)
-            receive_timeout=max(1, math.ceil(s.timeout)),
+            # ldap3 packs it into SO_RCVTIMEO as whole seconds (a float raises struct.error). It
+            # only frees the worker thread: the search's deadline is search()'s wait, a second
+            # earlier, so a stalled server always reads as "no answer within <timeout> s".
+            receive_timeout=math.ceil(s.timeout) + 1,
             read_only=True,
             raise_exceptions=True,
         )

@@ -14,6 +14,7 @@ passes anything else to the handler that was there before.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -85,17 +86,21 @@ class ContactCommands:
         previous_command = commands_api.api._handlers["xep_0050"]["get_command"]["global"]
         previous_items = disco_api.api._handlers["xep_0030"]["get_items"]["global"]
 
-        def get_command(jid: Any, node: Any, ifrom: Any, args: Any) -> Any:
+        # The handlers before ours may be coroutine functions (slixmpp's own get_command is):
+        # ours are coroutines too, and await what the previous one gives when it is awaitable.
+        async def get_command(jid: Any, node: Any, ifrom: Any, args: Any) -> Any:
             contact = self._contact(jid)
             if contact and node == NODE:
                 return (f"Call {contact}", self._execute, None, 0)
-            return previous_command(jid, node, ifrom, args)
+            result = previous_command(jid, node, ifrom, args)
+            return await result if inspect.isawaitable(result) else result
 
-        def get_items(jid: Any, node: Any, ifrom: Any, args: Any) -> Any:
+        async def get_items(jid: Any, node: Any, ifrom: Any, args: Any) -> Any:
             contact = self._contact(jid)
             if contact and node == COMMANDS_NS:
                 return self._items(jid, contact, ifrom)
-            return previous_items(jid, node, ifrom, args)
+            result = previous_items(jid, node, ifrom, args)
+            return await result if inspect.isawaitable(result) else result
 
         commands_api.register(get_command, "get_command")
         disco_api.register(get_items, "get_items")
