@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("latency", "fanout", "scale", "commands", "calendar")
+BENCHMARKS = ("latency", "fanout", "scale", "commands", "calendar", "directory")
 
 
 def main() -> int:
