@@ -66,3 +66,18 @@ async def test_personal_books_are_only_searched_for_their_owner() -> None:
     assert await personal.search("zoe", "bob@example.test") == []
     assert await personal.search("zoe", "") == []
     assert [e.source for e in await personal.search("lefevre", "ALICE@example.test")] == ["personal"] * 2
+
+
+def test_the_word_index_finds_any_word_prefix_digits_and_follows_changes() -> None:
+    books = AddressBooks()
+    books.replace("company", {"/c/1.vcf": parse_vcard(V3), "/c/2.vcf": parse_vcard(V4)})
+    assert {e.name for e in books.search("company", "lef", "company")} == {"Zoë Lefèvre"}
+    assert {e.name for e in books.search("company", "ZOE lef", "company")} == {"Zoë Lefèvre"}
+    assert {e.name for e in books.search("company", "gross", "company")} == {"Jürgen Groß"}  # ß folds to ss
+    assert {e.number for e in books.search("company", "5550199", "company")} == {
+        "+49-30-5550199",
+        "+49-30-5550198",
+    }
+    books.apply("company", {}, ["/c/1.vcf"])
+    assert books.search("company", "lef", "company") == []
+    assert {e.name for e in books.search("company", "jur", "company")} == {"Jürgen Groß"}
