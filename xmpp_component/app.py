@@ -7,6 +7,7 @@ publisher -> subscribers. The app only connects the parts and owns their life-cy
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -69,6 +70,18 @@ def wazo_settings(config: Config) -> WazoSettings:
         token_expiration_s=config.wazo.token_expiration,
         request_timeout_s=config.wazo.request_timeout,
     )
+
+
+def freeze_long_lived() -> None:
+    """Move every object alive now out of the cyclic GC's reach (``gc.freeze``).
+
+    After a load of users or address books, the heap holds tens of thousands of long-lived
+    objects; each full collection then walks them all, and one lands in the middle of a request
+    now and then (measured: directory searches at p99 88-110 ms instead of 24-27 ms, the LDAP
+    client's decoding triggering the collections). Reference counting still frees them when they
+    are dropped; only cycles among them would stay until exit.
+    """
+    gc.freeze()
 
 
 class App:
@@ -174,6 +187,8 @@ class App:
         )
         assert self.commands.address_books is not None
         self.address_book_sync = address_book_sync(cfg, self.store, self.commands.address_books)
+        if self.address_book_sync is not None:
+            self.address_book_sync.on_round = freeze_long_lived
 
     def _contact_entries(self, localpart: str) -> list[DirectoryEntry]:
         """A colleague's numbers, for the commands and card of their phone JID."""
@@ -323,6 +338,7 @@ class App:
             set_address_book_users(self.config, self.address_book_sync, people)
             self._spawn(self.address_book_sync.sync_all(), "address-books")
         self.call_rules.on_people()
+        freeze_long_lived()
         self.provisioned.set()
         self._phone_state_known()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -140,6 +140,7 @@ class AddressBookSync:
         self.synced = asyncio.Condition()  # notified after every sync round (tests wait on it)
         self.rounds = 0
         self._one_round = asyncio.Lock()  # a round asked for (new users) never overlaps the timer's
+        self.on_round: Callable[[], None] | None = None  # after each round (the app freezes the GC)
 
     def set_books(self, urls: Mapping[str, str]) -> None:
         self.urls = dict(urls)
@@ -188,6 +189,8 @@ class AddressBookSync:
         async with self._one_round:
             for book, url in list(self.urls.items()):
                 await self.sync(book, url)
+        if self.on_round is not None:
+            self.on_round()
         async with self.synced:
             self.rounds += 1
             self.synced.notify_all()
