@@ -82,6 +82,23 @@ MIGRATIONS: Sequence[Sequence[str]] = (
                updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
            )""",
     ),
+    (
+        # CardDAV address books cached for search ("company", "personal:<chat JID>"): the
+        # sync-collection token of the last read, and each card parsed (JSON, presence.directory
+        # .vcard.Contact) with its ETag, so a restart searches at once and syncs only changes.
+        """CREATE TABLE address_books (
+               book TEXT PRIMARY KEY,
+               sync_token TEXT,
+               updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+           )""",
+        """CREATE TABLE address_book_cards (
+               book TEXT NOT NULL,
+               href TEXT NOT NULL,
+               etag TEXT NOT NULL DEFAULT '',
+               contact TEXT NOT NULL,
+               PRIMARY KEY (book, href)
+           ) WITHOUT ROWID""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -301,6 +318,55 @@ class Store:
         async with self.db.execute("SELECT user_uuid, record FROM call_routing") as cursor:
             rows = await cursor.fetchall()
         return {str(uuid): str(record) for uuid, record in rows}
+
+    # --- CardDAV address books ---------------------------------------------------------------
+
+    async def address_book_token(self, book: str) -> str | None:
+        async with self.db.execute("SELECT sync_token FROM address_books WHERE book = ?", (book,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row and row[0] is not None else None
+
+    async def address_book_cards(self, book: str) -> dict[str, str]:
+        """href -> contact JSON of one book."""
+        async with self.db.execute(
+            "SELECT href, contact FROM address_book_cards WHERE book = ?", (book,)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {str(href): str(contact) for href, contact in rows}
+
+    async def apply_address_book(
+        self,
+        book: str,
+        token: str | None,
+        full: bool,
+        cards: Sequence[tuple[str, str, str]],
+        deleted: Sequence[str],
+    ) -> None:
+        """One sync's result in one transaction: ``cards`` are (href, etag, contact JSON); a full
+        read replaces the book."""
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            if full:
+                await db.execute("DELETE FROM address_book_cards WHERE book = ?", (book,))
+            await db.executemany(
+                "DELETE FROM address_book_cards WHERE book = ? AND href = ?", [(book, h) for h in deleted]
+            )
+            await db.executemany(
+                """INSERT INTO address_book_cards (book, href, etag, contact) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (book, href) DO UPDATE SET etag = excluded.etag, contact = excluded.contact""",
+                [(book, href, etag, contact) for href, etag, contact in cards],
+            )
+            await db.execute(
+                """INSERT INTO address_books (book, sync_token) VALUES (?, ?)
+                   ON CONFLICT (book) DO UPDATE SET sync_token = excluded.sync_token,
+                       updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+                (book, token),
+            )
+        except Exception:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
 
     # --- figures for admin commands -----------------------------------------------------------
 

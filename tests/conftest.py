@@ -11,6 +11,7 @@ from slixmpp import ClientXMPP
 from devservers.ejabberd import EjabberdServer
 from devservers.prosody import ProsodyServer
 from devservers.radicale import RadicaleServer
+from devservers.slapd import SlapdServer
 from devservers.xmpp_client import connect_client, disconnect_client
 
 ClientFactory = Callable[[str], Awaitable[ClientXMPP]]
@@ -55,6 +56,17 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServe
     """Radicale (CalDAV) with alice, bob, carol and a service account reading every calendar."""
     server = RadicaleServer(tmp_path_factory.mktemp("radicale"))
     server.start()  # raises (failing the tests) if Radicale cannot start: never a skip
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
+    """OpenLDAP slapd with 1,000+ people (non-ASCII names, AD-like phone attributes)."""
+    server = SlapdServer(tmp_path_factory.mktemp("slapd"))
+    server.start()  # raises (failing the tests) if slapd cannot start: never a skip
     try:
         yield server
     finally:

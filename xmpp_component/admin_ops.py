@@ -56,7 +56,8 @@ class ReloadResult:
 def changed_keys(old: Config, new: Config) -> list[str]:
     keys: list[str] = []
     for name in SECTIONS:
-        before, after = getattr(old, name), getattr(new, name)
+        attribute = name.rsplit(".", 1)[-1]  # [directory.ldap] is Config.ldap
+        before, after = getattr(old, attribute), getattr(new, attribute)
         keys.extend(
             f"{name}.{f.name}"
             for f in dataclasses.fields(before)

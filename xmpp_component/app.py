@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -16,6 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from presence.backoff import Backoff
+from presence.directory import DirectoryEntry
+from presence.directory.wazo_users import entries_of
 from presence.hub import PresenceHub
 from presence.identity import MappingProblem, MatchRule, PbxUser, People, build_people
 from presence.model import CallsResynced, DndChanged, ForwardChanged, ImState, PhoneEvent, UsersChanged
@@ -23,6 +26,7 @@ from presence.privacy import PrivacyPolicy
 from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from presence.sources.wazo.client import WazoClient
+from presence.sources.wazo.confd import WazoUser
 from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tenants import SeveralTenants, check_single_tenant
@@ -31,12 +35,15 @@ from store import Store
 from xmpp_component.admin_ops import AdminOps
 from xmpp_component.call_rules import CallRules
 from xmpp_component.commands import install_commands
+from xmpp_component.commands.contact import ContactCommands
 from xmpp_component.component import PhoneComponent
 from xmpp_component.config import Config
 from xmpp_component.connection import ConnectionSupervisor
+from xmpp_component.directory_sources import address_book_sync, set_address_book_users
 from xmpp_component.im_presence import BARRIER_TIMEOUT, ImPresenceIntake
 from xmpp_component.ops import Metrics, OpsServer, PublishLatency
 from xmpp_component.phone_jids import PhoneJidService
+from xmpp_component.phone_vcards import PhoneVCards
 from xmpp_component.publisher import Publisher
 from xmpp_component.rosters import RosterSync
 from xmpp_component.subscriptions import PhoneSubscriptions
@@ -76,6 +83,18 @@ def wazo_settings(config: Config) -> WazoSettings:
     )
 
 
+def freeze_long_lived() -> None:
+    """Move every object alive now out of the cyclic GC's reach (``gc.freeze``).
+
+    After a load of users or address books, the heap holds tens of thousands of long-lived
+    objects; each full collection then walks them all, and one lands in the middle of a request
+    now and then (measured: directory searches at p99 88-110 ms instead of 24-27 ms, the LDAP
+    client's decoding triggering the collections). Reference counting still frees them when they
+    are dropped; only cycles among them would stay until exit.
+    """
+    gc.freeze()
+
+
 class App:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -92,6 +111,7 @@ class App:
         self.intake: ImPresenceIntake | None = None
         self.rosters: RosterSync | None = None
         self.phone_jids: PhoneJidService | None = None
+        self.pbx_users: dict[str, WazoUser] = {}  # uuid -> the user as last read (names, numbers)
         self.provisioned = asyncio.Event()  # set after the first successful read of Wazo's users
         # Reads Wazo's users: at start, on confd's user events, after a reconnection, periodically.
         self.users = UserRefresher(
@@ -199,6 +219,9 @@ class App:
             max_revocation_share=cfg.presence.max_revocation_share,
         )
         self.settings.on_privacy_change = self._privacy_changed
+        self.phone_vcards = PhoneVCards(
+            xmpp, lambda: self.people, self.pbx_users.get, self.phone_jids.may_see, cfg.directory.wazo_mobiles
+        )
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("privileges_advertised", self._on_privileges)
         xmpp.add_event_handler("presence", self._route_presence)
@@ -219,6 +242,19 @@ class App:
             on_origination=self.metrics.origination,
         )
         self._build_call_rules()
+        self.contact_commands = ContactCommands(
+            self.commands.adhoc, self._contact_entries, self.phone_jids.may_see
+        )
+        assert self.commands.address_books is not None
+        self.address_book_sync = address_book_sync(cfg, self.store, self.commands.address_books)
+        if self.address_book_sync is not None:
+            self.address_book_sync.on_round = freeze_long_lived
+
+    def _contact_entries(self, localpart: str) -> list[DirectoryEntry]:
+        """A colleague's numbers, for the commands and card of their phone JID."""
+        person = self.people.by_localpart.get(localpart)
+        user = self.pbx_users.get(person.wazo_uuid) if person is not None else None
+        return entries_of(user, self.config.directory.wazo_mobiles) if user is not None else []
 
     def _build_call_rules(self) -> None:
         """Meetings (CalDAV) and the chat DND drive the call routing (the Settings command)."""
@@ -389,6 +425,8 @@ class App:
         self.unmatched = list(problems)
         old = self.people
         self.people = people
+        self.pbx_users.clear()
+        self.pbx_users.update((u.uuid, u) for u in users)
         # The hub is keyed by Wazo uuid: a user whose email changed keeps their state and watchers.
         for gone in set(old.by_uuid) - set(people.by_uuid):
             self.hub.remove(gone)
@@ -410,7 +448,11 @@ class App:
         if self.phone_jids is not None:
             await self.phone_jids.enforce_policy()
         self._calendar_users()
+        if self.address_book_sync is not None:  # each user's own address book
+            set_address_book_users(self.config, self.address_book_sync, people)
+            self._spawn(self.address_book_sync.sync_all(), "address-books")
         self.call_rules.on_people()
+        freeze_long_lived()
         first = not self.provisioned.is_set()
         self.provisioned.set()
         self._phone_state_known()
@@ -458,6 +500,8 @@ class App:
             await self.call_rules.load()
             if self.calendar is not None:
                 self._spawn(self.calendar.run(), "calendar")
+            if self.address_book_sync is not None:
+                self._spawn(self.address_book_sync.run(), "address-book-sync")
             if self.config.wazo.enabled:
                 self._spawn(self._run_wazo(), "wazo")
                 self._spawn(self.users.run(), "wazo-users")

@@ -286,6 +286,119 @@ class CalendarSection:
     request_timeout: float = key(10.0, check=_positive, doc="timeout of one CalDAV request (s)")
 
 
+def _query_length(value: int) -> str | None:
+    return None if 1 <= value <= 10 else "an integer between 1 and 10"
+
+
+def _searches_per_minute(value: int) -> str | None:
+    return None if 1 <= value <= 10000 else "an integer between 1 and 10000"
+
+
+@dataclass(frozen=True)
+class DirectorySection:
+    min_query_length: int = key(
+        2, check=_query_length, doc="shorter names are refused (stops listing the directory)"
+    )
+    searches_per_minute: int = key(
+        30, check=_searches_per_minute, doc="name searches one user may run per minute"
+    )
+    deadline: float = key(2.0, check=_positive, doc="sources that have not answered by then are left out (s)")
+    wazo_mobiles: bool = key(True, doc="colleagues' mobile numbers (from Wazo) are searchable and shown")
+
+
+def _ldap_uris(values: tuple[str, ...]) -> str | None:
+    for value in values:
+        parts = urlsplit(value)
+        if parts.scheme not in ("ldap", "ldaps") or not parts.hostname or parts.path not in ("", "/"):
+            return f"a list of ldap:// or ldaps:// server URIs ({value!r} is not one)"
+    return None
+
+
+def _ldap_flavour(value: str) -> str | None:
+    return None if value in ("openldap", "activedirectory") else '"openldap" or "activedirectory"'
+
+
+def _ldap_scope(value: str) -> str | None:
+    return None if value in ("base", "one", "sub") else '"base", "one" or "sub"'
+
+
+def _attribute_names(values: tuple[str, ...]) -> str | None:
+    for value in values:
+        if not value or not value[0].isalpha() or not value.replace("-", "a").isalnum():
+            return f"a list of LDAP attribute names ({value!r} is not one)"
+    return None
+
+
+def _object_filter(value: str) -> str | None:
+    if not value:
+        return None
+    depth = 0
+    for char in value:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            break
+    ok = value.startswith("(") and value.endswith(")") and depth == 0
+    return None if ok else "an LDAP filter in parentheses, e.g. (objectClass=inetOrgPerson)"
+
+
+def _limit(value: int) -> str | None:
+    return None if 1 <= value <= 1000 else "an integer between 1 and 1000"
+
+
+@dataclass(frozen=True)
+class LdapSection:
+    enabled: bool = key(False, doc="search the company directory in LDAP / Active Directory")
+    uris: tuple[str, ...] = key((), check=_ldap_uris, doc="servers tried in order, ldap:// or ldaps://")
+    flavour: str = key(
+        "openldap", check=_ldap_flavour, doc='"openldap" (inetOrgPerson) or "activedirectory" defaults'
+    )
+    base_dn: str = key("", doc="where people are searched, e.g. ou=people,dc=example,dc=org")
+    scope: str = key("sub", check=_ldap_scope, doc="base, one (one level) or sub (whole subtree)")
+    bind_dn: str = key("", doc="account the component binds as (read only); empty: anonymous")
+    password_env: str = key(
+        "PHONEPRESENCE_LDAP_PASSWORD", check=_env_name, doc="environment variable holding its password"
+    )
+    password_file: str = key("", doc="file holding the password (used when the variable is unset)")
+    start_tls: bool = key(False, doc="upgrade ldap:// connections with StartTLS")
+    ca_file: str = key("", doc="CA certificates (PEM) to verify the server; empty: the system's")
+    object_filter: str = key(
+        "", check=_object_filter, doc="which entries are people; empty: the flavour's default"
+    )
+    name_attributes: tuple[str, ...] = key(
+        (), check=_attribute_names, doc="attributes a name is searched in; empty: the flavour's default"
+    )
+    phone_attributes: tuple[str, ...] = key(
+        (), check=_attribute_names, doc="attributes holding numbers; empty: the flavour's default"
+    )
+    size_limit: int = key(50, check=_limit, doc="people read at most per search")
+    page_size: int = key(50, check=_limit, doc="people per page (paged results control)")
+    timeout: float = key(2.0, check=_positive, doc="connect and answer timeout (s)")
+
+
+def _book_template(value: str) -> str | None:
+    problem = _url_template(value)  # the same rules as the calendar's, with a book as example
+    return problem.replace("/calendar/", "/contacts/") if problem else None
+
+
+@dataclass(frozen=True)
+class CardDavSection:
+    enabled: bool = key(False, doc="search CardDAV address books (company book and personal books)")
+    company_url: str = key("", doc="the company address book collection; empty: none")
+    personal_url_template: str = key(
+        "",
+        check=_book_template,
+        doc="each user's own address book, with {localpart} or {email} of their chat address; empty: none",
+    )
+    username: str = key("phonepresence", doc="CardDAV service account that may read those books")
+    password_env: str = key(
+        "PHONEPRESENCE_CARDDAV_PASSWORD", check=_env_name, doc="environment variable holding its password"
+    )
+    password_file: str = key("", doc="file holding the password (used when the variable is unset)")
+    poll_interval: float = key(300.0, check=_positive, doc="every book is synced once per interval (s)")
+    verify_tls: bool = key(True, doc="verify the CardDAV server's TLS certificate")
+    request_timeout: float = key(10.0, check=_positive, doc="timeout of one CardDAV request (s)")
+
+
 @dataclass(frozen=True)
 class LoggingSection:
     level: str = key("info", check=_log_level, doc="debug, info, warning or error")
@@ -314,6 +427,9 @@ SECTIONS: dict[str, type] = {
     "presence": PresenceSection,
     "calls": CallsSection,
     "calendar": CalendarSection,
+    "directory": DirectorySection,
+    "directory.ldap": LdapSection,
+    "directory.carddav": CardDavSection,
     "logging": LoggingSection,
     "ops": OpsSection,
 }
@@ -334,6 +450,11 @@ class Config:
     calendar: CalendarSection = field(default_factory=CalendarSection)
     caldav_password: Secret | None = None
     ops: OpsSection = field(default_factory=OpsSection)
+    directory: DirectorySection = field(default_factory=DirectorySection)
+    ldap: LdapSection = field(default_factory=LdapSection)
+    ldap_password: Secret | None = None
+    carddav: CardDavSection = field(default_factory=CardDavSection)
+    carddav_password: Secret | None = None
 
 
 def _type_error(expected: type, value: Any) -> str | None:
@@ -364,7 +485,8 @@ def _describe(value: Any) -> str:
 def _build_section(name: str, cls: type, table: Mapping[str, Any]) -> Any:
     hints = get_type_hints(cls)
     known = {f.name: f for f in fields(cls)}
-    for unknown in sorted(set(table) - set(known)):
+    # Sub-tables such as [directory.ldap] are sections of their own.
+    for unknown in sorted(set(table) - set(known) - {k for k in table if f"{name}.{k}" in SECTIONS}):
         raise ConfigError(f"{name}.{unknown}: unknown key (known keys: {', '.join(sorted(known))})")
     values: dict[str, Any] = {}
     for fname, spec in known.items():
@@ -410,11 +532,13 @@ def parse_config(
     document: Mapping[str, Any], env: Mapping[str, str] | None = None, source: Path | None = None
 ) -> Config:
     env = os.environ if env is None else env
-    for unknown in sorted(set(document) - set(SECTIONS)):
+    for unknown in sorted(set(document) - {n.split(".")[0] for n in SECTIONS}):
         raise ConfigError(f"{unknown}: unknown section (known sections: {', '.join(SECTIONS)})")
     sections: dict[str, Any] = {}
     for name, cls in SECTIONS.items():
-        table = document.get(name, {})
+        parent, _, child = name.rpartition(".")
+        holder = document.get(parent, {}) if parent else document
+        table = holder.get(child, {}) if isinstance(holder, dict) else {}
         if not isinstance(table, dict):
             raise ConfigError(f"{name}: expected a [{name}] table, got {_describe(table)}")
         sections[name] = _build_section(name, cls, table)
@@ -448,6 +572,29 @@ def parse_config(
         if calendar.enabled
         else None
     )
+    ldap: LdapSection = sections["directory.ldap"]
+    if ldap.enabled and not ldap.uris:
+        raise ConfigError("directory.ldap.uris: missing; expected it when directory.ldap.enabled is true")
+    if ldap.enabled and not ldap.base_dn:
+        raise ConfigError("directory.ldap.base_dn: missing; expected it when directory.ldap.enabled is true")
+    ldap_password = (
+        _read_secret(env, ldap.password_env, ldap.password_file, "directory.ldap.password")
+        if ldap.enabled and ldap.bind_dn
+        else None
+    )
+    carddav: CardDavSection = sections["directory.carddav"]
+    if carddav.company_url and _http_url(carddav.company_url):
+        raise ConfigError(f"directory.carddav.company_url: expected {_http_url(carddav.company_url)}")
+    if carddav.enabled and not (carddav.company_url or carddav.personal_url_template):
+        raise ConfigError(
+            "directory.carddav.company_url: missing; expected it or personal_url_template "
+            "when directory.carddav.enabled is true"
+        )
+    carddav_password = (
+        _read_secret(env, carddav.password_env, carddav.password_file, "directory.carddav.password")
+        if carddav.enabled
+        else None
+    )
     return Config(
         component=component,
         store=sections["store"],
@@ -462,6 +609,11 @@ def parse_config(
         calendar=calendar,
         caldav_password=caldav_password,
         ops=sections["ops"],
+        directory=sections["directory"],
+        ldap=ldap,
+        ldap_password=ldap_password,
+        carddav=carddav,
+        carddav_password=carddav_password,
     )
 
 

@@ -72,6 +72,10 @@ class PhoneJidService:
         person = self._person(alias, subscriber)
         return person is not None and self._may_see(person, subscriber)
 
+    def may_see(self, owner: str, requester: str) -> bool:
+        """Whether ``requester`` (bare JID) may see the phone JID ``owner`` (its card too)."""
+        return self._authorized(owner, requester)
+
     def _reply(self, ptype: Literal["subscribed", "unsubscribed"], owner: str, to: str) -> None:
         self._xmpp.send_presence_subscription(
             pto=to, pfrom=f"{owner}@{self._xmpp.boundjid.bare}", ptype=ptype

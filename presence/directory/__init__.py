@@ -7,7 +7,13 @@ the first (:class:`WazoUsersDirectory`). LDAP and CardDAV sources plug in the sa
 """
 
 from presence.directory.combined import CombinedDirectory
-from presence.directory.model import Directory, DirectoryEntry, DirectoryUnavailable, NumberKind
+from presence.directory.model import (
+    Directory,
+    DirectoryEntry,
+    DirectoryUnavailable,
+    NumberKind,
+    SearchResult,
+)
 from presence.directory.ranking import rank, score
 from presence.directory.wazo_users import WazoUsersDirectory
 
@@ -17,6 +23,7 @@ __all__ = [
     "DirectoryEntry",
     "DirectoryUnavailable",
     "NumberKind",
+    "SearchResult",
     "WazoUsersDirectory",
     "rank",
     "score",

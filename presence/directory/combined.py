@@ -6,36 +6,74 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from presence.directory.model import Directory, DirectoryEntry, DirectoryUnavailable
+from presence.directory.model import Directory, DirectoryEntry, DirectoryUnavailable, SearchResult
 from presence.directory.ranking import rank
 
 log = logging.getLogger(__name__)
 
+# How a source is named to the user when it cannot answer.
+LABELS = {
+    "wazo": "colleagues' directory",
+    "ldap": "company directory",
+    "company": "company address book",
+    "personal": "your address book",
+}
+
+
+def label(source: Directory) -> str:
+    return str(getattr(source, "label", "") or LABELS.get(source.name, source.name))
+
 
 class CombinedDirectory:
-    """Searches every source concurrently; a source that fails is logged and left out, unless
-    all fail (then :class:`DirectoryUnavailable`)."""
+    """Searches every source concurrently with a deadline. A source that fails or is late is left
+    out with a note; only when none answers is the directory unavailable."""
 
     name = "combined"
 
-    def __init__(self, sources: Sequence[Directory], limit: int = 20) -> None:
+    def __init__(
+        self,
+        sources: Sequence[Directory],
+        limit: int = 20,
+        deadline: float = 2.0,
+        region: str | None = None,
+    ) -> None:
         self.sources = tuple(sources)
         self.limit = limit
+        self.deadline = deadline
+        self.region = region
 
-    async def search(self, query: str) -> list[DirectoryEntry]:
-        results = await asyncio.gather(
-            *(source.search(query) for source in self.sources), return_exceptions=True
-        )
+    async def search(self, query: str, owner: str = "") -> list[DirectoryEntry]:
+        return (await self.lookup(query, owner)).entries
+
+    async def lookup(self, query: str, owner: str = "") -> SearchResult:
+        tasks = [asyncio.ensure_future(source.search(query, owner)) for source in self.sources]
+        if not tasks:
+            raise DirectoryUnavailable("no directory configured")
+        _done, pending = await asyncio.wait(tasks, timeout=self.deadline)
+        for task in pending:
+            task.cancel()
         entries: list[DirectoryEntry] = []
         failures: list[str] = []
-        for source, result in zip(self.sources, results, strict=True):
-            if isinstance(result, DirectoryUnavailable):
-                log.warning("directory %s cannot answer: %s", source.name, result)
-                failures.append(f"{source.name}: {result}")
-            elif isinstance(result, BaseException):
-                raise result
+        notes: list[str] = []
+        for source, task in zip(self.sources, tasks, strict=True):
+            if task in pending:
+                log.warning("directory %s: no answer within %g s", source.name, self.deadline)
+                failures.append(f"{source.name}: no answer within {self.deadline:g} s")
+                notes.append(f"{label(source)} unavailable")
+                continue
+            error = task.exception()
+            if isinstance(error, DirectoryUnavailable):
+                log.warning("directory %s cannot answer: %s", source.name, error)
+            elif error is not None:
+                log.error("directory %s failed", source.name, exc_info=error)
+            if error is not None:
+                failures.append(f"{source.name}: {error}")
+                notes.append(f"{label(source)} unavailable")
             else:
-                entries.extend(result)
+                entries.extend(task.result())
+        if pending:
+            # Cancelled tasks are awaited so that none is left half-way (their errors are known).
+            await asyncio.gather(*pending, return_exceptions=True)
         if failures and len(failures) == len(self.sources):
             raise DirectoryUnavailable("; ".join(failures))
-        return rank(query, entries, self.limit)
+        return SearchResult(rank(query, entries, self.limit, self.region), notes)

@@ -27,6 +27,19 @@ class DirectoryEntry:
     wazo_uuid: str = ""  # when the person is a Wazo user
 
 
+# Who is listed first when names match equally well: the user's own contacts, then colleagues, then
+# the company directory (LDAP), then the company address book. Unknown sources come last.
+SOURCE_ORDER = {"personal": 0, "wazo": 1, "ldap": 2, "company": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """Ranked entries, and a note per source that could not answer ("company directory unavailable")."""
+
+    entries: list[DirectoryEntry]
+    notes: list[str]
+
+
 class DirectoryUnavailable(Exception):
     """A source cannot answer now (not connected, remote error); the message says why."""
 
@@ -36,8 +49,9 @@ class Directory(Protocol):
 
     name: str
 
-    async def search(self, query: str) -> Sequence[DirectoryEntry]:
-        """Entries whose person matches ``query`` (a name, part of one, or a number).
+    async def search(self, query: str, owner: str = "") -> Sequence[DirectoryEntry]:
+        """Entries whose person matches ``query`` (a name, part of one, or a number), as seen by
+        ``owner`` (the searching user's bare chat JID: personal address books are theirs only).
 
         Raises :class:`DirectoryUnavailable` when the source cannot answer.
         """

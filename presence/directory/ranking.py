@@ -5,7 +5,9 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 
-from presence.directory.model import DirectoryEntry, NumberKind
+import phonenumbers
+
+from presence.directory.model import SOURCE_ORDER, DirectoryEntry, NumberKind
 
 # Within one person, the numbers people expect first.
 _KIND_ORDER = {
@@ -48,15 +50,41 @@ def score(query: str, name: str) -> int:
     return 0
 
 
-def rank(query: str, entries: Iterable[DirectoryEntry], limit: int = 20) -> list[DirectoryEntry]:
-    """Entries best first, one row per number (the first source to give a number wins), at most
-    ``limit``. Ties: by name, then the usual order of number kinds."""
+def number_key(number: str, region: str | None = None) -> str:
+    """The same number written two ways gives one key: E.164 when it parses as a phone number
+    (``01 23 45 67 89`` in FR and ``+33 1 23 45 67 89``), else its dialable characters (extensions)."""
+    dialable = "".join(c for c in number if c.isdigit() or c in "+*#")
+    if len(dialable.lstrip("+")) > 6 and (region or dialable.startswith("+")):
+        try:
+            parsed = phonenumbers.parse(number, region)
+        except phonenumbers.NumberParseException:
+            return dialable
+        if phonenumbers.is_possible_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return dialable
+
+
+def _source_order(entry: DirectoryEntry) -> int:
+    return SOURCE_ORDER.get(entry.source, len(SOURCE_ORDER))
+
+
+def rank(
+    query: str, entries: Iterable[DirectoryEntry], limit: int = 20, region: str | None = None
+) -> list[DirectoryEntry]:
+    """Entries best first, one row per number, at most ``limit``.
+
+    Order: how well the name matches, then the source (own contacts, colleagues, LDAP, company
+    book), then name and the usual order of number kinds. A number given by several sources (in
+    any notation: compared in E.164 with ``region`` for national numbers) keeps its best row."""
+
+    def order(e: DirectoryEntry) -> tuple[int, int, str, int, str]:
+        return (-score(query, e.name), _source_order(e), fold(e.name), _KIND_ORDER[e.kind], e.number)
+
     seen: set[str] = set()
     unique = []
-    for entry in entries:
-        key = "".join(c for c in entry.number if c.isdigit() or c in "+*#")
+    for entry in sorted(entries, key=order):
+        key = number_key(entry.number, region)
         if key and key not in seen:
             seen.add(key)
             unique.append(entry)
-    unique.sort(key=lambda e: (-score(query, e.name), fold(e.name), _KIND_ORDER[e.kind], e.number))
     return unique[:limit]

@@ -16,7 +16,7 @@ class UserSearch(Protocol):
     ) -> list[WazoUser]: ...
 
 
-def entries_of(user: WazoUser) -> list[DirectoryEntry]:
+def entries_of(user: WazoUser, mobiles: bool = True) -> list[DirectoryEntry]:
     """One entry per number: each line's main extension, then the mobile phone."""
     name = user.display_name or user.username or user.email
     entries = []
@@ -24,7 +24,7 @@ def entries_of(user: WazoUser) -> list[DirectoryEntry]:
         extension = line.main_extension
         if extension is not None and extension.exten:
             entries.append(DirectoryEntry(name, extension.exten, NumberKind.EXTENSION, "wazo", user.uuid))
-    if user.mobile_phone_number:
+    if mobiles and user.mobile_phone_number:
         entries.append(DirectoryEntry(name, user.mobile_phone_number, NumberKind.MOBILE, "wazo", user.uuid))
     return entries
 
@@ -37,10 +37,11 @@ class WazoUsersDirectory:
 
     name = "wazo"
 
-    def __init__(self, confd: Callable[[], UserSearch | None]) -> None:
+    def __init__(self, confd: Callable[[], UserSearch | None], mobiles: bool = True) -> None:
         self._confd = confd
+        self._mobiles = mobiles  # colleagues' mobile numbers are searchable only when allowed
 
-    async def search(self, query: str) -> Sequence[DirectoryEntry]:
+    async def search(self, query: str, owner: str = "") -> Sequence[DirectoryEntry]:
         confd = self._confd()
         if confd is None:
             raise DirectoryUnavailable("Wazo is not connected")
@@ -49,4 +50,4 @@ class WazoUsersDirectory:
             users = await confd.list_users(search=query, at_most=SEARCH_READ_LIMIT)
         except WazoError as error:
             raise DirectoryUnavailable(f"confd: {error.error_id}") from error
-        return [entry for user in users for entry in entries_of(user)]
+        return [entry for user in users for entry in entries_of(user, self._mobiles)]

@@ -137,9 +137,9 @@ async def test_several_matches_pick_prev_cancel_and_a_refused_number(
     await adhoc.execute("call")
     iq = await adhoc.act("next", number="bob")
     assert options(iq, "choice") == [
-        ("1002", "Bob Brown — 1002 (extension)"),
-        ("1004", "Bob Martin — 1004 (extension)"),
-        ("+33612345678", "Bob Martin — +33612345678 (mobile)"),
+        ("1002", "Bob Brown — 1002 (extension) — Reachable by phone"),
+        ("1004", "Bob Martin — 1004 (extension) — Reachable by phone"),
+        ("+33612345678", "Bob Martin — +33612345678 (mobile) — Reachable by phone"),
     ]
     # prev goes back to the first form; cancel ends without a call
     iq = await adhoc.act("prev")
@@ -303,9 +303,9 @@ async def test_chat_text_commands(
         reply = await chat.say("call bob")
         assert reply.splitlines() == [
             "3 numbers match 'bob'.",
-            f"1. Bob Brown — 1002 (extension)  {link}1002",
-            f"2. Bob Martin — 1004 (extension)  {link}1004",
-            f"3. Bob Martin — +33612345678 (mobile)  {link}%2B33612345678",
+            f"1. Bob Brown — 1002 (extension) — Reachable by phone  {link}1002",
+            f"2. Bob Martin — 1004 (extension) — Reachable by phone  {link}1004",
+            f"3. Bob Martin — +33612345678 (mobile) — Reachable by phone  {link}%2B33612345678",
             "Reply with a number from 1 to 3, or cancel.",
         ]
         assert await chat.say("7") == "Reply with a number from 1 to 3, or cancel."

@@ -63,7 +63,7 @@ class Static:
         self.name = name
         self._entries = entries
 
-    async def search(self, query: str) -> Sequence[DirectoryEntry]:
+    async def search(self, query: str, owner: str = "") -> Sequence[DirectoryEntry]:
         if isinstance(self._entries, Exception):
             raise self._entries
         return self._entries

@@ -35,7 +35,11 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     assert config.component.jid == "phone.example.org"
     document = tomllib.loads(EXAMPLE.read_text())
     for section, keys in documented_keys().items():
-        assert set(document[section]) == set(keys), f"example config out of date in [{section}]"
+        table = document
+        for part in section.split("."):  # [directory.ldap] is document["directory"]["ldap"]
+            table = table[part]
+        plain = {k for k in table if f"{section}.{k}" not in documented_keys()}
+        assert plain == set(keys), f"example config out of date in [{section}]"
     lines = EXAMPLE.read_text().splitlines()
     for keys in documented_keys().values():
         for name in keys:
@@ -168,3 +172,29 @@ def test_cli_check_config_accepts_the_example() -> None:
     result = run_cli("check-config", "--config", str(EXAMPLE), env={"PATH": "/usr/bin:/bin", **ENV})
     assert result.returncode == 0, result.stderr
     assert "configuration is valid" in result.stdout
+
+
+def test_directory_ldap_section_is_nested_and_checked() -> None:
+    ldap = {
+        "enabled": True,
+        "uris": ["ldap://127.0.0.1:3389"],
+        "base_dn": "ou=people,dc=example,dc=test",
+        "bind_dn": "cn=reader,dc=example,dc=test",
+        "password_env": "LDAP_PW",
+    }
+    config = parse_config(
+        {**minimal(), "directory": {"deadline": 1.5, "ldap": ldap}}, {**ENV, "LDAP_PW": "pw"}
+    )
+    assert config.directory.deadline == 1.5
+    assert config.ldap.uris == ("ldap://127.0.0.1:3389",)
+    assert config.ldap_password is not None
+    assert config.ldap_password.reveal() == "pw"
+    assert "pw" not in repr(config)
+    with pytest.raises(ConfigError, match=r"directory.ldap.password_env: environment variable LDAP_PW"):
+        parse_config({**minimal(), "directory": {"ldap": ldap}}, ENV)
+    with pytest.raises(ConfigError, match=r"directory.ldap.uris: expected a list of ldap:// or ldaps://"):
+        parse_config({**minimal(), "directory": {"ldap": {**ldap, "uris": ["http://x"]}}}, ENV)
+    with pytest.raises(ConfigError, match=r"directory.ldap.colour: unknown key"):
+        parse_config({**minimal(), "directory": {"ldap": {"colour": 1}}}, ENV)
+    with pytest.raises(ConfigError, match=r"directory.ldap.object_filter: expected an LDAP filter"):
+        parse_config({**minimal(), "directory": {"ldap": {"object_filter": "(a=b))("}}}, ENV)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from presence.directory import CombinedDirectory, WazoUsersDirectory
+from presence.directory.address_book import AddressBooks
 from presence.hub import PresenceHub
 from presence.identity import People
 from presence.privacy import PrivacyPolicy
@@ -18,7 +18,7 @@ from presence.sources.wazo.client import WazoClient
 from xmpp_component.commands.adhoc import AdhocAdapter
 from xmpp_component.commands.admin import admin_commands
 from xmpp_component.commands.base import Command
-from xmpp_component.commands.call import CallCommand
+from xmpp_component.commands.call import CallCommand, phone_state_label
 from xmpp_component.commands.callback import CallBackCommand
 from xmpp_component.commands.chat import ChatAdapter
 from xmpp_component.commands.hangup import HangupCommand
@@ -30,7 +30,14 @@ from xmpp_component.commands.revocations import ConfirmRevocationsCommand, Revoc
 from xmpp_component.commands.services import CommandServices
 from xmpp_component.commands.settings import DndSettingCommand, MeetingSettingCommand, SettingsCommand
 from xmpp_component.config import Config
+from xmpp_component.directory_sources import build_directory
 from xmpp_component.user_settings import UserSettings
+
+
+def _uuid_of(people: People, localpart: str) -> str:
+    """The hub's key (Wazo uuid) of the user whose phone JID localpart this is ("" if nobody)."""
+    person = people.by_localpart.get(localpart)
+    return person.wazo_uuid if person is not None else ""
 
 
 @dataclass
@@ -39,6 +46,7 @@ class InstalledCommands:
     commands: list[Command]
     adhoc: AdhocAdapter
     chat: ChatAdapter
+    address_books: AddressBooks | None = None  # filled by the CardDAV sync, searched by commands
 
 
 def install_commands(
@@ -61,13 +69,14 @@ def install_commands(
         client = wazo()
         return client.confd if client is not None else None
 
+    address_books = AddressBooks()
     services = CommandServices(
         component_jid=config.component.jid,
         domains=domains,
         admins=frozenset(j.lower() for j in config.component.admins),
         people=people,
         wazo=wazo,
-        directory=CombinedDirectory([WazoUsersDirectory(confd)], limit=config.calls.search_max_results),
+        directory=build_directory(config, confd, address_books),
         calls=config.calls,
         call_limiter=RateLimiter(config.calls.max_calls_per_minute, 60.0),
         last_callers=LastCallers(hub),
@@ -77,6 +86,9 @@ def install_commands(
         admin=admin,
         on_command=on_command,
         on_origination=on_origination,
+        search_limiter=RateLimiter(config.directory.searches_per_minute, 60.0),
+        min_query_length=config.directory.min_query_length,
+        phone_state=lambda localpart: phone_state_label(hub.presence(_uuid_of(people(), localpart))),
     )
     commands: list[Command] = [
         CallCommand(services),
@@ -91,5 +103,9 @@ def install_commands(
     ]
     commands.append(HelpCommand(services, commands))
     return InstalledCommands(
-        services, commands, AdhocAdapter(xmpp, services, commands), ChatAdapter(xmpp, services, commands)
+        services,
+        commands,
+        AdhocAdapter(xmpp, services, commands),
+        ChatAdapter(xmpp, services, commands),
+        address_books,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from presence.directory import DirectoryEntry, DirectoryUnavailable
+from presence.model import CombinedPresence
 from presence.phone_numbers import DialInputError, DialTarget, NameQuery, parse_dial_input
 from xmpp_component.commands.base import (
     Command,
@@ -27,8 +28,27 @@ NUMBER_FIELD = Field(
 )
 
 
-def entry_label(entry: DirectoryEntry) -> str:
-    return f"{entry.name} — {entry.number} ({entry.kind.value})"
+SOURCE_NAMES = {
+    "wazo": "colleague",
+    "ldap": "company directory",
+    "company": "company address book",
+    "personal": "your contacts",
+}
+
+
+def entry_label(entry: DirectoryEntry, state: str = "") -> str:
+    """ "Bob Martin — 1002 (extension) — On the phone", or "... (mobile, company directory)"."""
+    where = "" if entry.source == "wazo" else f", {SOURCE_NAMES.get(entry.source, entry.source)}"
+    label = f"{entry.name} — {entry.number} ({entry.kind.value}{where})"
+    return f"{label} — {state}" if state else label
+
+
+def phone_state_label(presence: CombinedPresence) -> str:
+    """What the pick list says about a colleague: the phone side of their presence only (their own
+    chat status text is left out)."""
+    if not presence.available:
+        return ""
+    return presence.status.split(" — ", 1)[0] or "Available"
 
 
 class CallCommand(Command):
@@ -71,19 +91,45 @@ class CallCommand(Command):
             return await self._search(requester, what)
         return self._confirm(requester, what, "")
 
+    def _state(self, entry: DirectoryEntry) -> str:
+        services = self.services
+        if not entry.wazo_uuid or services.phone_state is None:
+            return ""
+        person = services.people().by_uuid.get(entry.wazo_uuid)
+        return services.phone_state(person.localpart) if person else ""
+
     async def _search(self, requester: Requester, query: NameQuery) -> Reply:
+        services = self.services
+        text = query.text.strip()
+        if len(text) < services.min_query_length:
+            raise FieldError("number", f"type at least {services.min_query_length} letters of a name")
+        if services.search_limiter is not None:
+            wait = services.search_limiter.acquire(requester.jid)
+            if wait is not None:
+                raise CommandError(f"too many searches; try again in {max(1, round(wait))} s")
         try:
-            found = await self.services.directory.search(query.text)
+            result = await services.directory.lookup(text, owner=requester.jid)
         except DirectoryUnavailable as error:
             raise CommandError(f"the directory cannot be searched now ({error})") from None
         own = requester.person.wazo_uuid if requester.person else None
-        found = [e for e in found if not (own and e.wazo_uuid == own)]  # not yourself
-        found = found[: self.services.calls.search_max_results]
+        found = [e for e in result.entries if not (own and e.wazo_uuid == own)]  # not yourself
+        found = found[: services.calls.search_max_results]
+        unavailable = "; ".join(result.notes)
         if not found:
-            raise FieldError("number", f"no one in the directory matches {query.text!r}")
+            missing = f" ({unavailable})" if unavailable else ""
+            raise FieldError("number", f"no one in the directory matches {query.text!r}{missing}")
+        return self._choose(requester, found, f"{len(found)} numbers match {query.text!r}.", result.notes)
+
+    def _choose(
+        self, requester: Requester, found: list[DirectoryEntry], heading: str, warnings: list[str]
+    ) -> Form:
+        """One number: its confirmation; several: a pick list (each with its source and state)."""
+        services = self.services
         if len(found) == 1:
             entry = found[0]
-            return self._confirm(requester, dial_target(self.services, entry.number), entry_label(entry))
+            form = self._confirm(requester, dial_target(services, entry.number), entry_label(entry))
+            form.notes.extend(("warn", note) for note in warnings)
+            return form
         by_number = {e.number: e for e in found}
 
         async def picked(values: Values) -> Reply:
@@ -102,13 +148,14 @@ class CallCommand(Command):
                     "choice",
                     "Who",
                     kind="list-single",
-                    options=tuple(Option(e.number, entry_label(e), e.number) for e in found),
+                    options=tuple(Option(e.number, entry_label(e, self._state(e)), e.number) for e in found),
                     required=True,
                 )
             ],
             picked,
-            instructions=f"{len(found)} numbers match {query.text!r}.",
+            instructions=heading,
             final=True,
+            notes=[("warn", note) for note in warnings],
         )
 
     def _confirm(self, requester: Requester, target: DialTarget, label: str) -> Form:

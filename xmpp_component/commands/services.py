@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from presence.directory import Directory
+from presence.directory import CombinedDirectory
 from presence.identity import People
 from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
@@ -28,7 +28,7 @@ class CommandServices:
     admins: frozenset[str]
     people: Callable[[], People]
     wazo: Callable[[], WazoClient | None]
-    directory: Directory
+    directory: CombinedDirectory
     calls: CallsSection
     call_limiter: RateLimiter
     last_callers: LastCallers
@@ -56,6 +56,11 @@ class CommandServices:
         if config.calls != self.calls:
             self.call_limiter = RateLimiter(config.calls.max_calls_per_minute, 60.0)
             self.calls = config.calls
+    # Name searches: per-user rate and shortest query (stop listing the directory), and a
+    # colleague's current phone state by phone JID localpart, for the pick list.
+    search_limiter: RateLimiter | None = None
+    min_query_length: int = 2
+    phone_state: Callable[[str], str] | None = None
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()
