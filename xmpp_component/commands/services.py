@@ -56,6 +56,7 @@ class CommandServices:
         if config.calls != self.calls:
             self.call_limiter = RateLimiter(config.calls.max_calls_per_minute, 60.0)
             self.calls = config.calls
+
     # Name searches: per-user rate and shortest query (stop listing the directory), and a
     # colleague's current phone state by phone JID localpart, for the pick list.
     search_limiter: RateLimiter | None = None
