@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devservers.net import free_port, wait_for_ports
+from devservers.process import tail_files
 from devservers.prosody import COMPONENT, COMPONENT_SECRET, DOMAIN, USERS, ServerStartError
 
 __all__ = ["EjabberdServer", "ServerStartError"]
@@ -450,12 +451,7 @@ EJABBERD_BYPASS_WARNINGS=true
         self.start()
 
     def log_tail(self, lines: int = 80) -> str:
-        chunks = []
-        for path in (self.log_path, self.logs_dir / "error.log", self.rundir / "console.log"):
-            if path.exists():
-                text = path.read_text(errors="replace").splitlines()[-lines:]
-                chunks.append(f"--- {path.name} ---\n" + "\n".join(text))
-        return "\n".join(chunks) or "(no log written)"
+        return tail_files((self.log_path, self.logs_dir / "error.log", self.rundir / "console.log"), lines)
 
     def environment_for_component(self) -> dict[str, str]:
         return {**os.environ, "PHONEPRESENCE_COMPONENT_SECRET": self.component_secret}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devservers.net import free_port, wait_for_ports
+from devservers.process import tail_files, terminate
 
 DOMAIN = "example.test"
 COMPONENT = "phone.example.test"
@@ -162,13 +163,7 @@ Component "{self.component}"
         """Stop the server we started (by PID); SIGKILL if it lingers."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        terminate(self.process, timeout)
         self.process = None
 
     def kill(self) -> None:
@@ -196,12 +191,7 @@ Component "{self.component}"
         self.start()
 
     def log_tail(self, lines: int = 80) -> str:
-        chunks = []
-        for path in (self.log_path, self.workdir / "console.log"):
-            if path.exists():
-                text = path.read_text(errors="replace").splitlines()[-lines:]
-                chunks.append(f"--- {path.name} ---\n" + "\n".join(text))
-        return "\n".join(chunks) or "(no log written)"
+        return tail_files((self.log_path, self.workdir / "console.log"), lines)
 
     def environment_for_component(self) -> dict[str, str]:
         return {**os.environ, "PHONEPRESENCE_COMPONENT_SECRET": self.component_secret}

@@ -9,7 +9,6 @@ plain CalDAV requests (:meth:`put_event`), not with the client library under tes
 from __future__ import annotations
 
 import base64
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devservers.net import free_port, wait_for_ports
+from devservers.process import tail_files, terminate
 from devservers.prosody import ServerStartError, die_with_parent
 
 SERVICE_USER = "phonepresence"
@@ -137,20 +137,11 @@ mask_passwords = True
         """Stop the server we started (by PID); SIGKILL if it lingers."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        terminate(self.process, timeout)
         self.process = None
 
     def log_tail(self, lines: int = 80) -> str:
-        if not self.log_path.exists():
-            return "(no log written)"
-        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        return f"--- {self.log_path.name} ---\n" + "\n".join(text)
+        return tail_files([self.log_path], lines)
 
     # --- plain CalDAV requests for the tests ------------------------------------------------------
 

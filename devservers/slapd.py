@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devservers.net import free_port, wait_for_ports
+from devservers.process import tail_files, terminate
 from devservers.prosody import ServerStartError, die_with_parent
 
 SLAPD = "/usr/sbin/slapd"
@@ -253,16 +254,8 @@ access to * by * read
             return
         if self.process.poll() is None:
             self.resume()  # a stopped process cannot act on SIGTERM
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        terminate(self.process, timeout)
         self.process = None
 
     def log_tail(self, lines: int = 80) -> str:
-        if not self.log_path.exists():
-            return "(no log written)"
-        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        return f"--- {self.log_path.name} ---\n" + "\n".join(text)
+        return tail_files([self.log_path], lines)
