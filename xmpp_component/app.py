@@ -7,7 +7,6 @@ publisher -> subscribers. The app only connects the parts and owns their life-cy
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import signal
@@ -31,6 +30,7 @@ from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tenants import SeveralTenants, check_single_tenant
 from presence.sources.wazo.tracker import PhoneStateTracker
+from presence.waiting import wait_event
 from store import Store
 from xmpp_component.admin_ops import AdminOps
 from xmpp_component.call_rules import CallRules
@@ -319,11 +319,7 @@ class App:
         assert self.intake is not None
         assert self.publisher is not None
         bound = self.config.presence.privilege_grace + BARRIER_TIMEOUT
-        with contextlib.suppress(TimeoutError):
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
-            # arrives as the event is set, and the task would then outlive the shutdown.
-            async with asyncio.timeout(bound):
-                await self.intake.learnt.wait()
+        await wait_event(self.intake.learnt, bound)
         if self.supervisor is not None and self.supervisor.online.is_set():
             self.publisher.publish_all()
 

@@ -16,7 +16,6 @@ does, even when the process is stopped) but never answers the stream is given up
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -24,6 +23,7 @@ from slixmpp import JID, ComponentXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 
 from presence.backoff import Backoff
+from presence.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,7 @@ class ConnectionSupervisor:
                 outcome,
                 delay,
             )
-            with contextlib.suppress(TimeoutError):
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
-                # arrives as the event is set, and the task would then outlive the shutdown.
-                async with asyncio.timeout(delay):
-                    await self._stopping.wait()
+            await wait_event(self._stopping, delay)
 
     async def stop(self, wait: float = 2.0) -> None:
         """Close the stream politely (flushing what is queued) and stop reconnecting."""

@@ -25,6 +25,7 @@ from presence.hub import PresenceHub
 from presence.identity import People, Person
 from presence.im import OFFLINE, ImResources
 from presence.model import ImShow
+from presence.waiting import wait_event
 from store import Store
 from xmpp_component.rosters import RosterSync
 from xmpp_component.subscriptions import PhoneSubscriptions
@@ -151,11 +152,7 @@ class ImPresenceIntake:
         for person in people.by_chat_jid.values():
             if self._approvals.get(person.chat_jid) == "approved":
                 self._xmpp.send_presence(pto=person.chat_jid, ptype="probe")
-        with contextlib.suppress(TimeoutError):
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
-            # arrives as the event is set, and the task would then outlive the shutdown.
-            async with asyncio.timeout(self._privilege_grace):
-                await self._privileges_seen.wait()
+        await wait_event(self._privileges_seen, self._privilege_grace)
         if self.privileged_roster and self._rosters is not None:
             self._rosters.request(can_read=self.roster_readable)
         if self.privileged_presence:

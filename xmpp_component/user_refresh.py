@@ -8,11 +8,11 @@ requests that arrive while one is pending or running make one more read, not hun
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from presence.backoff import Backoff
+from presence.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,7 @@ class UserRefresher:
         while True:
             # Past the interval without a request: the periodic safety net (confd events are
             # lost while the event stream is down, or if an ACL is missing).
-            with contextlib.suppress(TimeoutError):
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
-                # arrives as the event is set, and the task would then outlive the shutdown.
-                async with asyncio.timeout(self._interval):
-                    await self._wanted.wait()
+            await wait_event(self._wanted, self._interval)
             if self._wanted.is_set() and self._delay > 0:
                 await asyncio.sleep(self._delay)
             await self._read_until_done()
