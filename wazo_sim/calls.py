@@ -17,6 +17,7 @@ UP = "Up"  # answered                                   -> talking
 NORMAL_CLEARING = 16
 USER_BUSY = 17
 SUBSCRIBER_ABSENT = 20
+ANSWERED_ELSEWHERE = 26
 
 _sequence = itertools.count(1)
 
@@ -62,6 +63,9 @@ class CallLeg:
     peer_call_id: str | None = None
     peer_user_uuid: str | None = None
     pending_destination: Destination | None = None  # set while an originate waits for the caller
+    # Set when calld rang the user's mobile instead of a line (``from_mobile``): no line's state
+    # changes, and the Call object has no line_id.
+    mobile_number: str = ""
     on_hold: bool = False
     muted: bool = False
     bridge_id: str | None = None
@@ -94,7 +98,7 @@ class CallLeg:
             # calld falls back to the dialed extension while the far end is unknown (§7.2).
             "peer_caller_id_number": self.peer_caller_id_number or self.dialed_extension,
             "sip_call_id": self.sip_call_id,
-            "line_id": self.line_id,
+            "line_id": None if self.mobile_number else self.line_id,
             "is_caller": self.is_caller,
             "is_video": False,
             "dialed_extension": self.dialed_extension,

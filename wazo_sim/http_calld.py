@@ -85,6 +85,8 @@ async def create_call(request: web.Request) -> web.Response:
         context=destination["context"],
         line_id=source.get("line_id"),
         auto_answer=bool(source.get("auto_answer")),
+        all_lines=bool(source.get("all_lines")),
+        from_mobile=bool(source.get("from_mobile")),
     )
     response = leg.to_dict()  # the state right after origination, before events move it on
     core.publish(events)
@@ -108,6 +110,8 @@ async def create_my_call(request: web.Request) -> web.Response:
         body["extension"],
         line_id=body.get("line_id"),
         auto_answer=bool(body.get("auto_answer_caller")),
+        all_lines=bool(body.get("all_lines")),
+        from_mobile=bool(body.get("from_mobile")),
     )
     response = leg.to_dict()
     core.publish(events)

@@ -423,36 +423,106 @@ class PbxState:
         context: str | None = None,
         line_id: int | None = None,
         auto_answer: bool = False,
+        all_lines: bool = False,
+        from_mobile: bool = False,
     ) -> tuple[CallLeg, list[BusEvent]]:
-        """calld's click-to-call: ring the caller's own phone first (§7.1)."""
+        """calld's click-to-call: ring the caller's own phone first (§7.1).
+
+        Which phone rings first, in calld's order of precedence: the user's mobile
+        (``from_mobile``, dialled through the main line's context), the given line, every line of
+        the user (``all_lines``, ignored with a line), else the main line. Every ringing line gets
+        its own leg; the first one answered dials the destination and the others stop ringing.
+        """
         user = self.config.users_by_uuid.get(user_uuid)
         if user is None:
             raise ApiError(400, "invalid-user", "Invalid user", {"user_uuid": user_uuid})
-        line = self._pick_line(user, line_id)
+        if from_mobile:
+            ringing = [self._pick_line(user, None)]
+        elif line_id is None and all_lines:
+            if not user.lines:
+                raise ApiError(
+                    400, "user-missing-main-line", "User has no main line", {"user_uuid": user.uuid}
+                )
+            ringing = list(user.lines)
+        else:
+            ringing = [self._pick_line(user, line_id)]
+        line = ringing[0]
         extension = extension.strip()
         outside = self.config.user_by_extension(extension, context or line.context) is None and (
             self.config.outcall_matches(extension, context or line.context)
         )
         if not outside:
             target_user, target_line = self._resolve_extension(extension, context or line.context)
-        if not self.registered.get(line.id):
+        destination = (
+            Destination("", 0, extension)
+            if outside
+            else Destination(target_user.uuid, target_line.id, extension)
+        )
+        if from_mobile:
+            return self._originate_from_mobile(user, line, destination)
+        # usersharedlines rings the registered lines; a lone line must be registered.
+        ringing = [candidate for candidate in ringing if self.registered.get(candidate.id)]
+        if not ringing:
             raise ApiError(
                 400,
                 "call-origin-unavailable",
                 "Could not originate call: line is not registered",
                 {"line_id": line.id},
             )
-        leg = self._new_leg(user, line, legs.RINGING, True, "internal", (user.fullname, line.exten))
-        leg.dialed_extension = extension
-        leg.pending_destination = (
-            Destination("", 0, extension)
-            if outside
-            else Destination(target_user.uuid, target_line.id, extension)
-        )
-        events = [self._call_event("call_created", leg), *self.presence_events(user.uuid)]
-        if auto_answer:
-            events += self.answer(leg.call_id)
-        return leg, events
+        created: list[CallLeg] = []
+        for each in ringing:
+            leg = self._new_leg(
+                user,
+                each,
+                legs.RINGING,
+                True,
+                "internal",
+                (user.fullname, line.exten),
+                conversation_id=created[0].conversation_id if created else None,
+            )
+            leg.dialed_extension = extension
+            leg.pending_destination = destination
+            created.append(leg)
+        events = [self._call_event("call_created", leg) for leg in created]
+        events += self.presence_events(user.uuid)
+        if auto_answer and len(created) == 1:  # calld: auto-answer does not work with all_lines
+            events += self.answer(created[0].call_id)
+        return created[0], events
+
+    def _originate_from_mobile(
+        self, user: UserConfig, main_line: LineConfig, destination: Destination
+    ) -> tuple[CallLeg, list[BusEvent]]:
+        """calld dials the user's mobile through their main line's context; no line rings."""
+        mobile = user.mobile_phone_number.strip()
+        if not mobile:
+            raise ApiError(400, "call-creation", "User has no mobile phone number", {"user": user.uuid})
+        context = main_line.context
+        if self.config.user_by_extension(mobile, context) is None and not self.config.outcall_matches(
+            mobile, context
+        ):
+            raise ApiError(
+                400,
+                "call-creation",
+                "User has invalid mobile phone number",
+                {"user": user.uuid, "mobile_exten": mobile, "mobile_context": context},
+            )
+        leg = self._new_leg(user, main_line, legs.RINGING, True, "internal", (user.fullname, main_line.exten))
+        leg.line_id = 0  # a Local channel towards the trunk: none of the user's lines
+        leg.mobile_number = mobile
+        leg.dialed_extension = destination.exten
+        leg.pending_destination = destination
+        return leg, [self._call_event("call_created", leg), *self.presence_events(user.uuid)]
+
+    def _ringing_siblings(self, leg: CallLeg) -> list[CallLeg]:
+        """The other lines rung by the same all-lines origination, still waiting for an answer."""
+        return [
+            other
+            for other in self.calls.values()
+            if other.call_id != leg.call_id
+            and other.conversation_id == leg.conversation_id
+            and other.user_uuid == leg.user_uuid
+            and other.pending_destination is not None
+        ]
 
     def dial_from_phone(self, user_uuid: str, extension: str) -> tuple[CallLeg, list[BusEvent]]:
         """The user dials an extension on their phone: their leg waits (progressing), the target rings."""
@@ -570,10 +640,13 @@ class PbxState:
         if leg.status != legs.RINGING:
             return []  # answering a call that does not ring changes nothing
         if leg.pending_destination is not None:
-            # The caller picked up the originated call: now the destination is dialled.
+            # The caller picked up the originated call: now the destination is dialled, and the
+            # user's other lines rung by the same origination stop ringing (answered elsewhere).
+            siblings = self._ringing_siblings(leg)
             destination, leg.pending_destination = leg.pending_destination, None
             leg.status = legs.RING
-            dialling = [self._call_event("call_updated", leg), *self.presence_events(leg.user_uuid)]
+            dialling = self._hangup_legs(siblings, legs.ANSWERED_ELSEWHERE) if siblings else []
+            dialling += [self._call_event("call_updated", leg), *self.presence_events(leg.user_uuid)]
             return dialling + self._ring_destination(leg, destination)
         now = datetime.now()
         answered = [leg]
@@ -600,7 +673,7 @@ class PbxState:
 
     def hangup(self, call_id: str, reason_code: int = legs.NORMAL_CLEARING) -> list[BusEvent]:
         leg = self.leg(call_id)
-        both = [leg]
+        both = [leg, *(self._ringing_siblings(leg) if leg.pending_destination is not None else ())]
         if leg.peer_call_id is not None and leg.peer_call_id in self.calls:
             both.append(self.calls[leg.peer_call_id])
         return self._hangup_legs(both, reason_code)
@@ -680,6 +753,15 @@ class PbxState:
                     "status": self.presences[user.uuid].status,
                 },
                 "calls": [leg.to_dict() for leg in self.calls_of(user.uuid)],
+                # Which of the user's phones ring: line ids, and the mobile (rung by calld).
+                "ringing_lines": sorted(
+                    leg.line_id
+                    for leg in self.calls_of(user.uuid)
+                    if leg.status == legs.RINGING and not leg.mobile_number
+                ),
+                "mobile_ringing": any(
+                    leg.mobile_number and leg.status == legs.RINGING for leg in self.calls_of(user.uuid)
+                ),
                 "voicemails": len(self.voicemails[user.uuid]),
                 "diverted": list(self.diverted[user.uuid]),
             }

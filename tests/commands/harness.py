@@ -119,3 +119,21 @@ def fields(iq: Any) -> dict[str, Any]:
 
 def options(iq: Any, var: str) -> list[tuple[str, str]]:
     return [(o["value"], o["label"]) for o in fields(iq)[var]["options"]]
+
+
+def two_lines_and_mobile_world(alice_mobile: str = "0612345678") -> SimConfig:
+    """The demo world where alice has a desk phone (line 11, her main line), a soft phone (line 21)
+    and a mobile that the "default" context lets out (0 + 9 digits, as a French Wazo); bob has no
+    mobile."""
+    import tomllib
+
+    raw = tomllib.loads(DEMO_USERS_FILE.read_text())
+    for user in raw["users"]:
+        if user["username"] == "alice":
+            user["lines"] = [
+                {"id": 11, "name": "alice-desk", "exten": "1001", "context": "default"},
+                {"id": 21, "name": "alice-soft", "exten": "1001", "context": "default"},
+            ]
+            user["mobile_phone_number"] = alice_mobile
+    raw["outcalls"] = [{"context": "default", "patterns": ["_0XXXXXXXXX"]}]
+    return parse_config(raw)
