@@ -18,6 +18,7 @@ from presence.identity import People
 from presence.privacy import OwnerPrivacy
 from rules.model import DEFAULT_SETTINGS, CallTarget, RuleSettings, Target
 from store import Store
+from xmpp_component.ring_first import MAIN, RingFirst
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,18 @@ def _call_rules_document(rules: RuleSettings) -> dict[str, Any]:
     }
 
 
+def _ring_first_from(document: Any, user_jid: str) -> RingFirst:
+    """The "ring_first" key: {"mode": "main|all|mobile|line", "line_id": int, "line_name": str}."""
+    value = document.get("ring_first") if isinstance(document, dict) else None
+    if value is None:
+        return MAIN
+    try:
+        return RingFirst.from_document(value)
+    except ValueError:
+        log.error("settings of %s: key 'ring_first' is malformed; using the main line", user_jid)
+        return MAIN
+
+
 class UserSettings:
     """Settings by Wazo user uuid, so that they follow a user whose email (chat JID) changes.
 
@@ -88,6 +101,7 @@ class UserSettings:
         self._call_rules: dict[str, RuleSettings] = {}  # wazo uuid -> call rules
         # Called with the user's Wazo uuid after their call rules changed (the rules re-decide).
         self.on_call_rules_change: Callable[[str], object] | None = None
+        self._ring_first: dict[str, RingFirst] = {}  # wazo uuid -> which phone rings first
 
     async def load(self) -> None:
         for user_jid, wazo_uuid, text in await self._store.all_settings_rows():
@@ -122,6 +136,7 @@ class UserSettings:
         self._documents[wazo_uuid] = document
         self._privacy[wazo_uuid] = _privacy_from(document, user_jid)
         self._call_rules[wazo_uuid] = _call_rules_from(document, user_jid)
+        self._ring_first[wazo_uuid] = _ring_first_from(document, user_jid)
 
     def privacy(self, wazo_uuid: str) -> OwnerPrivacy:
         return self._privacy.get(wazo_uuid, DEFAULT_PRIVACY)
@@ -152,3 +167,17 @@ class UserSettings:
         self._call_rules[wazo_uuid] = rules
         if self.on_call_rules_change is not None:
             self.on_call_rules_change(wazo_uuid)
+
+    # --- which phone rings first when the user places a call ------------------------------------
+
+    def ring_first(self, wazo_uuid: str) -> RingFirst:
+        return self._ring_first.get(wazo_uuid, MAIN)
+
+    async def set_ring_first(self, wazo_uuid: str, user_jid: str, choice: RingFirst) -> None:
+        """Save ``choice`` for Wazo user ``wazo_uuid`` (chat JID ``user_jid`` today)."""
+        document = dict(self._documents.get(wazo_uuid) or self._unadopted.get(user_jid) or {})
+        document["ring_first"] = choice.to_document()
+        await self._store.save_settings(user_jid, json.dumps(document, sort_keys=True), wazo_uuid)
+        self._unadopted.pop(user_jid, None)
+        self._documents[wazo_uuid] = document
+        self._ring_first[wazo_uuid] = choice

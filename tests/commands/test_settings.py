@@ -65,8 +65,9 @@ async def test_settings_by_chat_and_form_validated_and_kept(
             "Now: not in a meeting; your calls follow your own phone settings.\n"
             "During meetings: In a meeting shown on; calls go to nowhere (your phone rings as usual).\n"
             "When your chat status is Do not disturb: calls go to nowhere (your phone rings as usual).\n"
+            "When you place a call: your main line rings first.\n"
             "Change them with: meeting busy on|off, meeting calls nowhere|voicemail|<number>, "
-            "dnd calls nowhere|voicemail|<number>"
+            "dnd calls nowhere|voicemail|<number>, ring first main|all|mobile|line <number or name>"
         )
         assert (await chat.say("meeting calls voicemail")).startswith(
             "Saved. During meetings: In a meeting shown on; calls go to your voicemail."

@@ -28,7 +28,12 @@ from xmpp_component.commands.privacy import PrivacyCommand
 from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.commands.revocations import ConfirmRevocationsCommand, Revocations
 from xmpp_component.commands.services import CommandServices
-from xmpp_component.commands.settings import DndSettingCommand, MeetingSettingCommand, SettingsCommand
+from xmpp_component.commands.settings import (
+    DndSettingCommand,
+    MeetingSettingCommand,
+    RingFirstSettingCommand,
+    SettingsCommand,
+)
 from xmpp_component.config import Config
 from xmpp_component.directory_sources import build_directory
 from xmpp_component.user_settings import UserSettings
@@ -99,6 +104,7 @@ def install_commands(
         SettingsCommand(services),
         MeetingSettingCommand(services),
         DndSettingCommand(services),
+        RingFirstSettingCommand(services),
         *admin_commands(services),
     ]
     commands.append(HelpCommand(services, commands))

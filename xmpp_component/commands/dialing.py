@@ -9,6 +9,7 @@ from presence.sources.wazo.errors import WazoError
 from xmpp_component.commands.base import CommandError, Done, FieldError, Requester
 from xmpp_component.commands.services import CommandServices
 from xmpp_component.config import CallsSection
+from xmpp_component.ring_first import Origin, RingFirstError, origin
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ _REFUSALS = {
     "user-missing-main-line": "your phone user has no line to ring",
     "invalid-user": "the phone system does not know your phone user",
     "call-creation": "the phone system could not create the call",
+    "invalid-user-line": "the line you chose to ring first is not yours on the phone system",
 }
 
 
@@ -57,26 +59,42 @@ async def place_call(
     wazo = services.pbx()
     shown = f"{who} ({target.display})" if who else target.display
     dialled = dial_plan(services.calls).pbx_number(target)
+    source: Origin | None = None
     try:
         user = await wazo.confd.get_user(person.wazo_uuid)
-        line = user.main_line
-        if line is None:
-            raise CommandError("your phone user has no line to ring")
-        await wazo.calld.originate(person.wazo_uuid, dialled, line.context, line_id=line.id)
+        try:  # the user's choice of phone (Settings: ring first), checked against Wazo now
+            source = origin(user, services.settings.ring_first(person.wazo_uuid))
+        except RingFirstError as error:
+            raise CommandError(str(error)) from None
+        await wazo.calld.originate(
+            person.wazo_uuid,
+            dialled,
+            source.context,
+            line_id=source.line_id,
+            all_lines=source.all_lines,
+            from_mobile=source.from_mobile,
+        )
     except WazoError as error:
         services.count_origination("refused")
         log.info("origination for %s to %s refused: %s", requester.jid, dialled, error.error_id)
         template = _REFUSALS.get(error.error_id)
+        if error.error_id == "call-creation" and source is not None and source.from_mobile:
+            raise CommandError(
+                "the phone system could not ring your mobile (no number, or one it cannot dial); "
+                "change it with: ring first main"
+            ) from None
         if template is not None:
             number = target.display + (f" (dialled as {dialled})" if dialled != target.display else "")
             raise CommandError(template.format(number=number)) from None
         if error.retryable:
             raise CommandError("the phone system did not answer; try again in a moment") from None
         raise CommandError(f"the phone system refused the call ({error.error_id})") from None
+    assert source is not None  # set before calld accepted the call
     services.count_origination("placed")
     log.info("%s calls %s", requester.jid, dialled)
     return Done(
-        f"Calling {shown}{dialled_note(services, target)}: your phone ({line.name}) rings first; "
+        f"Calling {shown}{dialled_note(services, target)}: {source.phone} "
+        f"{'ring' if source.all_lines else 'rings'} first; "
         "the call goes out when you pick up.",
         numbers=(target.dial,),
     )
