@@ -20,6 +20,7 @@ from presence.merge import STATE_TABLE
 from presence.model import CallsResynced, PhoneSnapshot
 from presence.sources.wazo.errors import WazoError
 from xmpp_component.config import SECTIONS, Config, ConfigError, load_config
+from xmpp_component.ring_first import describe as describe_ring_first
 
 if TYPE_CHECKING:
     from xmpp_component.app import App
@@ -112,8 +113,54 @@ class AdminOps:
         rows.append(("Subscriptions", str(subs)))
         rows.append(("Chat users with presence", str(app.chat_sessions_known())))
         rows.append(("Publish backlog", "yes" if app.publish_backlog() else "none"))
-        rows.append(("Calendar sources", "not configured"))
-        rows.append(("Directory sources", "Wazo users"))
+        rows.extend(self._source_rows())
+        return rows
+
+    def _source_rows(self) -> list[tuple[str, str]]:
+        """The calendar and directory sources as they are running: counts, last success, errors."""
+        app = self.app
+        sources = app.sources
+        rows = []
+        calendar = app.calendar
+        if calendar is None:
+            rows.append(("Calendar", "not configured"))
+        else:
+            rows.append(
+                (
+                    "Calendar",
+                    f"{calendar.followed} calendars followed, {calendar.unreadable} unreadable; "
+                    + sources.describe("calendar", "poll", "polls"),
+                )
+            )
+        rows.append(("Directory, Wazo users", sources.describe("wazo", "search", "searches")))
+        if not app.config.ldap.enabled:
+            rows.append(("Directory, LDAP", "not configured"))
+        else:
+            ldap = sources.figures("ldap", "search")
+            if not ldap.requests:
+                reachable = "enabled, not searched yet"
+            elif ldap.failing:
+                reachable = "unreachable at the last search"
+            else:
+                reachable = "reachable at the last search"
+            searches = sources.describe("ldap", "search", "searches")
+            rows.append(("Directory, LDAP", f"{reachable}; {searches}"))
+        sync = app.address_book_sync
+        if sync is None:
+            rows.append(("Directory, address books", "not configured"))
+        else:
+            contacts = sum(len(sync.books.contacts(book)) for book in sync.urls)
+            rows.append(
+                (
+                    "Directory, address books",
+                    f"{sync.readable} of {len(sync.urls)} books readable, {contacts} contacts, "
+                    f"{sync.rounds} sync rounds",
+                )
+            )
+            for book, label in (("company", "company book"), ("personal", "personal books")):
+                syncs = sources.describe(book, "sync", "syncs")
+                searches = sources.describe(book, "search", "searches")
+                rows.append((f"Directory, {label}", f"sync: {syncs}. Search: {searches}"))
         return rows
 
     # --- Explain user --------------------------------------------------------------------------
@@ -149,6 +196,10 @@ class AdminOps:
             rows.append(("Calls", calls))
         rows.append(("Chat presence", im.show.value + (f" ({im.status})" if im.status else "")))
         rows.append(("Calendar", "busy" if app.hub.calendar(uuid).busy else "free"))
+        if app.calendar is not None:
+            rows.append(("Calendar source", app.calendar.user_state(uuid)))
+        rows.extend(app.call_rules.explain(uuid))
+        rows.append(("Ring first", describe_ring_first(app.settings.ring_first(uuid))))
         shown = "unavailable" if not presence.available else (presence.show or "available")
         rows.append(("Published", f"{shown}: {presence.status or '-'} (activity {presence.activity.value})"))
         # One row of the state table per activity: the published activity names the row that won.

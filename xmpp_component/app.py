@@ -17,11 +17,13 @@ from zoneinfo import ZoneInfo
 
 from presence.backoff import Backoff
 from presence.directory import DirectoryEntry
+from presence.directory.address_book import COMPANY_BOOK
 from presence.directory.wazo_users import entries_of
 from presence.hub import PresenceHub
 from presence.identity import MappingProblem, MatchRule, PbxUser, People, build_people
 from presence.model import CallsResynced, DndChanged, ForwardChanged, ImState, PhoneEvent, UsersChanged
 from presence.privacy import PrivacyPolicy
+from presence.source_stats import SourceActivity
 from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from presence.sources.wazo.client import WazoClient
@@ -131,6 +133,9 @@ class App:
         self.last_event_at: float | None = None  # loop time of the last Wazo event
         self.admin = AdminOps(self)
         self.metrics = Metrics()
+        # What each directory and calendar source did, for Status and /metrics.
+        self.sources = SourceActivity()
+        self.sources.listener = self.metrics.source_done
         self._latency = PublishLatency(self.metrics.event_to_publish)
         self.ops: OpsServer | None = None
 
@@ -242,6 +247,7 @@ class App:
             on_origination=self.metrics.origination,
         )
         self._build_call_rules()
+        self._watch_sources()
         self.contact_commands = ContactCommands(
             self.commands.adhoc, self._contact_entries, self.phone_jids.may_see
         )
@@ -249,6 +255,27 @@ class App:
         self.address_book_sync = address_book_sync(cfg, self.store, self.commands.address_books)
         if self.address_book_sync is not None:
             self.address_book_sync.on_round = freeze_long_lived
+            self.address_book_sync.on_sync = self._address_book_synced
+            for book in ("company", "personal"):
+                self.metrics.source_known(book, "sync")
+
+    def _watch_sources(self) -> None:
+        """Every directory search and calendar poll is counted per source (Status, /metrics)."""
+        directory = self.commands.services.directory
+        directory.on_source_done = lambda name, seconds, error: self.sources.record(
+            name, "search", seconds, error
+        )
+        for source in directory.sources:
+            self.metrics.source_known(source.name, "search")
+        if self.calendar is not None:
+            self.calendar.on_poll = lambda seconds, error: self.sources.record(
+                "calendar", "poll", seconds, error
+            )
+            self.metrics.source_known("calendar", "poll")
+
+    def _address_book_synced(self, book: str, seconds: float, error: str | None) -> None:
+        source = "company" if book == COMPANY_BOOK else "personal"
+        self.sources.record(source, "sync", seconds, error)
 
     def _contact_entries(self, localpart: str) -> list[DirectoryEntry]:
         """A colleague's numbers, for the commands and card of their phone JID."""

@@ -24,8 +24,8 @@ from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.confd import Forward as WazoForward
 from presence.sources.wazo.confd import ForwardKind
 from presence.sources.wazo.errors import WazoError, WazoShapeError
-from rules.engine import Decision, RuleInputs, decide
-from rules.model import Forward, Interval, PbxRouting
+from rules.engine import ROUTING_TABLE, Decision, RuleInputs, decide
+from rules.model import Forward, Interval, PbxRouting, Target
 from rules.reconcile import NO_RECORD, Override, RoutingRecord, plan
 from store import Store
 from xmpp_component.commands.base import Requester
@@ -304,3 +304,70 @@ class CallRules:
         else:
             calls = f"your calls go to {record.override.target.forward.destination}"
         return f"{now}; {calls}."
+
+    # --- what the admin's Explain user shows ---------------------------------------------------------
+
+    def explain(self, user_uuid: str) -> list[tuple[str, str]]:
+        """The user's meeting, the rule in force and what the rules did to their routing on Wazo."""
+        person = self._people().by_uuid.get(user_uuid)
+        if person is None:
+            return []
+        decision = self._decisions.get(user_uuid)
+        if decision is None:
+            decision = decide(self._inputs(person, PbxRouting(), has_voicemail=True))
+        rows = []
+        if decision.calendar.busy and decision.calendar.until is not None:
+            meeting = f"in a meeting until {self._local(decision.calendar.until)}"
+        else:
+            meeting = "not in a meeting"
+        periods = len(self._intervals.get(user_uuid, ()))
+        if decision.next_change is not None:
+            meeting += f"; next change at {self._local(decision.next_change)}"
+        rows.append(("Meeting", f"{meeting} ({periods} busy periods known)"))
+        row = next(r for r in ROUTING_TABLE if r.name == decision.row)
+        rows.append(("Rule in force", f"{row.name}: {row.when}"))
+        settings = self._settings.call_rules(user_uuid)
+        rows.append(
+            (
+                "Rule settings",
+                f"meetings: {'show In a meeting' if settings.meeting_busy else 'no In a meeting'}, "
+                f"calls to {_target_words(settings.meeting_calls.target, settings.meeting_calls.number)}; "
+                f"chat DND: calls to {_target_words(settings.dnd_calls.target, settings.dnd_calls.number)}",
+            )
+        )
+        record = self._records.get(user_uuid, NO_RECORD)
+        if record.override is not None:
+            state = "applied" if record.override.confirmed else "being applied"
+            routing = (
+                f"set by the rules ({state}): {_routing_words(record.override.target)}; "
+                f"the user's own, restored afterwards: {_routing_words(record.override.own)}"
+            )
+        elif record.yielded is not None:
+            routing = (
+                "the user's own: they changed it during a rule, so the rule's routing "
+                f"({_routing_words(record.yielded)}) is not applied again while that rule holds"
+            )
+        else:
+            routing = "the user's own (the rules changed nothing)"
+        rows.append(("Routing on Wazo", routing))
+        return rows
+
+    def _local(self, when: datetime) -> str:
+        return when.astimezone(self._tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _target_words(target: Target, number: str) -> str:
+    if target is Target.VOICEMAIL:
+        return "voicemail"
+    if target is Target.NUMBER:
+        return number
+    return "nowhere (the phone rings)"
+
+
+def _routing_words(routing: PbxRouting) -> str:
+    parts = ["DND on" if routing.dnd else "DND off"]
+    if routing.forward.enabled:
+        parts.append(f"forward to {routing.forward.destination}")
+    else:
+        parts.append("no forward")
+    return ", ".join(parts)

@@ -56,6 +56,40 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Per source of the directory and the calendar (source: wazo, ldap, company, personal,
+        # calendar; kind: search, sync, poll).
+        self.source_requests = Counter(
+            "phonepresence_source_requests",
+            "Requests to a directory or calendar source (searches, address book syncs, calendar polls)",
+            ["source", "kind"],
+            registry=self.registry,
+        )
+        self.source_errors = Counter(
+            "phonepresence_source_errors",
+            "Requests to a directory or calendar source that failed or missed the deadline",
+            ["source", "kind"],
+            registry=self.registry,
+        )
+        self.source_seconds = Histogram(
+            "phonepresence_source_seconds",
+            "Time a directory or calendar source took to answer (or fail)",
+            ["source", "kind"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+
+    def source_known(self, source: str, kind: str) -> None:
+        """A configured source shows in /metrics at zero before its first request."""
+        self.source_requests.labels(source=source, kind=kind)
+        self.source_errors.labels(source=source, kind=kind)
+        self.source_seconds.labels(source=source, kind=kind)
+
+    def source_done(self, source: str, kind: str, seconds: float, error: str | None) -> None:
+        self.source_requests.labels(source=source, kind=kind).inc()
+        if error is not None:
+            self.source_errors.labels(source=source, kind=kind).inc()
+        self.source_seconds.labels(source=source, kind=kind).observe(seconds)
+
     def origination(self, outcome: str) -> None:
         self.originations.labels(outcome=outcome).inc()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from presence.directory.model import Directory, DirectoryEntry, DirectoryUnavailable, SearchResult
 from presence.directory.ranking import rank
@@ -41,12 +42,32 @@ class CombinedDirectory:
         self.limit = limit
         self.deadline = deadline
         self.region = region
+        # Told of every source's answer: (source name, seconds, error or None); a source that
+        # misses the deadline is reported as an error. The app feeds Status and /metrics with it.
+        self.on_source_done: Callable[[str, float, str | None], None] | None = None
+
+    async def _timed(self, source: Directory, query: str, owner: str) -> Sequence[DirectoryEntry]:
+        started = time.perf_counter()
+        try:
+            entries = await source.search(query, owner)
+        except asyncio.CancelledError:
+            self._report(source, started, f"no answer within {self.deadline:g} s")
+            raise
+        except Exception as error:
+            self._report(source, started, str(error) or type(error).__name__)
+            raise
+        self._report(source, started, None)
+        return entries
+
+    def _report(self, source: Directory, started: float, error: str | None) -> None:
+        if self.on_source_done is not None:
+            self.on_source_done(source.name, time.perf_counter() - started, error)
 
     async def search(self, query: str, owner: str = "") -> list[DirectoryEntry]:
         return (await self.lookup(query, owner)).entries
 
     async def lookup(self, query: str, owner: str = "") -> SearchResult:
-        tasks = [asyncio.ensure_future(source.search(query, owner)) for source in self.sources]
+        tasks = [asyncio.ensure_future(self._timed(source, query, owner)) for source in self.sources]
         if not tasks:
             raise DirectoryUnavailable("no directory configured")
         _done, pending = await asyncio.wait(tasks, timeout=self.deadline)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,6 +142,13 @@ class AddressBookSync:
         self.rounds = 0
         self._one_round = asyncio.Lock()  # a round asked for (new users) never overlaps the timer's
         self.on_round: Callable[[], None] | None = None  # after each round (the app freezes the GC)
+        # Told of every book read: (book, seconds, error or None); feeds Status and /metrics.
+        self.on_sync: Callable[[str, float, str | None], None] | None = None
+
+    @property
+    def readable(self) -> int:
+        """Books whose last read succeeded (or that were not read yet)."""
+        return len(set(self.urls) - self._failing)
 
     def set_books(self, urls: Mapping[str, str]) -> None:
         self.urls = dict(urls)
@@ -156,13 +164,18 @@ class AddressBookSync:
     async def sync(self, book: str, url: str) -> None:
         await self._load(book)
         token = await self.store.address_book_token(book)
+        started = time.perf_counter()
         try:
             delta = await self.reader.read(url, token)
         except SyncError as error:
+            if self.on_sync is not None:
+                self.on_sync(book, time.perf_counter() - started, str(error) or "SyncError")
             if book not in self._failing:  # one line when it breaks, one when it is back
                 log.warning("address book %s (%s) cannot be read: %s", book, url, error)
                 self._failing.add(book)
             return
+        if self.on_sync is not None:
+            self.on_sync(book, time.perf_counter() - started, None)
         if book in self._failing:
             log.info("address book %s (%s) readable again", book, url)
             self._failing.discard(book)

@@ -82,6 +82,31 @@ class CalendarWatcher:
         self._failing: set[str] = set()  # users whose last read failed (server down, refused...)
         self._slots = asyncio.Semaphore(concurrency)
         self.polls = 0  # reads done (for tests and figures)
+        # Told of every read: (seconds, error or None); the app feeds Status and /metrics with it.
+        self.on_poll: Callable[[float, str | None], None] | None = None
+
+    @property
+    def followed(self) -> int:
+        """Calendars watched (one per provisioned user)."""
+        return len(self._users)
+
+    @property
+    def unreadable(self) -> int:
+        """Calendars whose last read failed."""
+        return len(self._failing)
+
+    def user_state(self, key: str) -> str:
+        """One user's calendar in words, for the admin's Explain user."""
+        state = self._users.get(key)
+        if state is None:
+            return "not followed"
+        if key in self._failing:
+            return "unreadable at the last read (last known meetings kept)"
+        if not state.read_once:
+            return "not read yet"
+        if state.missing:
+            return "no calendar collection at its URL (no meetings)"
+        return f"read, {len(state.intervals)} busy periods in the next {HORIZON.days} days"
 
     def intervals(self, key: str) -> tuple[Interval, ...]:
         state = self._users.get(key)
@@ -110,6 +135,7 @@ class CalendarWatcher:
             return
         missing = False
         async with self._slots:
+            started = time.perf_counter()
             try:
                 ctag = await self._probe(state.user.url) if self._probe is not None else None
                 if ctag is not None and ctag == state.ctag and state.read_once:
@@ -122,9 +148,11 @@ class CalendarWatcher:
                 delta, missing = Delta(None, True), True  # no calendar there: no meetings
             except Exception as error:
                 self._failed(key, error)
+                self._report(started, str(error) or type(error).__name__)
                 return
             finally:
                 self.polls += 1
+            self._report(started, None)
         if self._users.get(key) is not state:
             return  # the user was removed or changed meanwhile
         self._recovered(key)
@@ -134,6 +162,10 @@ class CalendarWatcher:
         changed = self._absorb(state, delta)
         self._expand(state, force=changed or not state.read_once)
         state.read_once = True
+
+    def _report(self, started: float, error: str | None) -> None:
+        if self.on_poll is not None:
+            self.on_poll(time.perf_counter() - started, error)
 
     def _failed(self, key: str, error: Exception) -> None:
         """One log line when the calendars become unreadable, however many users and polls fail;
