@@ -137,7 +137,7 @@ class SettingsCommand(Command):
 
         try:  # the phones the user has on Wazo, to offer as "ring first"
             wazo_user: WazoUser | None = await self.services.pbx().confd.get_user(requester.person.wazo_uuid)
-        except WazoError:
+        except (WazoError, CommandError):  # Wazo down or not connected: the form works without
             wazo_user = None
 
         return Form(
