@@ -24,7 +24,7 @@ from tests.commands.harness import (
 )
 from tests.commands.test_click_to_call import ALICE, Chat
 from tests.e2e.test_combined_presence import BOB_UUID, e2e_config, ready
-from tests.xmpp.appctl import running_app
+from tests.xmpp.appctl import running_app, wait_until
 from xmpp_component.ring_first import RingFirst, RingMode
 
 pytestmark = pytest.mark.server
@@ -207,5 +207,19 @@ async def test_the_settings_form_offers_alices_phones(
         await call.execute("call", number="1002")
         iq = await call.act("complete")
         assert notes(iq)[0][1].startswith(CALL_BOB.format(phone="your phone (alice-soft) rings"))
+        assert sim.originations[-1]["source"] == {"user": ALICE, "line_id": 21}
+        assert ringing(sim) == ([21], False)
+        sim.hangup(user="alice")
+
+        # Call back too: bob rang alice; calling him back rings her soft phone.
+        sim.ring("alice", from_user="bob")
+        last_callers = app.commands.services.last_callers
+        await wait_until(lambda: last_callers.get(ALICE) is not None, 10, "bob's call to reach alice")
+        sim.hangup(user="alice")
+        chat = Chat(alice, prosody.component)
+        # one caller: the chat message is the confirmation
+        assert (await chat.say("call back")).startswith(
+            "Calling Bob Brown (1002): your phone (alice-soft) rings first;"
+        )
         assert sim.originations[-1]["source"] == {"user": ALICE, "line_id": 21}
         assert ringing(sim) == ([21], False)
