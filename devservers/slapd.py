@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devservers.net import free_port, wait_for_ports
-from devservers.process import tail_files, terminate
+from devservers.process import stop_and_wait, tail_files, terminate
 from devservers.prosody import ServerStartError, die_with_parent
 
 SLAPD = "/usr/sbin/slapd"
@@ -242,7 +242,7 @@ access to * by * read
     def pause(self) -> None:
         """SIGSTOP: the port still accepts connections (the kernel does), nothing answers."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
+        stop_and_wait(self.process)
 
     def resume(self) -> None:
         if self.process is not None and self.process.poll() is None:
