@@ -418,7 +418,7 @@ class App:
         if isinstance(event, DndChanged | ForwardChanged):
             # Perhaps the user changing their routing during a rule: the rules look again.
             self.call_rules.on_pbx_change(event.user_uuid)
-        # After the hub: the presence goes out first, the history write (a disk sync) after.
+        # After the hub: the presence goes out first; the history writes on its own task.
         await self.history.on_event(event)
         if isinstance(event, CallsResynced):
             self._wazo_resynced = True
@@ -557,7 +557,7 @@ class App:
             if self.rosters is not None:
                 self.rosters.cancel()  # it writes to the store, closed below
             self.call_rules.close()
-            self.history.close()
+            await self.history.close()  # it writes to the store, closed below
             if self.intake is not None:
                 await self.intake.close()  # it writes to the store, closed below
             for task in list(self._background):

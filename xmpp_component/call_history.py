@@ -20,9 +20,11 @@ Users without a voicemail box get the notice at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import tzinfo
 
 from presence.call_history import (
@@ -52,6 +54,9 @@ log = logging.getLogger(__name__)
 _VOICEMAIL_LOOKBACK = 20
 
 SendChat = Callable[[str, str], None]  # (bare chat JID, body)
+Job = Callable[[], Awaitable[None]]
+# Longest wait at shutdown for the history writes still queued.
+CLOSE_TIMEOUT = 5.0
 
 
 class CallHistory:
@@ -81,6 +86,10 @@ class CallHistory:
         self._clock = clock
         self._tracker = CallHistoryTracker()
         self._pending: dict[tuple[str, str], asyncio.TimerHandle] = {}  # missed-call notices held
+        # Store work runs in order on one task, off the Wazo event path: a write is a disk sync
+        # (p99 ~14 ms measured by bench/call_history.py) that the next events need not wait for.
+        self._jobs: asyncio.Queue[Job] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
         self.notices_sent = 0
 
     # --- events in ---------------------------------------------------------------------------
@@ -91,9 +100,24 @@ class CallHistory:
                 if isinstance(decision, Ringing):
                     self._ringing(decision)
                 elif isinstance(decision, Ended):
-                    await self._ended(decision.entry)
+                    self._later(functools.partial(self._ended, decision.entry))
         elif isinstance(event, VoicemailReceived):
-            await self._voicemail(event)
+            self._later(functools.partial(self._voicemail, event))
+
+    def _later(self, job: Job) -> None:
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="call-history")
+        self._jobs.put_nowait(job)
+
+    async def _write_loop(self) -> None:
+        while True:
+            job = await self._jobs.get()
+            try:
+                await job()
+            except Exception:
+                log.exception("call history: a store write failed; that call is missing from the history")
+            finally:
+                self._jobs.task_done()
 
     def _chat_jid(self, user_uuid: str) -> str | None:
         person = self._people().by_uuid.get(user_uuid)
@@ -153,10 +177,20 @@ class CallHistory:
         )
         await self._store.save_call(row, self._calls().history_size)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Write what is queued (bounded wait), then stop; held notices are dropped."""
         for handle in self._pending.values():
             handle.cancel()
         self._pending.clear()
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._jobs.join()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
 
     # --- what commands read ------------------------------------------------------------------
 
