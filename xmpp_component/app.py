@@ -23,6 +23,7 @@ from presence.directory.wazo_users import entries_of
 from presence.hub import PresenceHub
 from presence.identity import MappingProblem, MatchRule, PbxUser, People, build_people
 from presence.model import CallsResynced, DndChanged, ForwardChanged, ImState, PhoneEvent, UsersChanged
+from presence.phone_numbers import DialInputError, parse_number
 from presence.privacy import PrivacyPolicy
 from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
@@ -272,11 +273,22 @@ class App:
         return entries_of(user, self.config.directory.wazo_mobiles) if user is not None else []
 
     def _colleague_name(self, number: str) -> str:
-        """The Wazo user with this extension or mobile number, for a call event without a name."""
+        """The Wazo user with this extension or mobile number (compared in E.164: 06 12 34 56 78
+        is +33612345678 in FR), for a call event that carries no name."""
+        calls = self.config.calls
+
+        def canonical(text: str) -> str:
+            try:
+                return parse_number(text, calls.default_region, calls.extension_max_digits).dial
+            except DialInputError:
+                return text
+
+        wanted = canonical(number)
         for user in self.pbx_users.values():
-            if user.mobile_phone_number == number or any(
-                extension.exten == number for line in user.lines for extension in line.extensions
-            ):
+            numbers = [extension.exten for line in user.lines for extension in line.extensions]
+            if user.mobile_phone_number:
+                numbers.append(user.mobile_phone_number)
+            if any(canonical(candidate) == wanted for candidate in numbers):
                 return user.display_name
         return ""
 

@@ -10,6 +10,7 @@ import asyncio
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from tests.commands.harness import Adhoc, RecordingSimulator, fields, status
 from tests.commands.test_click_to_call import Chat, origination
 from tests.e2e.test_combined_presence import ALICE_UUID, SERVICE_PASSWORD, e2e_config, ready
 from tests.xmpp.appctl import running_app, wait_until
+from wazo_sim.config import DEMO_USERS_FILE, SimConfig, parse_config
 from xmpp_component.app import App
 from xmpp_component.config import Config
 
@@ -34,9 +36,31 @@ pytestmark = pytest.mark.server
 REPO = Path(__file__).resolve().parents[2]
 
 
+def world_with_a_mobile() -> SimConfig:
+    """The demo world plus Bob Martin, whose mobile is +33 6 12 34 56 78 in Wazo."""
+    raw = tomllib.loads(DEMO_USERS_FILE.read_text())
+    raw["users"].append(
+        {
+            "id": 4,
+            "uuid": "44444444-4444-4444-8444-444444444444",
+            "firstname": "Bob",
+            "lastname": "Martin",
+            "email": "bob.martin@example.test",
+            "username": "bobm",
+            "password": "bobm-pass",
+            "exten": "1004",
+            "context": "default",
+            "line_id": 14,
+            "line_name": "bobm-desk",
+            "mobile_phone_number": "+33612345678",
+        }
+    )
+    return parse_config(raw)
+
+
 @pytest.fixture
 async def sim() -> AsyncIterator[RecordingSimulator]:
-    async with RecordingSimulator() as simulator:
+    async with RecordingSimulator(world_with_a_mobile()) as simulator:
         yield simulator
 
 
@@ -131,12 +155,13 @@ async def test_notices_follow_the_settings_and_calls_lists_and_calls_back(
         assert [r.outcome for r in rows] == [Outcome.VOICEMAIL, Outcome.MISSED, Outcome.ANSWERED]
 
         # The next missed call (no message) is the next notice: none came for bob's call before.
+        # The PBX gives no name, only the number: the colleague's whose mobile it is in Wazo.
         sim.ring("alice", from_number="0612345678")
-        assert await asyncio.wait_for(chat.replies.get(), 10) == "+33 6 12 34 56 78 is calling"
+        assert await asyncio.wait_for(chat.replies.get(), 10) == "Bob Martin (+33 6 12 34 56 78) is calling"
         sim.no_answer(user="alice")
         rows = await history_rows(app, 4)
         assert await asyncio.wait_for(chat.replies.get(), 10) == (
-            f"Missed call from +33 6 12 34 56 78 at {at(rows[0].started_at)}\n"
+            f"Missed call from Bob Martin (+33 6 12 34 56 78) at {at(rows[0].started_at)}\n"
             f"Call back: {link}%2B33612345678  (or type: call back 1)"
         )
 
@@ -166,7 +191,7 @@ async def test_notices_follow_the_settings_and_calls_lists_and_calls_back(
         assert [line.split(f", {day} ")[0] for line in listing[1:7]] == [
             "1. Outgoing call to Carol Clark (1003)",
             "2. Missed call from Carol Clark (1003)",
-            "3. Missed call from +33 6 12 34 56 78",
+            "3. Missed call from Bob Martin (+33 6 12 34 56 78)",
             "4. Voicemail from Bob Brown (1002)",
             "5. Missed call from Dr Who (+33 1 23 45 67 89)",
             "6. Incoming call from Bob Brown (1002)",
