@@ -23,7 +23,7 @@ from slixmpp import ClientXMPP
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
 from presence.call_history import Outcome
-from tests.commands.harness import Adhoc, RecordingSimulator, fields, status
+from tests.commands.harness import Adhoc, RecordingSimulator, fields, notes, options, status
 from tests.commands.test_click_to_call import Chat, origination
 from tests.e2e.test_combined_presence import ALICE_UUID, SERVICE_PASSWORD, e2e_config, ready
 from tests.xmpp.appctl import running_app, wait_until
@@ -220,6 +220,19 @@ async def test_notices_follow_the_settings_and_calls_lists_and_calls_back(
             "Sorry: There is no call 9 in your recent calls (you have 8; type calls)."
         )
         assert app.settings.notices(ALICE_UUID).incoming_calls
+
+        # The ad-hoc forms: "Recent calls" and "Call back" list the same rows; one is called back.
+        iq = await Adhoc(chat.client, prosody.component).execute("calls")
+        listed = options(iq, "entry")
+        assert [value for value, _label in listed] == [str(i) for i in range(1, 9)]
+        assert listed[5][1].startswith("Voicemail from Bob Brown (1002), ")
+        callback = Adhoc(chat.client, prosody.component)
+        iq = await callback.execute("callback")
+        assert options(iq, "entry") == listed
+        iq = await callback.act("complete", entry="6")
+        assert notes(iq)[0][1].startswith("Calling Bob Brown (1002)")
+        assert sim.originations[-1] == origination("1002")
+        sim.hangup(user="alice")
 
 
 def cli_config(prosody: ProsodyServer, sim: RecordingSimulator, store: Path, path: Path) -> Path:
