@@ -46,6 +46,8 @@ def banner(server: ProsodyServer, sim: WazoSimulator, radicale: RadicaleServer) 
    ring her:     curl -X POST {control}/users/alice/ring -d '{{"from_number": "+33123456789"}}'
    she answers:  curl -X POST {control}/users/alice/answer
    hang up:      curl -X POST {control}/users/alice/hangup
+   no answer:    curl -X POST {control}/users/alice/no-answer   (after a ring; alice gets a
+                 "Missed call" chat message 30 s later; "calls" lists her calls)
    DND on/off:   curl -X PUT {control}/users/alice/dnd -d '{{"enabled": true}}'
    phone off:    curl -X PUT {control}/users/alice/registered -d '{{"registered": false}}'
    the truth:    curl {control}/state

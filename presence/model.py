@@ -74,6 +74,9 @@ class Call:
     peer_name: str = ""
     is_caller: bool = False  # True when this user placed the call
     line_id: int | None = None
+    # Shared by every leg of one conversation (the Asterisk linkedid): the call history counts
+    # a call ringing on two lines of the same user once.
+    conversation_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,9 +99,32 @@ MIGRATIONS: Sequence[Sequence[str]] = (
                PRIMARY KEY (book, href)
            ) WITHOUT ROWID""",
     ),
+    (
+        # v6: each user's call history (presence.call_history.HistoryEntry), learnt from Wazo's
+        # call events; bounded per user by the writer. call_key is the conversation id (or
+        # "vm:<message id>"); started_at in unix milliseconds. Plain portable SQL: the PostgreSQL
+        # store mirrors it.
+        """CREATE TABLE call_history (
+               user_uuid VARCHAR(64) NOT NULL,
+               call_key VARCHAR(128) NOT NULL,
+               direction VARCHAR(16) NOT NULL CHECK (direction IN ('incoming', 'outgoing')),
+               outcome VARCHAR(16) NOT NULL
+                   CHECK (outcome IN ('answered', 'missed', 'voicemail', 'not_answered')),
+               number VARCHAR(64) NOT NULL,
+               name VARCHAR(256) NOT NULL,
+               started_at BIGINT NOT NULL,
+               duration_s INTEGER NOT NULL,
+               PRIMARY KEY (user_uuid, call_key)
+           )""",
+        "CREATE INDEX call_history_by_user_time ON call_history (user_uuid, started_at)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# One call_history row: (user uuid, call key, direction, outcome, number, name, started_at in unix
+# milliseconds, duration in seconds).
+CallRow = tuple[str, str, str, str, str, str, int, int]
 
 
 class Store:
@@ -367,6 +390,44 @@ class Store:
             await db.execute("ROLLBACK")
             raise
         await db.execute("COMMIT")
+
+    # --- call history --------------------------------------------------------------------------
+
+    async def save_call(self, row: CallRow, keep: int) -> None:
+        """Write one history row (replacing the row of the same call), then keep only the user's
+        ``keep`` newest rows.
+
+        Two autocommitted statements, no explicit transaction: other tasks share this connection
+        and one may be inside its own BEGIN. A crash between the two leaves one row too many,
+        trimmed at the user's next call.
+        """
+        await self.db.execute(
+            """INSERT INTO call_history (user_uuid, call_key, direction, outcome, number, name,
+                   started_at, duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (user_uuid, call_key) DO UPDATE SET direction = excluded.direction,
+                   outcome = excluded.outcome, number = excluded.number, name = excluded.name,
+                   started_at = excluded.started_at, duration_s = excluded.duration_s""",
+            row,
+        )
+        await self.db.execute(
+            """DELETE FROM call_history WHERE user_uuid = ? AND call_key NOT IN (
+                   SELECT call_key FROM call_history WHERE user_uuid = ?
+                   ORDER BY started_at DESC, call_key DESC LIMIT ?)""",
+            (row[0], row[0], keep),
+        )
+
+    async def recent_calls(self, user_uuid: str, limit: int) -> list[CallRow]:
+        """The user's newest ``limit`` rows, newest first."""
+        async with self.db.execute(
+            """SELECT user_uuid, call_key, direction, outcome, number, name, started_at, duration_s
+               FROM call_history WHERE user_uuid = ? ORDER BY started_at DESC, call_key DESC LIMIT ?""",
+            (user_uuid, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            (str(u), str(k), str(d), str(o), str(n), str(m), int(t), int(s))
+            for u, k, d, o, n, m, t, s in rows
+        ]
 
     # --- figures for admin commands -----------------------------------------------------------
 

@@ -16,6 +16,7 @@ UP = "Up"  # answered                                   -> talking
 # Asterisk hangup causes used as ``reason_code`` of call_ended.
 NORMAL_CLEARING = 16
 USER_BUSY = 17
+NO_ANSWER = 19  # the ring time ran out
 SUBSCRIBER_ABSENT = 20
 ANSWERED_ELSEWHERE = 26
 

@@ -81,6 +81,14 @@ class SimControl:
             if leg.call_id in self._state.calls:
                 self._core.publish(self._state.hangup(leg.call_id, reason_code))
 
+    def no_answer(
+        self, call_id: str | None = None, user: str | None = None, message_seconds: int | None = None
+    ) -> None:
+        """Nobody answers the ringing call (by id, or the user's): it ends, and the caller leaves
+        a ``message_seconds`` voicemail if given and the user has a box."""
+        target = call_id or self._ringing_leg_of(user or "")
+        self._core.publish(self._state.no_answer(target, message_seconds))
+
     # ---------------------------------------------------------------- user settings and devices
 
     def leave_voicemail(

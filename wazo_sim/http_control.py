@@ -55,6 +55,21 @@ async def hangup_user(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def _message_seconds(body: dict[str, Any]) -> int | None:
+    value = body.get("message_seconds")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise web.HTTPBadRequest(text="message_seconds must be a non-negative integer")
+    return value
+
+
+async def no_answer_user(request: web.Request) -> web.Response:
+    body = await _body(request)
+    _control(request).no_answer(user=request.match_info["user"], message_seconds=_message_seconds(body))
+    return web.Response(status=204)
+
+
 async def call_action(request: web.Request) -> web.Response:
     control = _control(request)
     call_id = request.match_info["call_id"]
@@ -68,6 +83,8 @@ async def call_action(request: web.Request) -> web.Response:
     elif action == "hangup":
         body = await _body(request)
         control.hangup(call_id=call_id, reason_code=int(body.get("reason_code", 16)))
+    elif action == "no-answer":
+        control.no_answer(call_id=call_id, message_seconds=_message_seconds(await _body(request)))
     else:
         raise web.HTTPNotFound()
     return web.Response(status=204)
@@ -192,6 +209,7 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{user}/ring", ring),
         web.post(f"{user}/answer", answer_user),
         web.post(f"{user}/hangup", hangup_user),
+        web.post(f"{user}/no-answer", no_answer_user),
         web.post(f"{user}/voicemail", voicemail),
         web.put(f"{user}/dnd", dnd),
         web.put(f"{user}/forwards/{{name:busy|noanswer|unconditional}}", forward),

@@ -678,6 +678,43 @@ class PbxState:
             both.append(self.calls[leg.peer_call_id])
         return self._hangup_legs(both, reason_code)
 
+    def no_answer(self, call_id: str, message_seconds: int | None = None) -> list[BusEvent]:
+        """Nobody picks up the ringing leg ``call_id``: the ring time runs out.
+
+        The ringing leg ends (``call_ended``, hangup cause 19 no answer); the dialplan then sends
+        the caller to the user's no-answer fallback. Simulated: the user's voicemail when they
+        have a box and the caller speaks (``message_seconds``): an internal caller's leg is
+        answered by the voicemail application, and ``user_voicemail_message_created`` comes once
+        the caller hung up, after the ringing leg's ``call_ended``, as on Wazo (the message is
+        known only when complete). Otherwise the caller's leg ends too.
+        """
+        leg = self.leg(call_id)
+        if leg.status != legs.RINGING or leg.is_caller:
+            raise ApiError(400, "not-ringing", "Only an incoming ringing call can go unanswered")
+        callee = self.user(leg.user_uuid)
+        caller_leg = self.calls.get(leg.peer_call_id) if leg.peer_call_id is not None else None
+        events = self._hangup_legs([leg], legs.NO_ANSWER)
+        if message_seconds is not None and callee.voicemail_id is not None:
+            if caller_leg is not None:
+                caller_leg.peer_call_id = caller_leg.peer_user_uuid = None
+                caller_leg.status = legs.UP
+                caller_leg.answer_time = datetime.now()
+                events += [
+                    self._call_event("call_answered", caller_leg),
+                    self._call_event("call_updated", caller_leg),
+                    *self.presence_events(caller_leg.user_uuid),
+                ]
+            _message, left = self.leave_voicemail(
+                callee.uuid,
+                leg.peer_caller_id_number or None,
+                leg.peer_caller_id_name or None,
+                message_seconds,
+            )
+            events += left
+        if caller_leg is not None:
+            events += self._hangup_legs([caller_leg], legs.NORMAL_CLEARING)
+        return events
+
     def _hangup_legs(self, ended: list[CallLeg], reason_code: int) -> list[BusEvent]:
         now = datetime.now()
         events = []

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from slixmpp import JID
+
 from presence.backoff import Backoff
 from presence.directory import DirectoryEntry
 from presence.directory.address_book import COMPANY_BOOK
@@ -22,6 +24,7 @@ from presence.directory.wazo_users import entries_of
 from presence.hub import PresenceHub
 from presence.identity import MappingProblem, MatchRule, PbxUser, People, build_people
 from presence.model import CallsResynced, DndChanged, ForwardChanged, ImState, PhoneEvent, UsersChanged
+from presence.phone_numbers import DialInputError, parse_number
 from presence.privacy import PrivacyPolicy
 from presence.source_stats import SourceActivity
 from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
@@ -35,6 +38,7 @@ from presence.sources.wazo.tracker import PhoneStateTracker
 from presence.waiting import wait_event
 from store import Store
 from xmpp_component.admin_ops import AdminOps
+from xmpp_component.call_history import CallHistory
 from xmpp_component.call_rules import CallRules
 from xmpp_component.commands import install_commands
 from xmpp_component.commands.contact import ContactCommands
@@ -231,6 +235,17 @@ class App:
         xmpp.add_event_handler("privileges_advertised", self._on_privileges)
         xmpp.add_event_handler("presence", self._route_presence)
         self.shutdown_hooks.append(self._say_goodbye)
+        self.history = CallHistory(
+            self.store,
+            self.settings,
+            lambda: self.people,
+            self._send_notice,
+            component_jid=cfg.component.jid,
+            calls=lambda: self.config.calls,
+            zone=ZoneInfo(cfg.calendar.timezone),
+            colleague_name=self._colleague_name,
+            has_voicemail=lambda uuid: (user := self.pbx_users.get(uuid)) is not None and user.has_voicemail,
+        )
         # Click-to-call commands (XEP-0050 + chat text); they re-register at every session start.
         self.commands = install_commands(
             xmpp,
@@ -245,6 +260,7 @@ class App:
             admin=self.admin,
             on_command=self.metrics.command_started,
             on_origination=self.metrics.origination,
+            history=self.history,
         )
         self._build_call_rules()
         self._watch_sources()
@@ -282,6 +298,34 @@ class App:
         person = self.people.by_localpart.get(localpart)
         user = self.pbx_users.get(person.wazo_uuid) if person is not None else None
         return entries_of(user, self.config.directory.wazo_mobiles) if user is not None else []
+
+    def _colleague_name(self, number: str) -> str:
+        """The Wazo user with this extension or mobile number (compared in E.164: 06 12 34 56 78
+        is +33612345678 in FR), for a call event that carries no name."""
+        calls = self.config.calls
+
+        def canonical(text: str) -> str:
+            try:
+                return parse_number(text, calls.default_region, calls.extension_max_digits).dial
+            except DialInputError:
+                return text
+
+        wanted = canonical(number)
+        for user in self.pbx_users.values():
+            numbers = [extension.exten for line in user.lines for extension in line.extensions]
+            if user.mobile_phone_number:
+                numbers.append(user.mobile_phone_number)
+            if any(canonical(candidate) == wanted for candidate in numbers):
+                return user.display_name
+        return ""
+
+    def _send_notice(self, chat_jid: str, body: str) -> None:
+        """A call notice from the component's own JID; lost if the component is not connected."""
+        xmpp, supervisor = self.xmpp, self.supervisor
+        if xmpp is None or supervisor is None or not supervisor.online.is_set():
+            log.info("call notice for %s not sent: not connected to the XMPP server", chat_jid)
+            return
+        xmpp.send_message(mto=JID(chat_jid), mbody=body, mtype="chat", mfrom=xmpp.boundjid)
 
     def _build_call_rules(self) -> None:
         """Meetings (CalDAV) and the chat DND drive the call routing (the Settings command)."""
@@ -413,6 +457,8 @@ class App:
         if isinstance(event, DndChanged | ForwardChanged):
             # Perhaps the user changing their routing during a rule: the rules look again.
             self.call_rules.on_pbx_change(event.user_uuid)
+        # After the hub: the presence goes out first; the history writes on its own task.
+        await self.history.on_event(event)
         if isinstance(event, CallsResynced):
             self._wazo_resynced = True
             self._phone_state_known()
@@ -550,6 +596,7 @@ class App:
             if self.rosters is not None:
                 self.rosters.cancel()  # it writes to the store, closed below
             self.call_rules.close()
+            await self.history.close()  # it writes to the store, closed below
             if self.intake is not None:
                 await self.intake.close()  # it writes to the store, closed below
             for task in list(self._background):

@@ -226,6 +226,14 @@ def _outgoing_prefix(value: str) -> str | None:
     return None if ok else 'digits (and * #) the PBX wants before outside numbers, at most 6, e.g. "0"'
 
 
+def _history_size(value: int) -> str | None:
+    return None if 1 <= value <= 10000 else "an integer between 1 and 10000"
+
+
+def _missed_call_wait(value: float) -> str | None:
+    return None if 0 <= value <= 600 else "a number of seconds between 0 and 600"
+
+
 @dataclass(frozen=True)
 class CallsSection:
     default_region: str = key("FR", check=_region, doc="region for numbers typed without +country code")
@@ -240,6 +248,12 @@ class CallsSection:
         doc="how public numbers are sent to the PBX: e164, e164_no_plus or national",
     )
     outgoing_prefix: str = key("", check=_outgoing_prefix, doc="digits dialled before every public number")
+    history_size: int = key(200, check=_history_size, doc="calls kept per user in the call history")
+    missed_call_wait: float = key(
+        30.0,
+        check=_missed_call_wait,
+        doc="seconds a missed-call notice waits for a voicemail that would replace it",
+    )
 
 
 def _log_format(value: str) -> str | None:

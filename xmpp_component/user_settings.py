@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from presence.identity import People
@@ -23,6 +24,30 @@ from xmpp_component.ring_first import MAIN, RingFirst
 log = logging.getLogger(__name__)
 
 DEFAULT_PRIVACY = OwnerPrivacy()
+
+
+@dataclass(frozen=True, slots=True)
+class CallNotices:
+    """Which call notices the component sends the user in the chat."""
+
+    missed_calls: bool = True  # "Missed call from Bob Martin (1002) at 14:05"
+    incoming_calls: bool = False  # "Bob Martin (1002) is calling"
+
+
+DEFAULT_NOTICES = CallNotices()
+
+
+def _notices_from(document: Any, user_jid: str) -> CallNotices:
+    """The "call_notices" key: {"missed_calls": bool, "incoming_calls": bool}."""
+    notices = document.get("call_notices") if isinstance(document, dict) else None
+    if notices is None:
+        return DEFAULT_NOTICES
+    if not isinstance(notices, dict) or not all(
+        isinstance(notices.get(k), bool) for k in ("missed_calls", "incoming_calls")
+    ):
+        log.error("settings of %s: key 'call_notices' is malformed; using the default", user_jid)
+        return DEFAULT_NOTICES
+    return CallNotices(missed_calls=notices["missed_calls"], incoming_calls=notices["incoming_calls"])
 
 
 def _privacy_from(document: Any, user_jid: str) -> OwnerPrivacy:
@@ -102,6 +127,7 @@ class UserSettings:
         # Called with the user's Wazo uuid after their call rules changed (the rules re-decide).
         self.on_call_rules_change: Callable[[str], object] | None = None
         self._ring_first: dict[str, RingFirst] = {}  # wazo uuid -> which phone rings first
+        self._notices: dict[str, CallNotices] = {}  # wazo uuid -> call notices
 
     async def load(self) -> None:
         for user_jid, wazo_uuid, text in await self._store.all_settings_rows():
@@ -137,6 +163,7 @@ class UserSettings:
         self._privacy[wazo_uuid] = _privacy_from(document, user_jid)
         self._call_rules[wazo_uuid] = _call_rules_from(document, user_jid)
         self._ring_first[wazo_uuid] = _ring_first_from(document, user_jid)
+        self._notices[wazo_uuid] = _notices_from(document, user_jid)
 
     def privacy(self, wazo_uuid: str) -> OwnerPrivacy:
         return self._privacy.get(wazo_uuid, DEFAULT_PRIVACY)
@@ -181,3 +208,20 @@ class UserSettings:
         self._unadopted.pop(user_jid, None)
         self._documents[wazo_uuid] = document
         self._ring_first[wazo_uuid] = choice
+
+    # --- call notices (missed and incoming calls) -----------------------------------------------
+
+    def notices(self, wazo_uuid: str) -> CallNotices:
+        return self._notices.get(wazo_uuid, DEFAULT_NOTICES)
+
+    async def set_notices(self, wazo_uuid: str, user_jid: str, notices: CallNotices) -> None:
+        """Save ``notices`` for Wazo user ``wazo_uuid`` (chat JID ``user_jid`` today)."""
+        document = dict(self._documents.get(wazo_uuid) or self._unadopted.get(user_jid) or {})
+        document["call_notices"] = {
+            "missed_calls": notices.missed_calls,
+            "incoming_calls": notices.incoming_calls,
+        }
+        await self._store.save_settings(user_jid, json.dumps(document, sort_keys=True), wazo_uuid)
+        self._unadopted.pop(user_jid, None)
+        self._documents[wazo_uuid] = document
+        self._notices[wazo_uuid] = notices

@@ -66,8 +66,10 @@ async def test_settings_by_chat_and_form_validated_and_kept(
             "During meetings: In a meeting shown on; calls go to nowhere (your phone rings as usual).\n"
             "When your chat status is Do not disturb: calls go to nowhere (your phone rings as usual).\n"
             "When you place a call: your main line rings first.\n"
+            "Chat notices: missed calls on, incoming calls off.\n"
             "Change them with: meeting busy on|off, meeting calls nowhere|voicemail|<number>, "
-            "dnd calls nowhere|voicemail|<number>, ring first main|all|mobile|line <number or name>"
+            "dnd calls nowhere|voicemail|<number>, ring first main|all|mobile|line <number or name>, "
+            "missed calls on|off, incoming calls on|off"
         )
         assert (await chat.say("meeting calls voicemail")).startswith(
             "Saved. During meetings: In a meeting shown on; calls go to your voicemail."
@@ -104,6 +106,8 @@ async def test_settings_by_chat_and_form_validated_and_kept(
             "meeting_number",
             "dnd_calls",
             "dnd_number",
+            "missed_calls",
+            "incoming_calls",
         }
         iq = await adhoc.act(
             "complete", meeting_busy="on", meeting_calls="voicemail", dnd_calls="nowhere", meeting_number=""

@@ -86,3 +86,24 @@ async def test_roster_items_written_are_kept_per_roster(tmp_path: Path) -> None:
         await store.forget_roster_items("bob@example.test", ["carol@phone.example.test"])
         assert await store.roster_items("bob@example.test") == [("alice@phone.example.test", "removed", "")]
         assert sorted(await store.roster_owners()) == ["bob@example.test", "carol@example.test"]
+
+
+async def test_call_history_is_kept_bounded_per_user_newest_first_and_a_call_is_rewritten_in_place(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.sqlite"
+    async with Store(path) as store:
+        for i in range(5):
+            await store.save_call(
+                ("alice", f"c{i}", "incoming", "missed", "1002", "Bob", 1000 + i, 0), keep=3
+            )
+        await store.save_call(("bob", "c0", "outgoing", "answered", "1001", "", 999, 12), keep=3)
+        # the same call again (a voicemail for a missed call): one row, new outcome
+        await store.save_call(("alice", "c4", "incoming", "voicemail", "1002", "Bob", 1004, 0), keep=3)
+    async with Store(path) as store:
+        rows = await store.recent_calls("alice", 10)
+        assert [(r[1], r[3]) for r in rows] == [("c4", "voicemail"), ("c3", "missed"), ("c2", "missed")]
+        assert await store.recent_calls("bob", 10) == [
+            ("bob", "c0", "outgoing", "answered", "1001", "", 999, 12)
+        ]
+        assert [r[1] for r in await store.recent_calls("alice", 2)] == ["c4", "c3"]

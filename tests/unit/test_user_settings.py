@@ -68,3 +68,22 @@ def test_listed_addresses_are_validated_one_by_one() -> None:
         parse_jids("bob")
     with pytest.raises(FieldError, match="is not an address"):
         parse_jids("carol@example.test/laptop")
+
+
+async def test_call_notices_default_saved_kept_and_malformed_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from xmpp_component.user_settings import CallNotices
+
+    async with Store(tmp_path / "db.sqlite") as store:
+        await store.save_settings("bob@example.test", '{"call_notices": {"missed_calls": "yes"}}', BOB)
+        settings = UserSettings(store)
+        await settings.load()
+        assert settings.notices(ALICE) == CallNotices(missed_calls=True, incoming_calls=False)
+        assert settings.notices(BOB) == CallNotices()  # malformed: the default, and said so
+        assert "key 'call_notices' is malformed" in caplog.text
+        await settings.set_notices(ALICE, "alice@example.test", CallNotices(False, True))
+        reloaded = UserSettings(store)
+        await reloaded.load()
+        assert reloaded.notices(ALICE) == CallNotices(missed_calls=False, incoming_calls=True)
+        assert reloaded.notices(BOB) == CallNotices()

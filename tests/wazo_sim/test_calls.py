@@ -289,3 +289,34 @@ async def test_control_api_sets_a_forward_like_the_phone(
         "destination": "+33612345678",
     }
     assert (await session.put(url, json={"enabled": True, "destination": 3})).status == 400
+
+
+async def test_an_unanswered_call_ends_then_the_caller_leaves_a_voicemail(
+    wazo: WazoHttp, session: aiohttp.ClientSession, sim: WazoSimulator
+) -> None:
+    """No answer: the ringing leg ends (cause 19) first; the voicemail event comes after it, as
+    on Wazo where the message is known only once the caller hung up; then the caller's leg ends."""
+    names = ("call_created", "call_answered", "call_ended", "user_voicemail_message_created")
+    stream = await EventStream.open(session, sim, await wazo.login("phonepresence"), names)
+    ids = sim.ring("bob", from_user="alice")
+    sim.no_answer(user="bob", message_seconds=7)
+    events = [
+        (e["name"], e["data"].get("user_uuid"), e["data"].get("reason_code")) for e in await stream.drain()
+    ]
+    assert events == [
+        ("call_created", ALICE, None),
+        ("call_created", BOB, None),
+        ("call_ended", BOB, 19),
+        ("call_answered", ALICE, None),  # the voicemail application answers alice
+        ("user_voicemail_message_created", BOB, None),
+        ("call_ended", ALICE, 16),
+    ]
+    assert stream.events[-2]["data"]["message"]["caller_id_num"] == "1001"
+    assert sim.state()["users"]["bob"]["calls"] == sim.state()["users"]["alice"]["calls"] == []
+    # without a message: both legs end, nothing left in the mailbox
+    sim.ring("bob", from_number="+33123456789")
+    sim.no_answer(user="bob")
+    tail = [(e["name"], e["data"].get("reason_code")) for e in await stream.drain()]
+    assert tail == [("call_created", None), ("call_ended", 19)]
+    assert sim.state()["users"]["bob"]["voicemails"] == 1
+    assert ids["caller_call_id"] is not None

@@ -1,14 +1,14 @@
-"""Commands: click-to-call ("Call", "Hang up", "Call back"), "Phone privacy", the admins'
-"Confirm revocations" and "help", as XEP-0050 ad-hoc commands and as chat text sent to the
-component. One class per command (:mod:`.base`), two
-adapters (:mod:`.adhoc`, :mod:`.chat`). :func:`install_commands` wires them into the component.
+"""Commands: click-to-call ("Call", "Hang up", "Call back", "Recent calls"), "Phone privacy",
+"Settings", the admins' "Confirm revocations" and "help", as XEP-0050 ad-hoc commands and as
+chat text sent to the component. One class per command (:mod:`.base`), two adapters
+(:mod:`.adhoc`, :mod:`.chat`). :func:`install_commands` wires them into the component.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from presence.directory.address_book import AddressBooks
 from presence.hub import PresenceHub
@@ -23,20 +23,25 @@ from xmpp_component.commands.callback import CallBackCommand
 from xmpp_component.commands.chat import ChatAdapter
 from xmpp_component.commands.hangup import HangupCommand
 from xmpp_component.commands.help import HelpCommand
-from xmpp_component.commands.last_callers import LastCallers
 from xmpp_component.commands.privacy import PrivacyCommand
 from xmpp_component.commands.ratelimit import RateLimiter
+from xmpp_component.commands.recent_calls import RecentCallsCommand
 from xmpp_component.commands.revocations import ConfirmRevocationsCommand, Revocations
 from xmpp_component.commands.services import CommandServices
 from xmpp_component.commands.settings import (
     DndSettingCommand,
+    IncomingCallsSettingCommand,
     MeetingSettingCommand,
+    MissedCallsSettingCommand,
     RingFirstSettingCommand,
     SettingsCommand,
 )
 from xmpp_component.config import Config
 from xmpp_component.directory_sources import build_directory
 from xmpp_component.user_settings import UserSettings
+
+if TYPE_CHECKING:
+    from xmpp_component.call_history import CallHistory
 
 
 def _uuid_of(people: People, localpart: str) -> str:
@@ -67,6 +72,7 @@ def install_commands(
     admin: Any = None,
     on_command: Callable[[str, str], None] | None = None,
     on_origination: Callable[[str], None] | None = None,
+    history: CallHistory | None = None,
 ) -> InstalledCommands:
     """Build the commands and both adapters; they register themselves at every session start."""
 
@@ -84,7 +90,7 @@ def install_commands(
         directory=build_directory(config, confd, address_books),
         calls=config.calls,
         call_limiter=RateLimiter(config.calls.max_calls_per_minute, 60.0),
-        last_callers=LastCallers(hub),
+        history=history,
         settings=settings,
         policy=policy,
         revocations=revocations,
@@ -99,12 +105,15 @@ def install_commands(
         CallCommand(services),
         HangupCommand(services),
         CallBackCommand(services),
+        RecentCallsCommand(services),
         PrivacyCommand(services),
         ConfirmRevocationsCommand(services),
         SettingsCommand(services),
         MeetingSettingCommand(services),
         DndSettingCommand(services),
         RingFirstSettingCommand(services),
+        MissedCallsSettingCommand(services),
+        IncomingCallsSettingCommand(services),
         *admin_commands(services),
     ]
     commands.append(HelpCommand(services, commands))

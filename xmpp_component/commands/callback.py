@@ -1,29 +1,17 @@
-""" "Call back": the last caller, or the caller of one of the requester's voicemail messages."""
+""" "Call back": the newest caller, or the N-th call of the Recent calls list (``call back 2``).
+
+Both come from the persistent call history (:mod:`xmpp_component.call_history`): incoming,
+missed, voicemail and outgoing calls learnt from Wazo's call events, numbered as ``calls`` shows
+them (newest first, from 1). Without a choice the ad-hoc form lists them.
+"""
 
 from __future__ import annotations
 
-import time
+from presence.call_history import latest_caller
+from xmpp_component.commands.base import Command, CommandError, Done, Field, Form, Reply, Requester, Values
+from xmpp_component.commands.recent_calls import ENTRY, NO_CALLS, SHOWN, call_back, pick_form, recent
 
-from presence.phone_numbers import display_number
-from presence.sources.wazo.errors import WazoError
-from xmpp_component.commands.base import (
-    Command,
-    Done,
-    Field,
-    FieldError,
-    Form,
-    Option,
-    Reply,
-    Requester,
-    Values,
-)
-from xmpp_component.commands.dialing import dial_target, place_call
-
-MAX_MESSAGES = 10
-
-
-def _duration(seconds: int) -> str:
-    return f"{seconds // 60}:{seconds % 60:02d}"
+LATEST = "latest"
 
 
 class CallBackCommand(Command):
@@ -31,83 +19,43 @@ class CallBackCommand(Command):
     NODE = "callback"
     CHAT_COMMAND = "callback"
     CHAT_ALIASES = ("call back",)
-    CHAT_USAGE = "call back   calls your last caller, or a voicemail's caller"
+    CHAT_USAGE = "call back   calls your last caller; call back 2: the 2nd of your recent calls"
+    PREFILL = ENTRY
+
+    def chat_prefill(self, args: str) -> dict[str, str]:
+        return {ENTRY: args.strip() or LATEST}
 
     async def start(self, requester: Requester, prefill: Values) -> Reply:
-        assert requester.person is not None  # PHONE_USER access
-        region = self.services.calls.default_region
-        options: list[tuple[str, str, str]] = []  # (number, label, name)
-        last = self.services.last_callers.get(requester.person.wazo_uuid)
-        if last is not None:
-            who = last.name or display_number(last.number, region)
-            options.append((last.number, f"Last caller: {who} ({display_number(last.number, region)})", who))
-        try:
-            messages = await self.services.pbx().calld.user_voicemail_messages(requester.person.wazo_uuid)
-        except WazoError as error:
-            messages = []
-            note = f"voicemail messages cannot be read now ({error.error_id})"
-        else:
-            note = ""
-        for message in sorted(messages, key=lambda m: m.timestamp, reverse=True)[:MAX_MESSAGES]:
-            if not message.caller_number:
-                continue
-            shown = display_number(message.caller_number, region)
-            who = message.caller_name or shown
-            when = time.strftime("%d %b %H:%M", time.localtime(message.timestamp))
-            label = f"Voicemail from {who} ({shown}), {_duration(message.duration_seconds)}, {when}"
-            options.append((message.caller_number, label, who))
-        if not options:
-            return Done(
-                "No one to call back: no recent caller and no voicemail with a number"
-                + (f" ({note})" if note else "")
-                + ".",
-                level="warn" if note else "info",
-            )
-        # One row per number, first (most recent) wins; values are indexes so that the same
-        # number from the last call and a voicemail does not make two identical options.
-        seen: set[str] = set()
-        rows = []
-        for number, label, who in options:
-            if number not in seen:
-                seen.add(number)
-                rows.append((number, label, who))
-
-        async def chosen(values: Values) -> Reply:
-            index = values.get("caller", "")
-            if not index.isdigit() or not 0 <= int(index) < len(rows):
-                raise FieldError("caller", "pick one of the listed callers")
-            number, _label, who = rows[int(index)]
-            return await place_call(
-                self.services, requester, dial_target(self.services, number, "caller"), who
-            )
-
-        if len(rows) == 1:
-            return Form(
-                "Call back: confirm",
-                [
-                    Field("summary", "Call back", kind="fixed", value=f"Call back {rows[0][1]}?"),
-                    Field("caller", "Caller", kind="hidden", value="0"),
-                ],
-                chosen,
-                final=True,
-                confirmation=True,
-            )
-        form = Form(
-            "Call back",
-            [
-                Field(
-                    "caller",
-                    "Who",
-                    kind="list-single",
-                    options=tuple(Option(str(i), label, n) for i, (n, label, _w) in enumerate(rows)),
-                    required=True,
-                    value="0",
+        entries = await recent(self.services, requester)
+        choice = prefill.get(ENTRY, "").strip().lower()
+        if not choice:
+            if not entries:
+                return Done(NO_CALLS)
+            return pick_form(self.services, requester, entries, "Call back")
+        if choice == LATEST:
+            index = latest_caller(entries)
+            if index is None:
+                return Done("No one to call back: no incoming call with a number in your recent calls.")
+        elif choice.isdigit() and 1 <= int(choice) <= SHOWN:
+            index = int(choice) - 1
+            if index >= len(entries):
+                raise CommandError(
+                    f"there is no call {choice} in your recent calls (you have {len(entries)}; type calls)"
                 )
-            ],
-            chosen,
-            instructions="Your own phone rings first; the call goes out when you pick up.",
+        else:
+            raise CommandError(f"say call back, or call back 1 to {SHOWN} (the row of your recent calls)")
+        entry = entries[index]
+        history = self.services.history
+        assert history is not None  # recent() checked it
+        label = history.label(entry)
+
+        async def confirmed(_values: Values) -> Reply:
+            return await call_back(self.services, requester, entry)
+
+        return Form(
+            "Call back: confirm",
+            [Field("summary", "Call back", kind="fixed", value=f"Call back: {label}?")],
+            confirmed,
             final=True,
+            confirmation=True,
         )
-        if note:
-            form.notes.append(("warn", note))
-        return form

@@ -11,7 +11,6 @@ from presence.identity import People
 from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
 from xmpp_component.commands.base import CommandError, Requester
-from xmpp_component.commands.last_callers import LastCallers
 from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.commands.revocations import Revocations
 from xmpp_component.config import CallsSection
@@ -19,6 +18,7 @@ from xmpp_component.user_settings import UserSettings
 
 if TYPE_CHECKING:
     from xmpp_component.admin_ops import AdminOps
+    from xmpp_component.call_history import CallHistory
 
 
 @dataclass
@@ -31,7 +31,7 @@ class CommandServices:
     directory: CombinedDirectory
     calls: CallsSection
     call_limiter: RateLimiter
-    last_callers: LastCallers
+    history: CallHistory | None  # each user's recent calls (Recent calls, Call back)
     settings: UserSettings
     policy: PrivacyPolicy  # the company's rule: bounds what a user may grant (Phone privacy)
     revocations: Revocations | None  # the held-back mass revocation (Confirm revocations)

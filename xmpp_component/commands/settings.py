@@ -1,10 +1,12 @@
-""" "Settings": what happens during meetings and while the chat status is Do not disturb.
+""" "Settings": what happens during meetings and while the chat status is Do not disturb, and
+which call notices the user gets in the chat.
 
 Ad-hoc form with every field, or chat text: ``settings`` shows them; ``meeting busy on|off``;
 ``meeting calls nowhere|voicemail|<number>``; ``dnd calls nowhere|voicemail|<number>`` (``off`` is
 nowhere); ``ring first main|all|mobile|line <number or name>`` (which of one's phones rings
-first when placing a call). Only one's own settings; a number is checked like the Call command's
-(extensions pass); "my voicemail" is refused when the user has no voicemail box on Wazo.
+first when placing a call); ``missed calls on|off``; ``incoming calls on|off``. Only one's own
+settings; a number is checked like the Call command's (extensions pass); "my voicemail" is
+refused when the user has no voicemail box on Wazo.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from xmpp_component.commands.base import (
 )
 from xmpp_component.ring_first import RingFirst, RingFirstError, RingMode, choose, describe_lines
 from xmpp_component.ring_first import describe as describe_ring_first
+from xmpp_component.user_settings import CallNotices
 
 MEETING_BUSY = "meeting_busy"
 MEETING_CALLS = "meeting_calls"
@@ -37,6 +40,8 @@ MEETING_NUMBER = "meeting_number"
 DND_CALLS = "dnd_calls"
 DND_NUMBER = "dnd_number"
 RING_FIRST = "ring_first"
+MISSED_CALLS = "missed_calls"
+INCOMING_CALLS = "incoming_calls"
 
 LABELS = {
     MEETING_BUSY: "During meetings, show In a meeting",
@@ -45,7 +50,10 @@ LABELS = {
     DND_CALLS: "When Do not disturb, send calls to",
     DND_NUMBER: "When Do not disturb, number",
     RING_FIRST: "When I place a call, ring first",
+    MISSED_CALLS: "Missed-call notices",
+    INCOMING_CALLS: "Incoming-call notices",
 }
+_NOTICE_ON_OFF = (Option("on", "On"), Option("off", "Off"))
 _ON_OFF = (Option("on", "On: show me as In a meeting"), Option("off", "Off"))
 _TARGETS = (
     Option("nowhere", "Nowhere: my phone rings as usual"),
@@ -76,6 +84,7 @@ CHAT_HINT = (
 
 
 RING_HINT = "ring first main|all|mobile|line <number or name>"
+NOTICES_HINT = "missed calls on|off, incoming calls on|off"
 
 
 def ring_first_summary(choice: RingFirst) -> str:
@@ -100,6 +109,34 @@ def ring_first_options(user: WazoUser | None, current: RingFirst) -> tuple[Optio
     return tuple(options)
 
 
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def notices_summary(notices: CallNotices) -> str:
+    return (
+        f"Chat notices: missed calls {_on_off(notices.missed_calls)}, "
+        f"incoming calls {_on_off(notices.incoming_calls)}."
+    )
+
+
+def _notice_value(values: Values, var: str, current: bool) -> bool:
+    """An on/off field; absent (a client that submits only some fields) keeps the current value."""
+    if var not in values:
+        return current
+    value = values[var].strip().lower()
+    if value not in ("on", "off"):
+        raise FieldError(var, f"{describe(value)} is not one of: on, off")
+    return value == "on"
+
+
+def notices_from(values: Values, current: CallNotices) -> CallNotices:
+    return CallNotices(
+        missed_calls=_notice_value(values, MISSED_CALLS, current.missed_calls),
+        incoming_calls=_notice_value(values, INCOMING_CALLS, current.incoming_calls),
+    )
+
+
 def summary(rules: RuleSettings) -> str:
     return (
         f"During meetings: In a meeting shown {'on' if rules.meeting_busy else 'off'}; "
@@ -120,10 +157,17 @@ class SettingsCommand(Command):
     async def start(self, requester: Requester, prefill: Values) -> Reply:
         assert requester.person is not None  # Access.PHONE_USER
         current = self.services.settings.call_rules(requester.person.wazo_uuid)
+        notices = self.services.settings.notices(requester.person.wazo_uuid)
         situation = self.services.situation(requester) if self.services.situation else ""
         ringing = self.services.settings.ring_first(requester.person.wazo_uuid)
         if "_show" in prefill:
-            parts = (situation, summary(current), ring_first_summary(ringing), CHAT_HINT + ", " + RING_HINT)
+            parts = (
+                situation,
+                summary(current),
+                ring_first_summary(ringing),
+                notices_summary(notices),
+                CHAT_HINT + ", " + RING_HINT + ", " + NOTICES_HINT,
+            )
             return Done("\n".join(part for part in parts if part))
         if prefill:
             # Chat text: one message, so a wrong value ends it with a note naming the setting.
@@ -175,6 +219,22 @@ class SettingsCommand(Command):
                     kind="list-single",
                     value=ringing.value,
                     options=ring_first_options(wazo_user, ringing),
+                ),
+                Field(
+                    MISSED_CALLS,
+                    "Chat notice of each missed call",
+                    kind="list-single",
+                    value=_on_off(notices.missed_calls),
+                    options=_NOTICE_ON_OFF,
+                    required=True,
+                ),
+                Field(
+                    INCOMING_CALLS,
+                    "Chat notice while my phone rings",
+                    kind="list-single",
+                    value=_on_off(notices.incoming_calls),
+                    options=_NOTICE_ON_OFF,
+                    required=True,
                 ),
             ],
             submitted,
@@ -248,10 +308,18 @@ class SettingsCommand(Command):
             dnd_calls=await self._target(requester, DND_CALLS, DND_NUMBER, values),
         )
         assert requester.person is not None  # Access.PHONE_USER
-        await self.services.settings.set_call_rules(requester.person.wazo_uuid, requester.jid, rules)
+        settings = self.services.settings
+        current_notices = settings.notices(requester.person.wazo_uuid)
+        notices = notices_from(values, current_notices)  # checked before anything is saved
+        await settings.set_call_rules(requester.person.wazo_uuid, requester.jid, rules)
+        lines = ["Saved. " + summary(rules)]
         if ringing is not None:
-            await self.services.settings.set_ring_first(requester.person.wazo_uuid, requester.jid, ringing)
-        return Done("Saved. " + summary(rules) + (f"\n{ring_first_summary(ringing)}" if ringing else ""))
+            await settings.set_ring_first(requester.person.wazo_uuid, requester.jid, ringing)
+            lines.append(ring_first_summary(ringing))
+        if notices != current_notices:
+            await settings.set_notices(requester.person.wazo_uuid, requester.jid, notices)
+            lines.append(notices_summary(notices))
+        return Done("\n".join(lines))
 
 
 class _OneSettingCommand(SettingsCommand):
@@ -321,3 +389,38 @@ class RingFirstSettingCommand(SettingsCommand):
         await self.services.settings.set_ring_first(requester.person.wazo_uuid, requester.jid, choice)
         lines = f" (your lines: {describe_lines(user)})" if choice.mode is RingMode.ALL else ""
         return Done(f"Saved. {ring_first_summary(choice)}{lines}")
+
+
+class _NoticeSettingCommand(Command):
+    """Chat only: ``missed calls on|off`` / ``incoming calls on|off`` (the other settings stay)."""
+
+    VAR = ""
+
+    def chat_prefill(self, args: str) -> dict[str, str]:
+        return {self.VAR: args.strip().lower()} if args.strip() else {}
+
+    async def start(self, requester: Requester, prefill: Values) -> Reply:
+        assert requester.person is not None  # Access.PHONE_USER
+        if self.VAR not in prefill:
+            raise CommandError(f"say it like this: {self.CHAT_USAGE.split('   ')[0]}")
+        settings = self.services.settings
+        try:
+            notices = notices_from(prefill, settings.notices(requester.person.wazo_uuid))
+        except FieldError as error:
+            return Done(f"{LABELS.get(error.var, error.var)}: {error.message}", level="error")
+        await settings.set_notices(requester.person.wazo_uuid, requester.jid, notices)
+        return Done("Saved. " + notices_summary(notices))
+
+
+class MissedCallsSettingCommand(_NoticeSettingCommand):
+    NAME = "Missed-call notices"
+    CHAT_COMMAND = "missed calls"
+    CHAT_USAGE = "missed calls on|off   a chat message for each call you missed"
+    VAR = MISSED_CALLS
+
+
+class IncomingCallsSettingCommand(_NoticeSettingCommand):
+    NAME = "Incoming-call notices"
+    CHAT_COMMAND = "incoming calls"
+    CHAT_USAGE = "incoming calls on|off   a chat message while your phone rings"
+    VAR = INCOMING_CALLS

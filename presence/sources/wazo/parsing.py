@@ -226,6 +226,7 @@ def parse_call(call: Any) -> Call:
         peer_name=_optional_str(obj, "peer_caller_id_name", what),
         is_caller=is_caller,
         line_id=_optional_int(obj, "line_id", what),
+        conversation_id=_optional_str(obj, "conversation_id", what),
     )
 
 

@@ -1,0 +1,99 @@
+"""The call history adapter with a real store: a user without a voicemail box hears of a missed
+call at once, one with a box only once the wait passed without a voicemail; a failed store
+write is logged and the next calls are still recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+
+from presence.identity import MatchRule, PbxUser, build_people
+from presence.model import Call, CallEvent, CallEventKind, CallStatus, VoicemailReceived
+from store import Store
+from xmpp_component.call_history import CallHistory
+from xmpp_component.config import CallsSection
+from xmpp_component.user_settings import UserSettings
+
+ALICE = "11111111-1111-4111-8111-111111111111"
+PEOPLE = build_people([PbxUser(ALICE, email="alice@example.test")], MatchRule.EMAIL, ["example.test"])[0]
+
+
+def ringing(call_id: str, kind: CallEventKind) -> CallEvent:
+    call = Call(call_id, ALICE, CallStatus.RINGING, "1002", "Bob Brown", conversation_id=call_id)
+    return CallEvent(kind, call)
+
+
+async def history(store: Store, sent: list[tuple[str, str]], *, box: bool, wait: float) -> CallHistory:
+    settings = UserSettings(store)
+    await settings.load()
+    return CallHistory(
+        store,
+        settings,
+        lambda: PEOPLE,
+        lambda jid, body: sent.append((jid, body)),
+        component_jid="phone.example.test",
+        calls=lambda: replace(CallsSection(), missed_call_wait=wait),
+        zone=UTC,
+        has_voicemail=lambda _uuid: box,
+    )
+
+
+async def settle(history: CallHistory) -> None:
+    await asyncio.wait_for(history._jobs.join(), 5)
+    await asyncio.sleep(0)  # a notice due now (call_later(0)) runs
+
+
+async def test_without_a_voicemail_box_the_missed_call_notice_is_sent_at_once(tmp_path: Path) -> None:
+    sent: list[tuple[str, str]] = []
+    async with Store(tmp_path / "db.sqlite") as store:
+        calls = await history(store, sent, box=False, wait=600)
+        await calls.on_event(ringing("c1", CallEventKind.CREATED))
+        await calls.on_event(ringing("c1", CallEventKind.ENDED))
+        await settle(calls)
+        assert [jid for jid, _body in sent] == ["alice@example.test"]
+        assert sent[0][1].startswith("Missed call from Bob Brown (1002) at ")
+        await calls.close()
+
+
+async def test_with_a_box_a_voicemail_within_the_wait_drops_the_notice(tmp_path: Path) -> None:
+    sent: list[tuple[str, str]] = []
+    async with Store(tmp_path / "db.sqlite") as store:
+        calls = await history(store, sent, box=True, wait=0.2)
+        await calls.on_event(ringing("c1", CallEventKind.CREATED))
+        await calls.on_event(ringing("c1", CallEventKind.ENDED))
+        await calls.on_event(VoicemailReceived(ALICE, "m1", "1002", "Bob Brown", 5))
+        await settle(calls)
+        await asyncio.sleep(0.3)  # past the wait: the notice would be out by now
+        assert sent == []
+        assert [e.outcome.value for e in await calls.recent(ALICE, 5)] == ["voicemail"]
+        # without a voicemail, the notice goes after the wait
+        await calls.on_event(ringing("c2", CallEventKind.ENDED))
+        await settle(calls)
+        assert sent == []
+        await asyncio.sleep(0.3)
+        assert len(sent) == 1
+        await calls.close()
+
+
+async def test_a_failed_write_is_logged_and_the_next_call_is_recorded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent: list[tuple[str, str]] = []
+    async with Store(tmp_path / "db.sqlite") as store:
+        calls = await history(store, sent, box=False, wait=0)
+        await store.db.execute("DROP TABLE call_history")
+        await calls.on_event(ringing("c1", CallEventKind.ENDED))
+        await settle(calls)
+        assert "a store write failed" in caplog.text
+        await store.db.execute(
+            "CREATE TABLE call_history (user_uuid TEXT, call_key TEXT, direction TEXT, outcome TEXT, number "
+            "TEXT, name TEXT, started_at BIGINT, duration_s INTEGER, PRIMARY KEY (user_uuid, call_key))"
+        )
+        await calls.on_event(ringing("c2", CallEventKind.ENDED))
+        await settle(calls)
+        assert [e.key for e in await calls.recent(ALICE, 5)] == ["c2"]
+        await calls.close()
