@@ -30,6 +30,7 @@ from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tenants import SeveralTenants, check_single_tenant
 from presence.sources.wazo.tracker import PhoneStateTracker
+from presence.voicemail_links import LinkSigner
 from presence.waiting import wait_event
 from store import Store
 from xmpp_component.admin_ops import AdminOps
@@ -49,6 +50,7 @@ from xmpp_component.rosters import RosterSync
 from xmpp_component.subscriptions import PhoneSubscriptions
 from xmpp_component.user_refresh import UserRefresher
 from xmpp_component.user_settings import UserSettings
+from xmpp_component.voicemail_http import VoicemailHttpServer
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +135,8 @@ class App:
         self.metrics = Metrics()
         self._latency = PublishLatency(self.metrics.event_to_publish)
         self.ops: OpsServer | None = None
+        # The voicemail "listen" links' listener ([http]); None when disabled.
+        self.voicemail_http: VoicemailHttpServer | None = None
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -226,6 +230,9 @@ class App:
         xmpp.add_event_handler("privileges_advertised", self._on_privileges)
         xmpp.add_event_handler("presence", self._route_presence)
         self.shutdown_hooks.append(self._say_goodbye)
+        if cfg.http.enabled and cfg.http_link_key is not None:
+            signer = LinkSigner(cfg.http_link_key.reveal().encode(), cfg.http.link_lifetime)
+            self.voicemail_http = VoicemailHttpServer(cfg.http, signer, lambda: self.wazo)
         # Click-to-call commands (XEP-0050 + chat text); they re-register at every session start.
         self.commands = install_commands(
             xmpp,
@@ -510,6 +517,8 @@ class App:
             if self.config.ops.enabled:
                 self.ops = OpsServer(self, self.config.ops)
                 await self.ops.start()
+            if self.voicemail_http is not None:
+                await self.voicemail_http.start()
             supervising = asyncio.create_task(self.supervisor.run(), name="xmpp-supervisor")
             self.started.set()
             log.info("phonepresence started for %s", self.config.component.jid)
@@ -532,6 +541,8 @@ class App:
                 await closer()
             if self.ops is not None:
                 await self.ops.stop()
+            if self.voicemail_http is not None:
+                await self.voicemail_http.stop()
             await self.store.close()
             log.info("stopped")
 
