@@ -20,7 +20,15 @@ from presence.directory import DirectoryEntry
 from presence.directory.wazo_users import entries_of
 from presence.hub import PresenceHub
 from presence.identity import MappingProblem, MatchRule, PbxUser, People, build_people
-from presence.model import CallsResynced, DndChanged, ForwardChanged, ImState, PhoneEvent, UsersChanged
+from presence.model import (
+    CallsResynced,
+    DndChanged,
+    ForwardChanged,
+    ImState,
+    PhoneEvent,
+    UsersChanged,
+    VoicemailReceived,
+)
 from presence.privacy import PrivacyPolicy
 from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
@@ -51,6 +59,7 @@ from xmpp_component.subscriptions import PhoneSubscriptions
 from xmpp_component.user_refresh import UserRefresher
 from xmpp_component.user_settings import UserSettings
 from xmpp_component.voicemail_http import VoicemailHttpServer
+from xmpp_component.voicemail_notices import VoicemailNotices
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +257,14 @@ class App:
             on_command=self.metrics.command_started,
             on_origination=self.metrics.origination,
         )
+        self.voicemail_notices = VoicemailNotices(
+            xmpp,
+            cfg.component.jid,
+            lambda: self.people,
+            self.commands.services.directory,
+            lambda: self.commands.services.calls,
+            self.voicemail_http.link if self.voicemail_http is not None else None,
+        )
         self._build_call_rules()
         self.contact_commands = ContactCommands(
             self.commands.adhoc, self._contact_entries, self.phone_jids.may_see
@@ -390,6 +407,9 @@ class App:
         for state in self.tracker.apply(event):
             if state.user_uuid in people.by_uuid:
                 self.hub.apply_phone(state.user_uuid, state)
+        if isinstance(event, VoicemailReceived):
+            # Its own task: a slow directory lookup must not hold up the phone events behind it.
+            self._spawn(self.voicemail_notices.send(event), "voicemail-notice")
         if isinstance(event, DndChanged | ForwardChanged):
             # Perhaps the user changing their routing during a rule: the rules look again.
             self.call_rules.on_pbx_change(event.user_uuid)

@@ -286,7 +286,7 @@ async def test_chat_text_commands(
         assert (await chat.say("help")).splitlines()[1:4] == [
             "  call <number, extension or name>   e.g. call bob, call 1002, call +33 1 23 45 67 89",
             "  hangup   ends your current call (or lists them when you have several)",
-            "  call back   calls your last caller, or a voicemail's caller",
+            "  call back [N]   voicemail callers (newest first), then your last caller; N calls the N-th",
         ]
         # one match: the typed command is the confirmation
         reply = await chat.say("call Bob Brown")
@@ -336,9 +336,10 @@ async def test_chat_text_commands(
         reply = await chat.say("call back")
         lines = reply.splitlines()
         assert len(lines) > 2, reply
-        assert lines[1] == f"1. Last caller: Bob Brown (1002)  {link}1002"
-        assert lines[2].startswith("2. Voicemail from Dr Who (+33 1 23 45 67 89), 0:42, ")
-        assert (await chat.say("1")).startswith("Calling Bob Brown (1002)")
+        # Voicemail callers first, newest first ("call back 1" after a notice), then the last caller.
+        assert lines[1].startswith("1. Voicemail from Dr Who (+33 1 23 45 67 89), 0:42, ")
+        assert lines[2] == f"2. Last caller: Bob Brown (1002)  {link}1002"
+        assert (await chat.say("2")).startswith("Calling Bob Brown (1002)")
         assert sim.originations[-1] == origination("1002")
         sim.hangup(user="alice")
 

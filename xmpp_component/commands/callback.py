@@ -1,4 +1,9 @@
-""" "Call back": the last caller, or the caller of one of the requester's voicemail messages."""
+""" "Call back": the callers of the requester's voicemail messages, then the last caller.
+
+The order is a promise (chat text ``call back N`` picks the N-th entry): voicemail messages come
+first, newest first, so ``call back 1`` right after a voicemail notice calls that caller. Whatever
+later feeds this list (a call history) must keep that property.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from xmpp_component.commands.base import (
     Reply,
     Requester,
     Values,
+    describe,
 )
 from xmpp_component.commands.dialing import dial_target, place_call
 
@@ -31,16 +37,15 @@ class CallBackCommand(Command):
     NODE = "callback"
     CHAT_COMMAND = "callback"
     CHAT_ALIASES = ("call back",)
-    CHAT_USAGE = "call back   calls your last caller, or a voicemail's caller"
+    CHAT_USAGE = "call back [N]   voicemail callers (newest first), then your last caller; N calls the N-th"
+
+    def chat_prefill(self, args: str) -> dict[str, str]:
+        return {"entry": args.strip()} if args.strip() else {}
 
     async def start(self, requester: Requester, prefill: Values) -> Reply:
         assert requester.person is not None  # PHONE_USER access
         region = self.services.calls.default_region
         options: list[tuple[str, str, str]] = []  # (number, label, name)
-        last = self.services.last_callers.get(requester.person.wazo_uuid)
-        if last is not None:
-            who = last.name or display_number(last.number, region)
-            options.append((last.number, f"Last caller: {who} ({display_number(last.number, region)})", who))
         try:
             messages = await self.services.pbx().calld.user_voicemail_messages(requester.person.wazo_uuid)
         except WazoError as error:
@@ -48,7 +53,8 @@ class CallBackCommand(Command):
             note = f"voicemail messages cannot be read now ({error.error_id})"
         else:
             note = ""
-        for message in sorted(messages, key=lambda m: m.timestamp, reverse=True)[:MAX_MESSAGES]:
+        newest_first = sorted(messages, key=lambda m: (m.timestamp, m.message_id), reverse=True)
+        for message in newest_first[:MAX_MESSAGES]:
             if not message.caller_number:
                 continue
             shown = display_number(message.caller_number, region)
@@ -56,6 +62,10 @@ class CallBackCommand(Command):
             when = time.strftime("%d %b %H:%M", time.localtime(message.timestamp))
             label = f"Voicemail from {who} ({shown}), {_duration(message.duration_seconds)}, {when}"
             options.append((message.caller_number, label, who))
+        last = self.services.last_callers.get(requester.person.wazo_uuid)
+        if last is not None:
+            who = last.name or display_number(last.number, region)
+            options.append((last.number, f"Last caller: {who} ({display_number(last.number, region)})", who))
         if not options:
             return Done(
                 "No one to call back: no recent caller and no voicemail with a number"
@@ -81,6 +91,15 @@ class CallBackCommand(Command):
                 self.services, requester, dial_target(self.services, number, "caller"), who
             )
 
+        entry = prefill.get("entry", "")
+        if entry:
+            if not entry.isdigit() or not 1 <= int(entry) <= len(rows):
+                return Done(
+                    f"There is no entry {describe(entry)} in your Call back list: "
+                    f"choose from 1 to {len(rows)} (type call back to see it).",
+                    level="error",
+                )
+            rows = [rows[int(entry) - 1]]
         if len(rows) == 1:
             return Form(
                 "Call back: confirm",
