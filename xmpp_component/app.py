@@ -257,6 +257,8 @@ class App:
             on_command=self.metrics.command_started,
             on_origination=self.metrics.origination,
         )
+        if self.voicemail_http is not None:
+            self.commands.services.voicemail_link = self.voicemail_http.link
         self.voicemail_notices = VoicemailNotices(
             xmpp,
             cfg.component.jid,

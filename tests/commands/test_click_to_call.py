@@ -83,6 +83,7 @@ async def test_call_bob_by_name_confirm_ring_and_hang_up(
         ("call", "Call"),
         ("hangup", "Hang up"),
         ("callback", "Call back"),
+        ("voicemail", "Voicemail"),
         ("privacy", "Phone privacy"),
         ("settings", "Settings"),
     }

@@ -17,7 +17,7 @@ from slixmpp import ClientXMPP
 from devservers.net import free_port
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
-from tests.commands.harness import RecordingSimulator
+from tests.commands.harness import Adhoc, RecordingSimulator, fields, notes, options, status
 from tests.e2e.test_combined_presence import SERVICE_PASSWORD, ready
 from tests.xmpp.appctl import component_config, running_app, wait_until
 from xmpp_component.app import App
@@ -206,3 +206,79 @@ async def test_a_user_offline_when_the_voicemail_arrives_gets_the_notice_at_next
         assert (await fetch(http, oob_url(notice)))[2] == recording_of(sim, BOB, left["id"])
     finally:
         await disconnect_client(bob)
+
+
+async def test_the_voicemail_command_lists_marks_read_and_deletes_only_one_s_own_messages(
+    app: App, prosody: ProsodyServer, sim: RecordingSimulator, http: aiohttp.ClientSession
+) -> None:
+    alice = await connect_client(f"alice@{prosody.domain}", prosody.users["alice"], prosody.c2s_port)
+    component = prosody.component
+    try:
+        inbox = Inbox(alice, component)
+        alice.send_presence()
+        older = sim.leave_voicemail("alice", "1002", None, 3)
+        newer = sim.leave_voicemail("alice", "+33612345678", "Dr Who", 65)
+        bobs = sim.leave_voicemail("bob", "1001", None, 2)
+        await inbox.next("New voicemail from Bob Brown")
+        await inbox.next("New voicemail from Dr Who")
+        link = f"xmpp:{component}?command;node=call;number="
+        at_older, at_newer = time_text(older["timestamp"]), time_text(newer["timestamp"])
+
+        assert (await say(alice, inbox, component, "voicemail", "")).splitlines() == [
+            "2 new, 0 old, newest first. Pick one; in a chat you can also type: voicemail listen N, "
+            "voicemail call N, voicemail read N, voicemail delete N.",
+            f"1. New: Dr Who (+33 6 12 34 56 78), {at_newer}, 1:05  {link}%2B33612345678",
+            f"2. New: Bob Brown (1002), {at_older}, 0:03  {link}1002",
+            "Reply with a number from 1 to 2, or cancel.",
+        ]
+        await say(alice, inbox, component, "cancel", "Cancelled")
+
+        # Mark read: calld moves it to the "old" folder.
+        assert await say(alice, inbox, component, "voicemail read 2", "") == (
+            f"Marked read: voicemail from Bob Brown (1002), {at_older}."
+        )
+        assert sim.core.state.voicemail_message(ALICE, older["id"]).folder_id == 2
+        listing = (await say(alice, inbox, component, "voicemail", "")).splitlines()
+        assert listing[0].startswith("1 new, 1 old, newest first.")
+        assert listing[2] == f"2. Old: Bob Brown (1002), {at_older}, 0:03  {link}1002"
+        await say(alice, inbox, component, "cancel", "Cancelled")
+        assert await say(alice, inbox, component, "voicemail read 2", "") == (
+            f"Already read: voicemail from Bob Brown (1002), {at_older}."
+        )
+
+        # Listen: the signed link, which plays that recording.
+        reply = await say(alice, inbox, component, "voicemail listen 1", "")
+        prefix = f"Listen to the voicemail from Dr Who (+33 6 12 34 56 78), {at_newer}: "
+        assert reply.startswith(prefix)
+        assert (await fetch(http, reply[len(prefix) :]))[2] == recording_of(sim, ALICE, newer["id"])
+
+        # Delete, and a number that is not in the list.
+        assert await say(alice, inbox, component, "voicemail delete 1", "") == (
+            f"Deleted: voicemail from Dr Who (+33 6 12 34 56 78), {at_newer}."
+        )
+        assert [m["id"] for m in sim.core.state.voicemail_messages(ALICE)] == [older["id"]]
+        assert await say(alice, inbox, component, "voicemail delete 5", "") == (
+            "Sorry: There is no message 5: you have 1 (type voicemail to see them)."
+        )
+
+        # Ad-hoc: bob's message id forged into alice's form is refused, nothing is done.
+        adhoc = Adhoc(alice, component)
+        iq = await adhoc.execute("voicemail")
+        assert options(iq, "message") == [(older["id"], f"Old: Bob Brown (1002), {at_older}, 0:03")]
+        iq = await adhoc.act("next", message=bobs["id"])
+        assert (status(iq), notes(iq)) == ("executing", [("error", "Message: pick one of your messages")])
+        assert [m["id"] for m in sim.core.state.voicemail_messages(BOB)] == [bobs["id"]]
+        iq = await adhoc.act("next", message=older["id"])
+        assert fields(iq)["summary"]["value"] == f"Old: Bob Brown (1002), {at_older}, 0:03"
+        assert [value for value, _label in options(iq, "do")] == ["listen", "call", "read", "delete"]
+        iq = await adhoc.act("complete", do="delete")
+        assert (status(iq), notes(iq)) == (
+            "completed",
+            [("info", f"Deleted: voicemail from Bob Brown (1002), {at_older}.")],
+        )
+        assert sim.core.state.voicemail_messages(ALICE) == []
+        assert [m["id"] for m in sim.core.state.voicemail_messages(BOB)] == [bobs["id"]]
+        iq = await Adhoc(alice, component).execute("voicemail")
+        assert notes(iq) == [("info", "You have no voicemail messages.")]
+    finally:
+        await disconnect_client(alice)

@@ -1,4 +1,4 @@
-"""Commands: click-to-call ("Call", "Hang up", "Call back"), "Phone privacy", the admins'
+"""Commands: click-to-call ("Call", "Hang up", "Call back"), "Voicemail", "Phone privacy", the admins'
 "Confirm revocations" and "help", as XEP-0050 ad-hoc commands and as chat text sent to the
 component. One class per command (:mod:`.base`), two
 adapters (:mod:`.adhoc`, :mod:`.chat`). :func:`install_commands` wires them into the component.
@@ -29,6 +29,7 @@ from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.commands.revocations import ConfirmRevocationsCommand, Revocations
 from xmpp_component.commands.services import CommandServices
 from xmpp_component.commands.settings import DndSettingCommand, MeetingSettingCommand, SettingsCommand
+from xmpp_component.commands.voicemail import VoicemailCommand
 from xmpp_component.config import Config
 from xmpp_component.directory_sources import build_directory
 from xmpp_component.user_settings import UserSettings
@@ -94,6 +95,7 @@ def install_commands(
         CallCommand(services),
         HangupCommand(services),
         CallBackCommand(services),
+        VoicemailCommand(services),
         PrivacyCommand(services),
         ConfirmRevocationsCommand(services),
         SettingsCommand(services),
