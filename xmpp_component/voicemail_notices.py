@@ -14,42 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from presence.directory import CombinedDirectory, DirectoryUnavailable
-from presence.directory.ranking import number_key
+from presence.directory import CombinedDirectory
 from presence.identity import People
 from presence.model import VoicemailReceived
 from presence.phone_numbers import DialInputError, display_number, parse_number
 from xmpp_component.commands.links import call_link
 from xmpp_component.config import CallsSection
+from xmpp_component.voicemail_text import caller_name, duration_text, time_text
 
 log = logging.getLogger(__name__)
 
 OOB_NS = "jabber:x:oob"
 # "call back 1": the Call back list starts with the voicemail messages, newest first (see callback.py).
 CALL_BACK_NEWEST = "call back 1"
-
-
-def duration_text(seconds: int) -> str:
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def time_text(timestamp: int) -> str:
-    return time.strftime("%d %b %H:%M", time.localtime(timestamp))
-
-
-async def caller_name(directory: CombinedDirectory, number: str, owner_jid: str, region: str) -> str:
-    """The name the directories give ``number`` (the same number, however written), or ""."""
-    if not number:
-        return ""
-    try:
-        entries = await directory.search(number, owner_jid)
-    except DirectoryUnavailable:
-        return ""
-    wanted = number_key(number, region)
-    for entry in entries:
-        if entry.name and number_key(entry.number, region) == wanted:
-            return entry.name
-    return ""
 
 
 @dataclass(frozen=True, slots=True)

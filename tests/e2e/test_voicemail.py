@@ -22,7 +22,7 @@ from tests.e2e.test_combined_presence import SERVICE_PASSWORD, ready
 from tests.xmpp.appctl import component_config, running_app, wait_until
 from xmpp_component.app import App
 from xmpp_component.config import Config
-from xmpp_component.voicemail_notices import time_text
+from xmpp_component.voicemail_text import time_text
 
 pytestmark = pytest.mark.server
 

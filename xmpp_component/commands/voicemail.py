@@ -28,7 +28,7 @@ from xmpp_component.commands.base import (
     describe,
 )
 from xmpp_component.commands.dialing import dial_target, place_call
-from xmpp_component.voicemail_notices import caller_name, duration_text, time_text
+from xmpp_component.voicemail_text import caller_name, duration_text, time_text
 
 MAX_LISTED = 20
 ACTIONS = {
