@@ -246,6 +246,12 @@ async def test_the_voicemail_command_lists_marks_read_and_deletes_only_one_s_own
             f"Already read: voicemail from Bob Brown (1002), {at_older}."
         )
 
+        # Call back from the list: alice's phone rings first, then 1002.
+        reply = await say(alice, inbox, component, "voicemail call 2", "")
+        assert reply.startswith("Calling Bob Brown (1002): your phone (alice-desk) rings first")
+        assert sim.originations[-1]["destination"]["extension"] == "1002"
+        sim.hangup(user="alice")
+
         # Listen: the signed link, which plays that recording.
         reply = await say(alice, inbox, component, "voicemail listen 1", "")
         prefix = f"Listen to the voicemail from Dr Who (+33 6 12 34 56 78), {at_newer}: "
