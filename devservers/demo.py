@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import sys
 from pathlib import Path
@@ -26,11 +27,14 @@ from xmpp_component.logs import setup_logging
 log = logging.getLogger("demo")
 
 
+VOICEMAIL_BODY = '{"from_number": "+33612345678", "from_name": "Dr Who", "duration": 12}'
+
+
 def _port(preferred: int) -> int:
     return preferred if not port_accepts(preferred) else free_port()
 
 
-def banner(server: ProsodyServer, sim: WazoSimulator, radicale: RadicaleServer) -> str:
+def banner(server: ProsodyServer, sim: WazoSimulator, radicale: RadicaleServer, links: str) -> str:
     users = "\n".join(f"    {user}@{server.domain}   password: {pw}" for user, pw in server.users.items())
     control = f"{sim.base_url}/_sim"
     return f"""
@@ -65,6 +69,10 @@ def banner(server: ProsodyServer, sim: WazoSimulator, radicale: RadicaleServer) 
    curl -X POST {control}/users/alice/answer
  then bob's phone rings; answer it (curl -X POST {control}/users/bob/answer) and watch
  alice become Calling, then On the phone.
+ Voicemail: leave alice a message from +33 6 12 34 56 78; she gets it in her chat (offline:
+ at her next login) with a "listen" link served at {links} and "call back 1":
+   voicemail:    curl -X POST {control}/users/alice/voicemail -d '{VOICEMAIL_BODY}'
+ then, as alice, send "voicemail" to {server.component} to list, listen, mark read or delete.
  Ctrl-C stops everything.
 ================================================================================
 demo ready
@@ -73,7 +81,10 @@ demo ready
 
 async def run_demo(workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
-    server = ProsodyServer(workdir / "prosody", c2s_port=_port(5222), component_port=_port(5347))
+    # Offline storage on: a voicemail notice for a user who is not logged in waits for them.
+    server = ProsodyServer(
+        workdir / "prosody", c2s_port=_port(5222), component_port=_port(5347), offline_storage=True
+    )
     server.start()
     sim = WazoSimulator(port=_port(9497))
     await sim.start()
@@ -85,6 +96,11 @@ async def run_demo(workdir: Path) -> None:
                 radicale.make_calendar(user)
         server.register_users()
         service = sim.config.service_accounts[0]
+        http_port = _port(9751)
+        link_key = workdir / "http-link.key"  # kept: links sent before a restart still open
+        if not link_key.exists():
+            link_key.write_text(secrets.token_hex(32))
+            link_key.chmod(0o600)
         config = parse_config(
             {
                 "component": {
@@ -100,6 +116,12 @@ async def run_demo(workdir: Path) -> None:
                     "username": radicale.service_user,
                     "poll_interval": 5.0,
                 },
+                "http": {
+                    "enabled": True,
+                    "port": http_port,
+                    "public_base_url": f"http://127.0.0.1:{http_port}",
+                    "link_key_file": str(link_key),
+                },
             },
             {
                 "PHONEPRESENCE_COMPONENT_SECRET": server.component_secret,
@@ -113,6 +135,7 @@ async def run_demo(workdir: Path) -> None:
                 config.component_secret,
                 *([config.wazo_password] if config.wazo_password else []),
                 *([config.caldav_password] if config.caldav_password else []),
+                *([config.http_link_key] if config.http_link_key else []),
             ],
         )
         app = App(config)
@@ -129,7 +152,7 @@ async def run_demo(workdir: Path) -> None:
         if alice is not None and app.settings.call_rules(alice.wazo_uuid) == RuleSettings():
             voicemail = RuleSettings(meeting_calls=CallTarget(Target.VOICEMAIL))
             await app.settings.set_call_rules(alice.wazo_uuid, alice.chat_jid, voicemail)
-        print(banner(server, sim, radicale), flush=True)
+        print(banner(server, sim, radicale, config.http.public_base_url), flush=True)
         await task
     finally:
         await sim.stop()

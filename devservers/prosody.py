@@ -49,6 +49,8 @@ class ProsodyServer:
     component: str = COMPONENT
     component_secret: str = COMPONENT_SECRET
     privileged: bool = False
+    # mod_offline: messages to a user with no session are stored and delivered at their next login.
+    offline_storage: bool = False
     users: dict[str, str] = field(default_factory=lambda: dict(USERS))
     other_domain: str = OTHER_DOMAIN
     other_users: dict[str, str] = field(default_factory=lambda: dict(OTHER_USERS))
@@ -76,6 +78,9 @@ class ProsodyServer:
                 '{ roster = "both"; presence = "managed_entity"; message = "outgoing"; } }\n'
             )
             privilege_component = '  modules_enabled = { "privilege" }\n'
+        disabled = '"s2s", "tls"' if self.offline_storage else '"s2s", "offline", "tls"'
+        if self.offline_storage:
+            global_modules += ', "offline"'
         return f"""-- throwaway test instance written by devservers/prosody.py
 data_path = "{base}/data"
 pidfile = "{base}/prosody.pid"
@@ -93,7 +98,7 @@ https_ports = {{ }}
 -- TCP_NODELAY: without it small stanzas wait for the peer's delayed ACK (~40 ms)
 network_settings = {{ nagle = false }}
 modules_enabled = {{ {global_modules} }}
-modules_disabled = {{ "s2s", "offline", "tls" }}
+modules_disabled = {{ {disabled} }}
 authentication = "internal_plain"
 storage = "internal"
 c2s_require_encryption = false

@@ -208,6 +208,7 @@ class VoicemailReceived:
     caller_name: str
     duration_seconds: int
     folder: str = "new"
+    timestamp: int = 0  # when the message was left (Unix time); 0: not given
 
 
 @dataclass(frozen=True, slots=True)

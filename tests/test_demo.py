@@ -107,6 +107,28 @@ async def test_demo_serves_a_component_a_client_can_discover(tmp_path: Path) -> 
                         break
                     await asyncio.sleep(0.1)
                 assert await dnd()
+
+            # Voicemail, as the banner tells it: alice (offline now) gets the notice at her next
+            # login, and its link plays the recording.
+            voicemail = re.search(r"voicemail:\s+curl -X POST (\S+) -d '([^']+)'", text)
+            async with aiohttp.ClientSession() as http:
+                left = await http.post(voicemail.group(1), data=voicemail.group(2))
+                assert left.status == 201
+                alice = await connect_client("alice@example.test", alice_password, port)
+                try:
+                    notices: list[str] = []
+                    alice.add_event_handler("message", lambda msg: notices.append(str(msg["body"])))
+                    alice.send_presence()
+                    await wait_until(
+                        lambda: any(n.startswith("New voicemail from Dr Who") for n in notices), 10, "notice"
+                    )
+                    notice = next(n for n in notices if n.startswith("New voicemail from Dr Who"))
+                    listen = re.search(r"Listen: (\S+)", notice).group(1)
+                    async with http.get(listen) as audio:
+                        assert (audio.status, audio.content_type) == (200, "audio/wav")
+                        assert (await audio.read())[:4] == b"RIFF"
+                finally:
+                    await disconnect_client(alice)
         finally:
             await disconnect_client(bob)
 

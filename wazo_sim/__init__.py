@@ -6,7 +6,7 @@ base URL per service works unchanged against either::
     auth       /api/auth/0.1        POST /token, GET|HEAD|DELETE /token/{token}
     websocketd /api/websocketd/     ?token=...&version=2
     chatd      /api/chatd/1.0       /users/presences, /users/{uuid}/presences
-    calld      /api/calld/1.0       /calls..., /users/me/calls..., voicemail messages
+    calld      /api/calld/1.0       /calls..., /users/me/calls..., voicemail messages and recordings
     confd      /api/confd/1.1       /users, /users/{id}, services, forwards, /lines, /extensions
 
 In-process (tests)::

@@ -7,9 +7,11 @@ from typing import Any
 from aiohttp import web
 
 from wazo_sim.calls import CallLeg
+from wazo_sim.config import UserConfig
 from wazo_sim.core import core_of
-from wazo_sim.errors import ApiError, invalid_data, no_such_call
+from wazo_sim.errors import ApiError, invalid_data, no_such_call, unauthorized
 from wazo_sim.http_common import acl_word, authenticate, json_object, json_response, paginate
+from wazo_sim.state import VOICEMAIL_FOLDERS
 from wazo_sim.tokens import Token
 
 PREFIX = "/api/calld/1.0"
@@ -222,6 +224,102 @@ async def tenant_voicemail_messages(request: web.Request) -> web.Response:
     return json_response({"items": paginate(items, request), "total": total, "filtered": len(items)})
 
 
+# One message of a mailbox: as an administrator by mailbox id (/voicemails/{voicemail_id}/...),
+# or as the user for their own mailbox (/users/me/voicemails/...). Same rules, two ACL prefixes.
+
+
+def _box_owner(request: web.Request, token: Token) -> UserConfig:
+    state = core_of(request).state
+    if "voicemail_id" in request.match_info:
+        return state.mailbox_owner(int(request.match_info["voicemail_id"]), token.tenant_uuid)
+    user = core_of(request).config.users_by_uuid.get(token.pbx_user_uuid or "")
+    if user is None or user.voicemail_id is None:
+        raise ApiError(404, "no-such-voicemail", "No such voicemail", {"user_uuid": token.auth_id})
+    return user
+
+
+def _message_acl(request: web.Request, action: str) -> str:
+    message = acl_word(request.match_info["message_id"])
+    if "voicemail_id" in request.match_info:
+        return f"calld.voicemails.{request.match_info['voicemail_id']}.messages.{message}.{action}"
+    return f"calld.users.me.voicemails.messages.{message}.{action}"
+
+
+def _voicemail_token(request: web.Request, required_acl: str) -> Token:
+    """The header token, or ``?token=`` (the recording routes' TokenID parameter: a browser's
+    <audio src> cannot send headers)."""
+    query_token = request.query.get("token")
+    if query_token and "X-Auth-Token" not in request.headers:
+        core = core_of(request)
+        token = core.tokens.get(query_token)
+        if token is None or not token.access.matches(required_acl):
+            raise unauthorized()
+        return token
+    return authenticate(request, required_acl)
+
+
+async def get_voicemail(request: web.Request) -> web.Response:
+    if "voicemail_id" in request.match_info:
+        token = authenticate(request, f"calld.voicemails.{request.match_info['voicemail_id']}.read")
+    else:
+        token = authenticate(request, "calld.users.me.voicemails.read")
+    owner = _box_owner(request, token)
+    assert owner.voicemail_id is not None
+    messages = core_of(request).state.voicemail_messages(owner.uuid)
+    folders = [
+        {**folder, "messages": [m for m in messages if m["folder"]["id"] == folder["id"]]}
+        for folder in VOICEMAIL_FOLDERS
+    ]
+    return json_response(
+        {
+            "id": owner.voicemail_id,
+            "number": owner.exten,
+            "name": owner.fullname,
+            "accesstype": "personal",
+            "folders": folders,
+        }
+    )
+
+
+async def get_voicemail_message(request: web.Request) -> web.Response:
+    token = authenticate(request, _message_acl(request, "read"))
+    owner = _box_owner(request, token)
+    assert owner.voicemail_id is not None
+    message = core_of(request).state.voicemail_message(owner.uuid, request.match_info["message_id"])
+    return json_response(message.to_dict(owner.voicemail_id, owner.fullname))
+
+
+async def update_voicemail_message(request: web.Request) -> web.Response:
+    token = authenticate(request, _message_acl(request, "update"))
+    body = await json_object(request)
+    errors = _require_fields(body, {"folder_id": int})
+    if errors:
+        raise invalid_data(errors)
+    owner = _box_owner(request, token)
+    core = core_of(request)
+    message_id = request.match_info["message_id"]
+    core.publish(core.state.move_voicemail_message(owner.uuid, message_id, body["folder_id"]))
+    return web.Response(status=204)
+
+
+async def delete_voicemail_message(request: web.Request) -> web.Response:
+    token = authenticate(request, _message_acl(request, "delete"))
+    owner = _box_owner(request, token)
+    core = core_of(request)
+    core.publish(core.state.delete_voicemail_message(owner.uuid, request.match_info["message_id"]))
+    return web.Response(status=204)
+
+
+async def get_voicemail_recording(request: web.Request) -> web.Response:
+    token = _voicemail_token(request, _message_acl(request, "recording.read"))
+    owner = _box_owner(request, token)
+    message = core_of(request).state.voicemail_message(owner.uuid, request.match_info["message_id"])
+    headers = {}
+    if request.query.get("download") == "1":
+        headers["Content-Disposition"] = f'attachment; filename="{message.id}.wav"'
+    return web.Response(body=message.recording, content_type="audio/wav", headers=headers)
+
+
 def routes() -> list[web.RouteDef]:
     calls = f"{PREFIX}/calls/{{call_id}}"
     mine = f"{PREFIX}/users/me/calls/{{call_id}}"
@@ -241,4 +339,17 @@ def routes() -> list[web.RouteDef]:
         web.put(f"{mine}/hold/stop", _call_action("hold.stop.update", "resume", own=True)),
         web.get(f"{PREFIX}/users/me/voicemails/messages", my_voicemail_messages),
         web.get(f"{PREFIX}/voicemails/messages", tenant_voicemail_messages),
+        *_voicemail_routes(f"{PREFIX}/voicemails/{{voicemail_id:\\d+}}"),
+        *_voicemail_routes(f"{PREFIX}/users/me/voicemails"),
+    ]
+
+
+def _voicemail_routes(box: str) -> list[web.RouteDef]:
+    message = f"{box}/messages/{{message_id}}"
+    return [
+        web.get(box, get_voicemail),
+        web.get(message, get_voicemail_message),
+        web.put(message, update_voicemail_message),
+        web.delete(message, delete_voicemail_message),
+        web.get(f"{message}/recording", get_voicemail_recording),
     ]

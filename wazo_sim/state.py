@@ -21,6 +21,7 @@ from wazo_sim.bus import BusEvent
 from wazo_sim.calls import CallLeg, Destination
 from wazo_sim.config import LineConfig, SimConfig, UserConfig
 from wazo_sim.errors import ApiError, no_such_call
+from wazo_sim.recording import voicemail_wav
 
 PRESENCE_STATES = ("available", "away", "unavailable", "invisible")
 FORWARD_NAMES = ("busy", "noanswer", "unconditional")
@@ -45,6 +46,19 @@ class PresenceRecord:
     last_activity: datetime | None = None
 
 
+# A mailbox's folders as wazo-calld numbers them (its voicemail storage): a new message lands in
+# "inbox" (type new); reading it means moving it to "old" (type old).
+VOICEMAIL_FOLDERS: tuple[dict[str, Any], ...] = (
+    {"id": 1, "name": "inbox", "type": "new"},
+    {"id": 2, "name": "old", "type": "old"},
+    {"id": 3, "name": "urgent", "type": "urgent"},
+    {"id": 4, "name": "work", "type": "other"},
+    {"id": 5, "name": "family", "type": "other"},
+    {"id": 6, "name": "friends", "type": "other"},
+)
+FOLDERS_BY_ID = {folder["id"]: folder for folder in VOICEMAIL_FOLDERS}
+
+
 @dataclass(frozen=True, slots=True)
 class VoicemailMessage:
     id: str
@@ -52,6 +66,8 @@ class VoicemailMessage:
     caller_id_num: str | None
     duration: int
     timestamp: int
+    recording: bytes = b""
+    folder_id: int = 1
 
     def to_dict(self, voicemail_id: int, voicemail_name: str) -> dict[str, Any]:
         return {
@@ -62,7 +78,7 @@ class VoicemailMessage:
             "timestamp": self.timestamp,
             "empty": self.duration == 0,
             "transcription": None,
-            "folder": {"id": 1, "name": "inbox", "type": "new"},
+            "folder": dict(FOLDERS_BY_ID[self.folder_id]),
             "voicemail": {"id": voicemail_id, "name": voicemail_name, "accesstype": "personal"},
         }
 
@@ -733,34 +749,78 @@ class PbxState:
         if user.voicemail_id is None:
             raise ApiError(400, "no-voicemail", "User has no voicemail", {"user_uuid": user_uuid})
         now = int(time.time())
+        sequence = next(self._message_sequence)
         message = VoicemailMessage(
-            id=f"{now}-{next(self._message_sequence):08d}",
+            id=f"{now}-{sequence:08d}",
             caller_id_name=caller_id_name,
             caller_id_num=caller_id_num,
             duration=duration,
             timestamp=now,
+            # Each message its own pitch: two recordings never have the same bytes.
+            recording=voicemail_wav(duration, 300.0 + 20.0 * (sequence % 40)),
         )
         self.voicemails[user.uuid].append(message)
-        message_dict = message.to_dict(user.voicemail_id, user.fullname)
-        event = BusEvent(
-            name="user_voicemail_message_created",
+        return message.to_dict(user.voicemail_id, user.fullname), [
+            self._voicemail_event("created", user, message)
+        ]
+
+    def _voicemail_event(self, verb: str, user: UserConfig, message: VoicemailMessage) -> BusEvent:
+        """calld's user_voicemail_message_created|updated|deleted (wazo-bus voicemail/event.py)."""
+        assert user.voicemail_id is not None
+        return BusEvent(
+            name=f"user_voicemail_message_{verb}",
             data={
                 "user_uuid": user.uuid,
                 "voicemail_id": user.voicemail_id,
                 "message_id": message.id,
-                "message": message_dict,
+                "message": message.to_dict(user.voicemail_id, user.fullname),
             },
             tenant_uuid=user.tenant_uuid,
             required_acl=f"events.users.{user.uuid}.voicemails",
             user_uuids=(user.uuid,),
         )
-        return message_dict, [event]
 
     def voicemail_messages(self, user_uuid: str) -> list[dict[str, Any]]:
         user = self.user(user_uuid)
         if user.voicemail_id is None:
             return []
         return [m.to_dict(user.voicemail_id, user.fullname) for m in self.voicemails[user.uuid]]
+
+    def mailbox_owner(self, voicemail_id: int, tenant_uuid: str) -> UserConfig:
+        """The user whose personal mailbox this is, in the tenant (else calld's 404)."""
+        for user in self.config.users:
+            if user.voicemail_id == voicemail_id and user.tenant_uuid == tenant_uuid:
+                return user
+        raise ApiError(404, "no-such-voicemail", "No such voicemail", {"voicemail_id": voicemail_id})
+
+    def voicemail_message(self, user_uuid: str, message_id: str) -> VoicemailMessage:
+        for message in self.voicemails.get(user_uuid, []):
+            if message.id == message_id:
+                return message
+        raise ApiError(
+            404, "no-such-voicemail-message", "No such voicemail message", {"message_id": message_id}
+        )
+
+    def move_voicemail_message(self, user_uuid: str, message_id: str, folder_id: int) -> list[BusEvent]:
+        """PUT {"folder_id"}: calld moves the file to that folder (read = moved to "old")."""
+        user = self.user(user_uuid)
+        message = self.voicemail_message(user_uuid, message_id)
+        if folder_id not in FOLDERS_BY_ID:
+            raise ApiError(
+                400, "no-such-voicemail-folder", "No such voicemail folder", {"folder_id": folder_id}
+            )
+        if folder_id == message.folder_id:
+            return []
+        moved = replace(message, folder_id=folder_id)
+        box = self.voicemails[user_uuid]
+        box[box.index(message)] = moved
+        return [self._voicemail_event("updated", user, moved)]
+
+    def delete_voicemail_message(self, user_uuid: str, message_id: str) -> list[BusEvent]:
+        user = self.user(user_uuid)
+        message = self.voicemail_message(user_uuid, message_id)
+        self.voicemails[user_uuid].remove(message)
+        return [self._voicemail_event("deleted", user, message)]
 
     # ---------------------------------------------------------------- truth for tests
 

@@ -23,7 +23,15 @@ from presence.directory.address_book import COMPANY_BOOK
 from presence.directory.wazo_users import entries_of
 from presence.hub import PresenceHub
 from presence.identity import MappingProblem, MatchRule, PbxUser, People, build_people
-from presence.model import CallsResynced, DndChanged, ForwardChanged, ImState, PhoneEvent, UsersChanged
+from presence.model import (
+    CallsResynced,
+    DndChanged,
+    ForwardChanged,
+    ImState,
+    PhoneEvent,
+    UsersChanged,
+    VoicemailReceived,
+)
 from presence.phone_numbers import DialInputError, parse_number
 from presence.privacy import PrivacyPolicy
 from presence.source_stats import SourceActivity
@@ -35,6 +43,7 @@ from presence.sources.wazo.config import WazoSettings
 from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tenants import SeveralTenants, check_single_tenant
 from presence.sources.wazo.tracker import PhoneStateTracker
+from presence.voicemail_links import LinkSigner
 from presence.waiting import wait_event
 from store import Store
 from xmpp_component.admin_ops import AdminOps
@@ -55,6 +64,8 @@ from xmpp_component.rosters import RosterSync
 from xmpp_component.subscriptions import PhoneSubscriptions
 from xmpp_component.user_refresh import UserRefresher
 from xmpp_component.user_settings import UserSettings
+from xmpp_component.voicemail_http import VoicemailHttpServer
+from xmpp_component.voicemail_notices import VoicemailNotices
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +153,8 @@ class App:
         self.sources.listener = self.metrics.source_done
         self._latency = PublishLatency(self.metrics.event_to_publish)
         self.ops: OpsServer | None = None
+        # The voicemail "listen" links' listener ([http]); None when disabled.
+        self.voicemail_http: VoicemailHttpServer | None = None
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -246,6 +259,9 @@ class App:
             colleague_name=self._colleague_name,
             has_voicemail=lambda uuid: (user := self.pbx_users.get(uuid)) is not None and user.has_voicemail,
         )
+        if cfg.http.enabled and cfg.http_link_key is not None:
+            signer = LinkSigner(cfg.http_link_key.reveal().encode(), cfg.http.link_lifetime)
+            self.voicemail_http = VoicemailHttpServer(cfg.http, signer, lambda: self.wazo)
         # Click-to-call commands (XEP-0050 + chat text); they re-register at every session start.
         self.commands = install_commands(
             xmpp,
@@ -261,6 +277,16 @@ class App:
             on_command=self.metrics.command_started,
             on_origination=self.metrics.origination,
             history=self.history,
+        )
+        if self.voicemail_http is not None:
+            self.commands.services.voicemail_link = self.voicemail_http.link
+        self.voicemail_notices = VoicemailNotices(
+            xmpp,
+            cfg.component.jid,
+            lambda: self.people,
+            self.commands.services.directory,
+            lambda: self.commands.services.calls,
+            self.voicemail_http.link if self.voicemail_http is not None else None,
         )
         self._build_call_rules()
         self._watch_sources()
@@ -459,9 +485,17 @@ class App:
             self.call_rules.on_pbx_change(event.user_uuid)
         # After the hub: the presence goes out first; the history writes on its own task.
         await self.history.on_event(event)
+        if isinstance(event, VoicemailReceived):
+            # Its own task: a slow directory lookup must not hold up the phone events behind it.
+            self._spawn(self._voicemail_notice(event), "voicemail-notice")
         if isinstance(event, CallsResynced):
             self._wazo_resynced = True
             self._phone_state_known()
+
+    async def _voicemail_notice(self, event: VoicemailReceived) -> None:
+        # After the history has its row: the notice's "call back 1" must already name this caller.
+        await self.history.written()
+        await self.voicemail_notices.send(event)
 
     def _phone_state_known(self) -> None:
         """Users and their phone states both read from Wazo: subscribers may now get everything."""
@@ -583,6 +617,8 @@ class App:
             if self.config.ops.enabled:
                 self.ops = OpsServer(self, self.config.ops)
                 await self.ops.start()
+            if self.voicemail_http is not None:
+                await self.voicemail_http.start()
             supervising = asyncio.create_task(self.supervisor.run(), name="xmpp-supervisor")
             self.started.set()
             log.info("phonepresence started for %s", self.config.component.jid)
@@ -606,6 +642,8 @@ class App:
                 await closer()
             if self.ops is not None:
                 await self.ops.stop()
+            if self.voicemail_http is not None:
+                await self.voicemail_http.stop()
             await self.store.close()
             log.info("stopped")
 

@@ -109,6 +109,17 @@ class CallHistory:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="call-history")
         self._jobs.put_nowait(job)
 
+    async def written(self) -> None:
+        """Return once every job queued so far is done (a voicemail notice waits for its history
+        row, so that the ``call back 1`` it offers already names that caller)."""
+        done = asyncio.get_running_loop().create_future()
+
+        async def mark() -> None:
+            done.set_result(None)
+
+        self._later(mark)
+        await done
+
     async def _write_loop(self) -> None:
         while True:
             job = await self._jobs.get()

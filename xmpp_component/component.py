@@ -45,6 +45,7 @@ class PhoneComponent(ComponentXMPP):
         self.register_plugin("xep_0030")
         self.register_plugin("xep_0004")
         self.register_plugin("xep_0050")
+        self.register_plugin("xep_0066")  # out-of-band data: the voicemail notices' recording link
         self.register_plugin(
             "xep_0092", {"software_name": "phonepresence", "version": xmpp_component.__version__}
         )

@@ -433,6 +433,36 @@ class OpsSection:
     port: int = key(9750, check=_ops_port, doc="port of the ops HTTP endpoint (0: any free port)")
 
 
+def _link_lifetime(value: int) -> str | None:
+    # Past a year a leaked link is a standing key to the recording; under a minute it is dead on arrival.
+    return None if 60 <= value <= 366 * 86400 else "a number of seconds between 60 and 31622400"
+
+
+def _base_url(value: str) -> str | None:
+    return _http_url(value) if value else None
+
+
+@dataclass(frozen=True)
+class HttpSection:
+    enabled: bool = key(False, doc="serve the voicemail recording links over HTTP")
+    bind: str = key("127.0.0.1", doc="address the links' HTTP listener listens on (behind a reverse proxy)")
+    port: int = key(9751, check=_ops_port, doc="port of the links' HTTP listener (0: any free port)")
+    public_base_url: str = key(
+        "", check=_base_url, doc="the listener's address as users reach it, e.g. https://phone.example.org"
+    )
+    link_lifetime: int = key(
+        7 * 86400, check=_link_lifetime, doc="seconds a recording link stays valid (default 7 days)"
+    )
+    link_key_env: str = key(
+        "PHONEPRESENCE_HTTP_LINK_KEY", check=_env_name, doc="environment variable holding the links' key"
+    )
+    link_key_file: str = key("", doc="file holding the links' key (used when the variable is unset)")
+
+
+# Shorter keys would make the links' signatures guessable by brute force.
+MIN_LINK_KEY_LENGTH = 16
+
+
 SECTIONS: dict[str, type] = {
     "component": ComponentSection,
     "store": StoreSection,
@@ -446,6 +476,7 @@ SECTIONS: dict[str, type] = {
     "directory.carddav": CardDavSection,
     "logging": LoggingSection,
     "ops": OpsSection,
+    "http": HttpSection,
 }
 
 
@@ -469,6 +500,8 @@ class Config:
     ldap_password: Secret | None = None
     carddav: CardDavSection = field(default_factory=CardDavSection)
     carddav_password: Secret | None = None
+    http: HttpSection = field(default_factory=HttpSection)
+    http_link_key: Secret | None = None
 
 
 def _type_error(expected: type, value: Any) -> str | None:
@@ -609,6 +642,20 @@ def parse_config(
         if carddav.enabled
         else None
     )
+    http: HttpSection = sections["http"]
+    http_link_key = None
+    if http.enabled:
+        if not http.public_base_url:
+            raise ConfigError(
+                "http.public_base_url: missing; expected the address users open the links at "
+                "(e.g. https://phone.example.org) when http.enabled is true"
+            )
+        http_link_key = _read_secret(env, http.link_key_env, http.link_key_file, "http.link_key")
+        if len(http_link_key.reveal()) < MIN_LINK_KEY_LENGTH:
+            raise ConfigError(
+                f"http.link_key: expected at least {MIN_LINK_KEY_LENGTH} characters (a random string, "
+                "e.g. from openssl rand -hex 32)"
+            )
     return Config(
         component=component,
         store=sections["store"],
@@ -628,6 +675,8 @@ def parse_config(
         ldap_password=ldap_password,
         carddav=carddav,
         carddav_password=carddav_password,
+        http=http,
+        http_link_key=http_link_key,
     )
 
 

@@ -74,6 +74,10 @@ class ConnectionSupervisor:
         self.xmpp.cancel_connection_attempt()
         if self.online.is_set():
             await self.xmpp.disconnect(wait=wait, reason="shutting down")
+        elif self.xmpp.transport is not None:
+            # Stopped mid-handshake: nothing to flush, but the socket is open, and the server
+            # would finish the handshake later and keep our name taken while it stays open.
+            self.xmpp.abort()
         self.online.clear()
 
     async def _one_stream(self) -> str:

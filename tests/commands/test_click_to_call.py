@@ -84,6 +84,7 @@ async def test_call_bob_by_name_confirm_ring_and_hang_up(
         ("hangup", "Hang up"),
         ("callback", "Call back"),
         ("calls", "Recent calls"),
+        ("voicemail", "Voicemail"),
         ("privacy", "Phone privacy"),
         ("settings", "Settings"),
     }

@@ -114,7 +114,14 @@ async def test_everything_the_component_does_works_with_exactly_these_acls() -> 
             await wait_until(
                 lambda: any(isinstance(e, VoicemailReceived) for e in received), 5, "voicemail event"
             )
-            assert await wazo.calld.user_voicemail_messages(BOB)
+            [message] = await wazo.calld.user_voicemail_messages(BOB)
+            assert message.voicemail_id is not None
+            async with wazo.calld.voicemail_recording(message.voicemail_id, message.message_id) as audio:
+                assert (await audio.content.read(4)) == b"RIFF"
+            old = await wazo.calld.old_folder_id(message.voicemail_id)
+            await wazo.calld.move_voicemail_message(message.voicemail_id, message.message_id, old)
+            await wazo.calld.delete_voicemail_message(message.voicemail_id, message.message_id)
+            assert await wazo.calld.user_voicemail_messages(BOB) == []
             assert await wazo.chatd.list_presences()
             names = {type(e).__name__ for e in received}
             assert {"CallEvent", "VoicemailReceived", "PhoneSnapshot", "DndChanged"} <= names

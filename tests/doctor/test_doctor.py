@@ -21,6 +21,7 @@ from devservers.prosody import ProsodyServer
 from presence.sources.wazo.acl import required_acls
 from tests.doctor.tls import self_signed, server_context
 from tests.wazo_client.sim_driver import SERVICE_PASSWORD
+from wazo_sim.acl import AccessCheck
 from wazo_sim.app import WazoSimulator
 from wazo_sim.config import DEMO_USERS_FILE, SimConfig, parse_config
 from xmpp_component.doctor import Doctor
@@ -124,8 +125,14 @@ async def test_an_untrusted_certificate_names_the_option(
 async def test_each_missing_acl_is_named_exactly(
     prosody: ProsodyServer, tmp_path: Path, removed: str
 ) -> None:
-    async with WazoSimulator(world([a for a in required_acls() if a != removed])) as sim:
+    others = [a for a in required_acls() if a != removed]
+    async with WazoSimulator(world(others)) as sim:
         status, lines = await doctor(write_config(tmp_path, prosody, sim), env(prosody))
+    if AccessCheck(others, auth_id="service").matches(removed):
+        # Wazo's wildcards: another ACL of the list grants this one too (calld.voicemails.*.read
+        # covers calld.voicemails.messages.read), so nothing is missing and the doctor says so.
+        assert not any(text.startswith("FAIL") for text in lines), lines
+        return
     assert status == 1
     assert line(lines, "Wazo permissions") == (
         f"FAIL Wazo permissions: missing {removed}; add them to the service account's policy "

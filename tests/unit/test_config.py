@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -198,3 +199,29 @@ def test_directory_ldap_section_is_nested_and_checked() -> None:
         parse_config({**minimal(), "directory": {"ldap": {"colour": 1}}}, ENV)
     with pytest.raises(ConfigError, match=r"directory.ldap.object_filter: expected an LDAP filter"):
         parse_config({**minimal(), "directory": {"ldap": {"object_filter": "(a=b))("}}}, ENV)
+
+
+def test_http_section_needs_a_public_url_and_a_long_enough_key() -> None:
+    assert parse_config(minimal(), ENV).http.enabled is False
+    assert parse_config(minimal(), ENV).http_link_key is None
+    enabled = {**minimal(), "http": {"enabled": True, "public_base_url": "https://phone.example.org"}}
+    with pytest.raises(
+        ConfigError, match=re.escape("http.link_key_env: environment variable PHONEPRESENCE_HTTP_LINK_KEY")
+    ):
+        parse_config(enabled, ENV)
+    with pytest.raises(ConfigError, match=re.escape("http.link_key: expected at least 16 characters")):
+        parse_config(enabled, {**ENV, "PHONEPRESENCE_HTTP_LINK_KEY": "short"})
+    config = parse_config(enabled, {**ENV, "PHONEPRESENCE_HTTP_LINK_KEY": "k" * 32})
+    assert config.http.link_lifetime == 7 * 86400
+    assert config.http_link_key is not None
+    assert "k" * 32 not in repr(config)
+    with pytest.raises(ConfigError, match=re.escape("http.public_base_url: missing")):
+        parse_config(
+            {**minimal(), "http": {"enabled": True}}, {**ENV, "PHONEPRESENCE_HTTP_LINK_KEY": "k" * 32}
+        )
+    with pytest.raises(ConfigError, match=re.escape("http.public_base_url: expected an http:// or https://")):
+        parse_config({**minimal(), "http": {"public_base_url": "phone.example.org"}}, ENV)
+    with pytest.raises(
+        ConfigError, match=re.escape("http.link_lifetime: expected a number of seconds between 60")
+    ):
+        parse_config({**minimal(), "http": {"link_lifetime": 5}}, ENV)

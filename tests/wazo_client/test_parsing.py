@@ -127,6 +127,7 @@ def test_dnd_and_voicemail_events() -> None:
         caller_name="Bob",
         duration_seconds=42,
         folder="new",
+        timestamp=1700000000,
     )
 
 

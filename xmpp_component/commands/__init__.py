@@ -1,6 +1,6 @@
-"""Commands: click-to-call ("Call", "Hang up", "Call back", "Recent calls"), "Phone privacy",
-"Settings", the admins' "Confirm revocations" and "help", as XEP-0050 ad-hoc commands and as
-chat text sent to the component. One class per command (:mod:`.base`), two adapters
+"""Commands: click-to-call ("Call", "Hang up", "Call back", "Recent calls"), "Voicemail", "Phone
+privacy", "Settings", the admins' "Confirm revocations" and "help", as XEP-0050 ad-hoc commands and
+as chat text sent to the component. One class per command (:mod:`.base`), two adapters
 (:mod:`.adhoc`, :mod:`.chat`). :func:`install_commands` wires them into the component.
 """
 
@@ -36,6 +36,7 @@ from xmpp_component.commands.settings import (
     RingFirstSettingCommand,
     SettingsCommand,
 )
+from xmpp_component.commands.voicemail import VoicemailCommand
 from xmpp_component.config import Config
 from xmpp_component.directory_sources import build_directory
 from xmpp_component.user_settings import UserSettings
@@ -106,6 +107,7 @@ def install_commands(
         HangupCommand(services),
         CallBackCommand(services),
         RecentCallsCommand(services),
+        VoicemailCommand(services),
         PrivacyCommand(services),
         ConfirmRevocationsCommand(services),
         SettingsCommand(services),

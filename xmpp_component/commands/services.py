@@ -62,6 +62,8 @@ class CommandServices:
     search_limiter: RateLimiter | None = None
     min_query_length: int = 2
     phone_state: Callable[[str], str] | None = None
+    # (message id, owner's Wazo uuid) -> the signed "listen" URL; None when [http] is off.
+    voicemail_link: Callable[[str, str], str] | None = None
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()

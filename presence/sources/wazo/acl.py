@@ -69,7 +69,21 @@ REST_NEEDS: Final[tuple[RestNeed, ...]] = (
         "calld",
         "GET",
         "/voicemails/messages",
-        "Call back a voicemail's caller",
+        "Call back a voicemail's caller, Voicemail, listen links (whose mailbox a message is in)",
+    ),
+    RestNeed(
+        "calld.voicemails.*.read",
+        "calld",
+        "GET",
+        "/voicemails/{voicemail_id}",
+        "Voicemail: mark read (the mailbox's folder of type old)",
+    ),
+    RestNeed(
+        "calld.voicemails.*.messages.*.recording.read",
+        "calld",
+        "GET",
+        "/voicemails/{voicemail_id}/messages/{message_id}/recording",
+        "voicemail listen links (the recording, streamed)",
     ),
     RestNeed(
         "confd.users.*.services.*.read",
@@ -96,6 +110,20 @@ REST_NEEDS: Final[tuple[RestNeed, ...]] = (
         "PUT",
         "/users/{user_id}/forwards/{forward_name}",
         "call rules: forward to a number during a meeting or chat DND",
+    ),
+    RestNeed(
+        "calld.voicemails.*.messages.*.update",
+        "calld",
+        "PUT",
+        "/voicemails/{voicemail_id}/messages/{message_id}",
+        "Voicemail: mark read (moves the message to the old folder)",
+    ),
+    RestNeed(
+        "calld.voicemails.*.messages.*.delete",
+        "calld",
+        "DELETE",
+        "/voicemails/{voicemail_id}/messages/{message_id}",
+        "Voicemail: delete",
     ),
 )
 

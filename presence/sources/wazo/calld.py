@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Mapping
@@ -9,8 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
+
 from presence.model import Call
-from presence.sources.wazo.errors import WazoShapeError, log_skipped_item
+from presence.sources.wazo.errors import WazoError, WazoShapeError, log_skipped_item
 from presence.sources.wazo.http import WazoHttp
 from presence.sources.wazo.parsing import parse_call, parse_call_list
 
@@ -23,6 +26,8 @@ class VoicemailMessage:
     duration_seconds: int
     timestamp: int
     folder: str  # new | old | urgent | other
+    voicemail_id: int | None = None  # the mailbox holding it
+    personal: bool = True  # False: a shared (global) mailbox the user can read, not the user's own
 
 
 def parse_voicemail_messages(body: Any) -> list[VoicemailMessage]:
@@ -42,6 +47,8 @@ def parse_voicemail_messages(body: Any) -> list[VoicemailMessage]:
             raise WazoShapeError(what, "items[].duration", "must be integers (with timestamp)")
         folder = item.get("folder")
         folder_type = folder.get("type") if isinstance(folder, Mapping) else None
+        box = item.get("voicemail")
+        box_id = box.get("id") if isinstance(box, Mapping) else None
         messages.append(
             VoicemailMessage(
                 message_id=str(message_id),
@@ -50,6 +57,8 @@ def parse_voicemail_messages(body: Any) -> list[VoicemailMessage]:
                 duration_seconds=duration,
                 timestamp=timestamp,
                 folder=folder_type if isinstance(folder_type, str) else "new",
+                voicemail_id=box_id if isinstance(box_id, int) and not isinstance(box_id, bool) else None,
+                personal=not isinstance(box, Mapping) or box.get("accesstype", "personal") == "personal",
             )
         )
     return messages
@@ -119,3 +128,42 @@ class CalldClient:
             "/voicemails/messages",
             params={"user_uuid": user_uuid},
         )
+
+    async def old_folder_id(self, voicemail_id: int) -> int:
+        """The id of the mailbox's folder of type "old": reading a message is moving it there."""
+        body = await self._http.request("calld", "GET", f"/voicemails/{voicemail_id}")
+        folders = body.get("folders") if isinstance(body, Mapping) else None
+        for folder in folders if isinstance(folders, list) else []:
+            if (
+                isinstance(folder, Mapping)
+                and folder.get("type") == "old"
+                and isinstance(folder.get("id"), int)
+            ):
+                return int(folder["id"])
+        raise WazoError(
+            f"calld GET /voicemails/{voicemail_id}", 200, "unexpected-shape", "no folder of type old"
+        )
+
+    async def move_voicemail_message(self, voicemail_id: int, message_id: str, folder_id: int) -> None:
+        await self._http.request(
+            "calld",
+            "PUT",
+            f"/voicemails/{voicemail_id}/messages/{quote(message_id, safe='')}",
+            json_body={"folder_id": folder_id},
+            expect=(204,),
+        )
+
+    async def delete_voicemail_message(self, voicemail_id: int, message_id: str) -> None:
+        await self._http.request(
+            "calld",
+            "DELETE",
+            f"/voicemails/{voicemail_id}/messages/{quote(message_id, safe='')}",
+            expect=(204,),
+        )
+
+    def voicemail_recording(
+        self, voicemail_id: int, message_id: str
+    ) -> contextlib.AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        """The recording's response, open and unread (read it chunk by chunk)."""
+        path = f"/voicemails/{voicemail_id}/messages/{quote(message_id, safe='')}/recording"
+        return self._http.open_stream("calld", path, accept="audio/*")

@@ -7,9 +7,10 @@ header and the re-authentication on 401 are written once.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -112,6 +113,54 @@ class WazoHttp:
                 if log_failure:
                     log.warning("Wazo request failed: %s", error)
                 raise
+        raise AssertionError("unreachable")
+
+    @contextlib.asynccontextmanager
+    async def open_stream(
+        self, service: str, path: str, *, accept: str = "*/*"
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET ``path`` with the service token and yield the open response, unread: the caller
+        reads the body chunk by chunk (a recording is never held whole). A status other than 200
+        (after one retry on 401, as :meth:`request`) or a transport failure is a WazoError."""
+        endpoint = f"{service} GET {path}"
+        if self._service_token is None:
+            raise RuntimeError("WazoHttp has no service token source")
+        settings = self._settings
+        # No total time limit: a long recording may take a while; each read has one.
+        timeout = aiohttp.ClientTimeout(
+            sock_connect=settings.request_timeout_s, sock_read=settings.request_timeout_s
+        )
+        token: Secret | None = None
+        for attempt in (1, 2):
+            token = await self._service_token(None if attempt == 1 else token)
+            headers = {"Accept": accept, "X-Auth-Token": token.reveal()}
+            if settings.tenant_uuid:
+                headers["Wazo-Tenant"] = settings.tenant_uuid
+            try:
+                response = await self._session.get(
+                    getattr(settings, service) + path, headers=headers, timeout=timeout, ssl=settings.tls()
+                )
+            except TimeoutError:
+                raise WazoError(endpoint, None, "timeout", "no answer in time") from None
+            except aiohttp.ClientError as exc:
+                raise WazoError(endpoint, None, "connection-failed", type(exc).__name__) from None
+            try:
+                if response.status == 401 and attempt == 1:
+                    continue
+                if response.status != 200:
+                    text = (await response.read()).decode("utf-8", errors="replace")
+                    try:
+                        body = json.loads(text) if text.strip() else None
+                    except ValueError:
+                        body = None
+                    error_id, message = _error_from_body(response.status, body, response.reason or "")
+                    error = WazoError(endpoint, response.status, error_id, message)
+                    log.warning("Wazo request failed: %s", error)
+                    raise error
+                yield response
+                return
+            finally:
+                response.release()
         raise AssertionError("unreachable")
 
     async def request_parsed(

@@ -256,6 +256,7 @@ def _voicemail(data: JsonObject, name: str) -> VoicemailReceived:
     folder_type = "new"
     if isinstance(folder, Mapping) and isinstance(folder.get("type"), str):
         folder_type = folder["type"]
+    timestamp = message.get("timestamp", 0)
     message_id = _require(data, "message_id", name)
     if not isinstance(message_id, str | int) or isinstance(message_id, bool):
         raise WazoShapeError(name, "message_id", "must be a string")
@@ -266,6 +267,7 @@ def _voicemail(data: JsonObject, name: str) -> VoicemailReceived:
         caller_name=_optional_str(message, "caller_id_name", name),
         duration_seconds=duration,
         folder=folder_type,
+        timestamp=timestamp if isinstance(timestamp, int) and not isinstance(timestamp, bool) else 0,
     )
 
 
