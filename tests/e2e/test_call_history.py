@@ -153,6 +153,9 @@ async def test_notices_follow_the_settings_and_calls_lists_and_calls_back(
         sim.no_answer(user="alice", message_seconds=9)
         rows = await history_rows(app, 3)
         assert [r.outcome for r in rows] == [Outcome.VOICEMAIL, Outcome.MISSED, Outcome.ANSWERED]
+        voicemail = await asyncio.wait_for(chat.replies.get(), 10)
+        assert voicemail.startswith("New voicemail from Bob Brown (1002), "), voicemail
+        assert "(or type: call back 1)" in voicemail
 
         # The next missed call (no message) is the next notice: none came for bob's call before.
         # The PBX gives no name, only the number: the colleague's whose mobile it is in Wazo.

@@ -180,10 +180,7 @@ async def test_notice_link_and_call_back(
         assert reply.startswith("Calling BROWN B (1002): your phone (alice-desk) rings first")
         assert [o["destination"]["extension"] for o in sim.originations] == ["1002"]
         reply = await say(alice, inbox, prosody.component, "call back 7", "Sorry")
-        assert reply == (
-            "Sorry: There is no entry 7 in your Call back list: choose from 1 to 1 "
-            "(type call back to see it)."
-        )
+        assert reply == "Sorry: There is no call 7 in your recent calls (you have 1; type calls)."
     finally:
         await disconnect_client(alice)
 
