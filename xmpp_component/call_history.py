@@ -223,11 +223,14 @@ class CallHistory:
         ]
 
     def name_of(self, name: str, number: str) -> str:
-        """The name from the PBX, else a colleague's from the directory (the event may have none,
-        or only the number again)."""
-        if name and name != number:
-            return name
-        return self._colleague_name(number) if number else ""
+        """A colleague's name from Wazo's users when the number is theirs, else the name the PBX
+        gave. The colleague's name wins: the caller ID name is whatever the calling phone or trunk
+        sends ("BROWN B"), and the voicemail notice, resolved through the directory, says "Bob
+        Brown": the history must name the same person the same way."""
+        colleague = self._colleague_name(number) if number else ""
+        if colleague:
+            return colleague
+        return name if name != number else ""
 
     def party(self, name: str, number: str) -> str:
         """ "Bob Martin (1002)", "+33 1 23 45 67 89", or "an unknown caller"."""

@@ -177,7 +177,7 @@ async def test_notice_link_and_call_back(
 
         # "call back 1" calls the voicemail's caller: alice's phone first, then 1002.
         reply = await say(alice, inbox, prosody.component, "call back 1", "Calling")
-        assert reply.startswith("Calling BROWN B (1002): your phone (alice-desk) rings first")
+        assert reply.startswith("Calling Bob Brown (1002): your phone (alice-desk) rings first")
         assert [o["destination"]["extension"] for o in sim.originations] == ["1002"]
         reply = await say(alice, inbox, prosody.component, "call back 7", "Sorry")
         assert reply == "Sorry: There is no call 7 in your recent calls (you have 1; type calls)."
