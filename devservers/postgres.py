@@ -143,17 +143,21 @@ class PostgresServer:
         )
         log.close()
         try:
-            # Its own unix socket, not only the port: a port taken by another server accepts too.
-            socket = self.datadir / f".s.PGSQL.{self.port}"
+            # Asked on its own unix socket: a port taken by another server would accept too.
             wait_for_ports([self.port], timeout, lambda: self.alive)
             deadline = time.monotonic() + timeout
-            while not socket.exists():
+            while not self._accepts(binaries):
                 if not self.alive or time.monotonic() > deadline:
-                    raise RuntimeError(f"no socket {socket.name} (exited or still starting)")
-                time.sleep(0.01)
+                    raise RuntimeError("not accepting connections on its socket (exited or still starting)")
+                time.sleep(0.05)
         except RuntimeError as exc:
             self.stop()
             raise ServerStartError(f"PostgreSQL did not start: {exc}\n{self.log_tail()}") from None
+
+    def _accepts(self, binaries: Path) -> bool:
+        assert self.datadir is not None
+        probe = [str(binaries / "pg_isready"), "-q", "-h", str(self.datadir), "-p", str(self.port)]
+        return subprocess.run(probe, check=False, timeout=10).returncode == 0
 
     @property
     def alive(self) -> bool:

@@ -91,6 +91,25 @@ async def postgres_url(postgres: PostgresServer) -> str:
     return await postgres.new_database()
 
 
+StoreOpener = Callable[[], Any]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.server)])
+async def store_opener(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> StoreOpener:
+    """Runs a store test on both stores: ``async with store_opener() as store`` opens a store on the
+    test's own database (SQLite file or PostgreSQL database), the same one at each call."""
+    from store.db import Store
+    from store.postgres import PostgresStore
+
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("store") / "db.sqlite"
+        return lambda: Store(path)
+    url = await request.getfixturevalue("postgres").new_database()
+    return lambda: PostgresStore(url)
+
+
 @pytest.fixture(scope="module", params=["prosody", "ejabberd"])
 def xmpp_server(request: pytest.FixtureRequest) -> ProsodyServer | EjabberdServer:
     """Runs a test against both servers; each is started once per module, when first needed."""

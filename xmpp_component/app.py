@@ -26,12 +26,12 @@ from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.confd import WazoUser
-from presence.sources.wazo.config import WazoSettings
+from presence.sources.wazo.config import Secret, WazoSettings
 from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tenants import SeveralTenants, check_single_tenant
 from presence.sources.wazo.tracker import PhoneStateTracker
 from presence.waiting import wait_event
-from store import Store
+from store import StateStore, open_store
 from xmpp_component.admin_ops import AdminOps
 from xmpp_component.call_rules import CallRules
 from xmpp_component.commands import install_commands
@@ -83,6 +83,10 @@ def wazo_settings(config: Config) -> WazoSettings:
     )
 
 
+def _reveal(secret: Secret | None) -> str | None:
+    return secret.reveal() if secret is not None else None
+
+
 def freeze_long_lived() -> None:
     """Move every object alive now out of the cyclic GC's reach (``gc.freeze``).
 
@@ -99,7 +103,7 @@ class App:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.domains = user_domains(config)
-        self.store: Store | None = None
+        self.store: StateStore | None = None
         self.xmpp: PhoneComponent | None = None
         self.supervisor: ConnectionSupervisor | None = None
         self.hub = PresenceHub()
@@ -153,7 +157,8 @@ class App:
 
     async def _build(self) -> None:
         cfg = self.config
-        self.store = await Store(cfg.store.path).open()
+        if self.store is None:  # an instance of an active/standby pair opened it to wait for the lock
+            self.store = await open_store(cfg.store.path, cfg.store.url, _reveal(cfg.store_password))
         self.xmpp = xmpp = PhoneComponent(
             cfg.component.jid,
             cfg.component_secret.reveal(),

@@ -27,7 +27,7 @@ from presence.sources.wazo.errors import WazoError, WazoShapeError
 from rules.engine import Decision, RuleInputs, decide
 from rules.model import Forward, Interval, PbxRouting
 from rules.reconcile import NO_RECORD, Override, RoutingRecord, plan
-from store import Store
+from store import StateStore
 from xmpp_component.commands.base import Requester
 from xmpp_component.user_settings import UserSettings
 
@@ -87,7 +87,7 @@ class CallRules:
         self,
         hub: PresenceHub,
         settings: UserSettings,
-        store: Store,
+        store: StateStore,
         people: Callable[[], People],
         wazo: Callable[[], WazoClient | None],
         tz: tzinfo = UTC,

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     secrets = [config.component_secret] + ([config.wazo_password] if config.wazo_password else [])
     secrets += [config.caldav_password] if config.caldav_password else []
+    secrets += [config.store_password] if config.store_password else []
     setup_logging(config.logging.level, secrets, config.logging.format, config.logging.personal_data)
     from xmpp_component.app import App  # imported late: `check-config` needs no XMPP stack
 

@@ -86,6 +86,17 @@ def _env_name(value: str) -> str | None:
     return "the name of an environment variable (letters, digits, _)"
 
 
+def _postgres_url(value: str) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or len(parts.path) < 2:
+        return "a postgresql://user@host:port/database URL"
+    if parts.password is not None:
+        return "a URL without a password (put it in store.password_env or store.password_file)"
+    return None
+
+
 def _http_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme in ("http", "https") and parts.netloc:
@@ -139,6 +150,18 @@ class ComponentSection:
 @dataclass(frozen=True)
 class StoreSection:
     path: str = key("phonepresence.sqlite", doc="SQLite database file (created if missing)")
+    url: str = key(
+        "",
+        check=_postgres_url,
+        doc="PostgreSQL instead of SQLite, e.g. postgresql://phonepresence@db.example.org:5432/phonepresence "
+        "(an active/standby pair shares it)",
+    )
+    password_env: str = key(
+        "PHONEPRESENCE_STORE_PASSWORD", check=_env_name, doc="environment variable holding its password"
+    )
+    password_file: str = key(
+        "", doc="file holding the password (used when the variable is unset; none: ~/.pgpass or trust)"
+    )
 
 
 @dataclass(frozen=True)
@@ -455,6 +478,7 @@ class Config:
     ldap_password: Secret | None = None
     carddav: CardDavSection = field(default_factory=CardDavSection)
     carddav_password: Secret | None = None
+    store_password: Secret | None = None
 
 
 def _type_error(expected: type, value: Any) -> str | None:
@@ -595,6 +619,13 @@ def parse_config(
         if carddav.enabled
         else None
     )
+    store: StoreSection = sections["store"]
+    # Optional even with a URL: PostgreSQL may authenticate by ~/.pgpass, a certificate or trust.
+    store_password = (
+        _read_secret(env, store.password_env, store.password_file, "store.password")
+        if store.url and (env.get(store.password_env) or store.password_file)
+        else None
+    )
     return Config(
         component=component,
         store=sections["store"],
@@ -614,6 +645,7 @@ def parse_config(
         ldap_password=ldap_password,
         carddav=carddav,
         carddav_password=carddav_password,
+        store_password=store_password,
     )
 
 

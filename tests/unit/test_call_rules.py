@@ -19,7 +19,7 @@ from presence.sources.wazo.confd import ForwardKind, Forwards
 from presence.sources.wazo.errors import WazoError
 from rules.model import CallTarget, Forward, Interval, PbxRouting, RuleSettings, Target
 from rules.reconcile import NO_RECORD, Override, RoutingRecord
-from store import Store
+from tests.conftest import StoreOpener
 from xmpp_component.call_rules import CallRules, record_from_json, record_to_json
 from xmpp_component.user_settings import UserSettings
 
@@ -38,10 +38,10 @@ def test_routing_records_round_trip_as_json() -> None:
 
 
 async def test_call_rules_settings_are_kept_and_malformed_ones_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    store_opener: StoreOpener, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     rules = RuleSettings(meeting_busy=False, dnd_calls=CallTarget(Target.NUMBER, "+33123456789"))
-    async with Store(tmp_path / "db.sqlite") as store:
+    async with store_opener() as store:
         settings = UserSettings(store)
         await settings.load()
         await settings.set_call_rules("uuid-alice", "alice@example.test", rules)
@@ -87,14 +87,14 @@ class FlakyConfd:
 
 
 async def test_a_wazo_failure_is_retried_until_the_routing_is_applied(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    store_opener: StoreOpener, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     confd = FlakyConfd(failures=2)
     wazo = type("Wazo", (), {"confd": confd})()
     people = People({ALICE.chat_jid: ALICE}, {ALICE.wazo_uuid: ALICE}, {ALICE.localpart: ALICE})
     hub = PresenceHub()
     hub.apply_im(ALICE.wazo_uuid, ImState(ImShow.AVAILABLE))
-    async with Store(tmp_path / "db.sqlite") as store:
+    async with store_opener() as store:
         settings = UserSettings(store)
         await settings.load()
         await settings.set_call_rules(

@@ -198,3 +198,34 @@ def test_directory_ldap_section_is_nested_and_checked() -> None:
         parse_config({**minimal(), "directory": {"ldap": {"colour": 1}}}, ENV)
     with pytest.raises(ConfigError, match=r"directory.ldap.object_filter: expected an LDAP filter"):
         parse_config({**minimal(), "directory": {"ldap": {"object_filter": "(a=b))("}}}, ENV)
+
+
+def test_store_url_selects_postgresql_with_its_password_from_the_environment_or_a_file(
+    tmp_path: Path,
+) -> None:
+    url = "postgresql://phonepresence@db.example.org:5432/phonepresence"
+    config = parse_config({**minimal(), "store": {"url": url}}, ENV)
+    assert config.store.url == url
+    assert config.store_password is None  # ~/.pgpass or trust: PostgreSQL's own means
+    config = parse_config({**minimal(), "store": {"url": url}}, {**ENV, "PHONEPRESENCE_STORE_PASSWORD": "pg"})
+    assert config.store_password is not None
+    assert config.store_password.reveal() == "pg"
+    secret = tmp_path / "pg.secret"
+    secret.write_text("from-file\n")
+    config = parse_config({**minimal(), "store": {"url": url, "password_file": str(secret)}}, ENV)
+    assert config.store_password is not None
+    assert config.store_password.reveal() == "from-file"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://db.example.org/phonepresence", "a postgresql://user@host:port/database URL"),
+        ("postgresql://db.example.org", "a postgresql://user@host:port/database URL"),
+        ("postgresql://u:hunter2@db.example.org/p", "a URL without a password"),
+    ],
+)
+def test_a_bad_store_url_is_refused_naming_the_key(url: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config({**minimal(), "store": {"url": url}}, ENV)
+    assert str(refused.value).startswith(f"store.url: expected {expected}")

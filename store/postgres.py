@@ -1,0 +1,377 @@
+"""The component's store on PostgreSQL: the same tables, migrations story and queries as
+:mod:`store.db`, for two instances (active and standby) sharing one database.
+
+Driver: asyncpg. It speaks PostgreSQL's protocol itself (no libpq to install or match), is
+asyncio-native (psycopg 3's async mode wraps a libpq connection), prepares and caches each
+statement, and its pool gives each concurrent task a connection of its own, where the SQLite
+store's single connection serialises them. Its query results are plain ``Record`` tuples.
+
+Columns keep SQLite's types (timestamps are ISO-8601 text in UTC), so ``migrate-store`` copies
+rows as they are and both stores answer byte-for-byte the same. Each migration runs in one
+transaction under a transaction-level advisory lock, so two instances starting together against
+a new database never both migrate it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import asyncpg
+
+from store.db import SchemaError
+
+log = logging.getLogger(__name__)
+
+# The expression SQLite's tables use for their text timestamps, in PostgreSQL's dialect (the
+# queries write ``updated_at = DEFAULT`` to get it again).
+NOW = """to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+
+# Forward-only, like store.db.MIGRATIONS: entry i is the twin of SQLite's entry i (same tables,
+# columns and indexes) and brings the schema from version i to i + 1. Never edit a released one.
+MIGRATIONS: Sequence[Sequence[str]] = (
+    (
+        f"""CREATE TABLE phone_subscriptions (
+               owner TEXT NOT NULL,
+               subscriber TEXT NOT NULL,
+               created_at TEXT NOT NULL DEFAULT {NOW},
+               PRIMARY KEY (owner, subscriber)
+           )""",
+        "CREATE INDEX phone_subscriptions_by_subscriber ON phone_subscriptions (subscriber)",
+        f"""CREATE TABLE im_subscriptions (
+               user_jid TEXT PRIMARY KEY,
+               state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'revoked')),
+               updated_at TEXT NOT NULL DEFAULT {NOW}
+           )""",
+        f"""CREATE TABLE user_settings (
+               user_jid TEXT PRIMARY KEY,
+               settings TEXT NOT NULL,
+               updated_at TEXT NOT NULL DEFAULT {NOW}
+           )""",
+    ),
+    (
+        "ALTER TABLE phone_subscriptions ADD COLUMN owner_uuid TEXT",
+        "CREATE INDEX phone_subscriptions_by_owner_uuid ON phone_subscriptions (owner_uuid)",
+        "ALTER TABLE user_settings ADD COLUMN wazo_uuid TEXT",
+        "CREATE UNIQUE INDEX user_settings_by_wazo_uuid ON user_settings (wazo_uuid)",
+    ),
+    (
+        f"""CREATE TABLE roster_items (
+               owner TEXT NOT NULL,
+               item TEXT NOT NULL,
+               state TEXT NOT NULL CHECK (state IN ('written', 'removed')),
+               digest TEXT NOT NULL,
+               updated_at TEXT NOT NULL DEFAULT {NOW},
+               PRIMARY KEY (owner, item)
+           )""",
+    ),
+    (
+        f"""CREATE TABLE call_routing (
+               user_uuid TEXT PRIMARY KEY,
+               record TEXT NOT NULL,
+               updated_at TEXT NOT NULL DEFAULT {NOW}
+           )""",
+    ),
+    (
+        f"""CREATE TABLE address_books (
+               book TEXT PRIMARY KEY,
+               sync_token TEXT,
+               updated_at TEXT NOT NULL DEFAULT {NOW}
+           )""",
+        """CREATE TABLE address_book_cards (
+               book TEXT NOT NULL,
+               href TEXT NOT NULL,
+               etag TEXT NOT NULL DEFAULT '',
+               contact TEXT NOT NULL,
+               PRIMARY KEY (book, href)
+           )""",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Every table with its columns, in an order that copies cleanly (for migrate-store).
+TABLES: dict[str, tuple[str, ...]] = {
+    "phone_subscriptions": ("owner", "subscriber", "created_at", "owner_uuid"),
+    "im_subscriptions": ("user_jid", "state", "updated_at"),
+    "user_settings": ("user_jid", "settings", "updated_at", "wazo_uuid"),
+    "roster_items": ("owner", "item", "state", "digest", "updated_at"),
+    "call_routing": ("user_uuid", "record", "updated_at"),
+    "address_books": ("book", "sync_token", "updated_at"),
+    "address_book_cards": ("book", "href", "etag", "contact"),
+}
+
+
+def lock_key(name: str) -> int:
+    """A signed 64-bit advisory-lock key for ``name`` (stable across runs and hosts)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+MIGRATION_LOCK = lock_key("phonepresence:migrations")
+
+
+def _count(status: str) -> int:
+    """Rows touched, from a command status such as ``INSERT 0 1`` or ``UPDATE 3``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore:
+    """A small pool of connections, opened with :meth:`open` (or ``async with``)."""
+
+    def __init__(self, url: str, password: str | None = None, max_connections: int = 4) -> None:
+        self.url = url
+        self.path = url  # what log lines and errors name the store by, as store.db.Store.path
+        self._password = password
+        self._max = max_connections
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        return self._pool
+
+    def __repr__(self) -> str:  # the URL holds no password: that comes from password_env/file
+        return f"PostgresStore({self.url!r})"
+
+    async def open(self) -> PostgresStore:
+        self._pool = await asyncpg.create_pool(
+            self.url, password=self._password, min_size=1, max_size=self._max, command_timeout=30
+        )
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def __aenter__(self) -> PostgresStore:
+        return await self.open()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _fetch(self, query: str, *args: Any) -> list[Any]:
+        return list(await self.pool.fetch(query, *args))
+
+    async def _execute(self, query: str, *args: Any) -> int:
+        return _count(str(await self.pool.execute(query, *args)))
+
+    # --- schema -----------------------------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        return int(await self.pool.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
+
+    async def _migrate(self) -> None:
+        async with self.pool.acquire() as connection:
+            while True:
+                async with connection.transaction():
+                    await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+                    await connection.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+                    )
+                    current = int(
+                        await connection.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+                    )
+                    if current > SCHEMA_VERSION:
+                        raise SchemaError(
+                            f"{self.url}: database schema version {current} is newer than this program "
+                            f"supports ({SCHEMA_VERSION}); run a newer phonepresence or restore a backup"
+                        )
+                    if current == SCHEMA_VERSION:
+                        return
+                    for statement in MIGRATIONS[current]:
+                        await connection.execute(statement)
+                    await connection.execute("DELETE FROM schema_version")
+                    await connection.execute("INSERT INTO schema_version (version) VALUES ($1)", current + 1)
+                log.info("store %s migrated to schema version %d", self.url, current + 1)
+
+    # --- phone subscriptions ------------------------------------------------------------------
+
+    async def add_phone_subscription(
+        self, owner: str, subscriber: str, owner_uuid: str | None = None
+    ) -> bool:
+        return (
+            await self._execute(
+                """INSERT INTO phone_subscriptions (owner, subscriber, owner_uuid) VALUES ($1, $2, $3)
+                   ON CONFLICT DO NOTHING""",
+                owner,
+                subscriber,
+                owner_uuid,
+            )
+            == 1
+        )
+
+    async def adopt_phone_subscriptions(self, owner: str, owner_uuid: str) -> int:
+        return await self._execute(
+            "UPDATE phone_subscriptions SET owner_uuid = $1 WHERE owner = $2 AND owner_uuid IS NULL",
+            owner_uuid,
+            owner,
+        )
+
+    async def remove_phone_subscription(self, owner: str, subscriber: str) -> bool:
+        return (
+            await self._execute(
+                "DELETE FROM phone_subscriptions WHERE owner = $1 AND subscriber = $2", owner, subscriber
+            )
+            == 1
+        )
+
+    async def all_phone_subscriptions(self) -> list[tuple[str, str, str | None]]:
+        rows = await self._fetch(
+            # COLLATE "C": the same byte order as SQLite's, whatever the database's locale.
+            """SELECT owner, subscriber, owner_uuid FROM phone_subscriptions
+               ORDER BY owner COLLATE "C", subscriber COLLATE "C" """
+        )
+        return [(str(o), str(s), str(u) if u is not None else None) for o, s, u in rows]
+
+    # --- the component's subscriptions to users' chat presence --------------------------------
+
+    async def set_im_subscription(self, user_jid: str, state: str) -> None:
+        await self._execute(
+            """INSERT INTO im_subscriptions (user_jid, state) VALUES ($1, $2)
+                ON CONFLICT (user_jid) DO UPDATE SET state = excluded.state, updated_at = DEFAULT""",
+            user_jid,
+            state,
+        )
+
+    async def im_subscriptions(self) -> dict[str, str]:
+        return {str(j): str(s) for j, s in await self._fetch("SELECT user_jid, state FROM im_subscriptions")}
+
+    # --- roster items written through XEP-0356 -------------------------------------------------
+
+    async def roster_items(self, owner: str) -> list[tuple[str, str, str]]:
+        rows = await self._fetch("SELECT item, state, digest FROM roster_items WHERE owner = $1", owner)
+        return [(str(i), str(s), str(d)) for i, s, d in rows]
+
+    async def roster_owners(self) -> list[str]:
+        return [str(o) for (o,) in await self._fetch("SELECT DISTINCT owner FROM roster_items")]
+
+    async def set_roster_items(self, owner: str, rows: Sequence[tuple[str, str, str]]) -> None:
+        if not rows:
+            return
+        await self.pool.executemany(
+            """INSERT INTO roster_items (owner, item, state, digest) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (owner, item) DO UPDATE SET state = excluded.state,
+                    digest = excluded.digest, updated_at = DEFAULT""",
+            [(owner, item, state, digest) for item, state, digest in rows],
+        )
+
+    async def forget_roster_items(self, owner: str, items: Sequence[str]) -> None:
+        if items:
+            await self._execute(
+                "DELETE FROM roster_items WHERE owner = $1 AND item = ANY($2::text[])", owner, list(items)
+            )
+
+    # --- settings -----------------------------------------------------------------------------
+
+    async def save_settings(self, user_jid: str, settings_json: str, wazo_uuid: str | None = None) -> None:
+        if wazo_uuid is not None:
+            updated = await self._execute(
+                """UPDATE user_settings SET user_jid = $1, settings = $2, updated_at = DEFAULT
+                    WHERE wazo_uuid = $3""",
+                user_jid,
+                settings_json,
+                wazo_uuid,
+            )
+            if updated == 1:
+                return
+        await self._execute(
+            """INSERT INTO user_settings (user_jid, settings, wazo_uuid) VALUES ($1, $2, $3)
+                ON CONFLICT (user_jid) DO UPDATE SET settings = excluded.settings,
+                    wazo_uuid = coalesce(excluded.wazo_uuid, user_settings.wazo_uuid),
+                    updated_at = DEFAULT""",
+            user_jid,
+            settings_json,
+            wazo_uuid,
+        )
+
+    async def adopt_settings(self, user_jid: str, wazo_uuid: str) -> bool:
+        return (
+            await self._execute(
+                """UPDATE user_settings SET wazo_uuid = $1 WHERE user_jid = $2 AND wazo_uuid IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM user_settings WHERE wazo_uuid = $1)""",
+                wazo_uuid,
+                user_jid,
+            )
+            == 1
+        )
+
+    async def all_settings_rows(self) -> list[tuple[str, str | None, str]]:
+        rows = await self._fetch("SELECT user_jid, wazo_uuid, settings FROM user_settings")
+        return [(str(j), str(u) if u is not None else None, str(t)) for j, u, t in rows]
+
+    # --- call routing applied by the rules ----------------------------------------------------
+
+    async def save_call_routing(self, user_uuid: str, record_json: str | None) -> None:
+        if record_json is None:
+            await self._execute("DELETE FROM call_routing WHERE user_uuid = $1", user_uuid)
+            return
+        await self._execute(
+            """INSERT INTO call_routing (user_uuid, record) VALUES ($1, $2)
+                ON CONFLICT (user_uuid) DO UPDATE SET record = excluded.record, updated_at = DEFAULT""",
+            user_uuid,
+            record_json,
+        )
+
+    async def all_call_routing(self) -> dict[str, str]:
+        return {str(u): str(r) for u, r in await self._fetch("SELECT user_uuid, record FROM call_routing")}
+
+    # --- CardDAV address books ---------------------------------------------------------------
+
+    async def address_book_token(self, book: str) -> str | None:
+        token = await self.pool.fetchval("SELECT sync_token FROM address_books WHERE book = $1", book)
+        return str(token) if token is not None else None
+
+    async def address_book_cards(self, book: str) -> dict[str, str]:
+        rows = await self._fetch("SELECT href, contact FROM address_book_cards WHERE book = $1", book)
+        return {str(h): str(c) for h, c in rows}
+
+    async def apply_address_book(
+        self,
+        book: str,
+        token: str | None,
+        full: bool,
+        cards: Sequence[tuple[str, str, str]],
+        deleted: Sequence[str],
+    ) -> None:
+        async with self.pool.acquire() as connection, connection.transaction():
+            if full:
+                await connection.execute("DELETE FROM address_book_cards WHERE book = $1", book)
+            if deleted:
+                await connection.execute(
+                    "DELETE FROM address_book_cards WHERE book = $1 AND href = ANY($2::text[])",
+                    book,
+                    list(deleted),
+                )
+            if cards:
+                await connection.executemany(
+                    """INSERT INTO address_book_cards (book, href, etag, contact) VALUES ($1, $2, $3, $4)
+                       ON CONFLICT (book, href) DO UPDATE SET etag = excluded.etag,
+                           contact = excluded.contact""",
+                    [(book, href, etag, contact) for href, etag, contact in cards],
+                )
+            await connection.execute(
+                """INSERT INTO address_books (book, sync_token) VALUES ($1, $2)
+                    ON CONFLICT (book) DO UPDATE SET sync_token = excluded.sync_token,
+                        updated_at = DEFAULT""",
+                book,
+                token,
+            )
+
+    # --- figures for admin commands -----------------------------------------------------------
+
+    async def counts(self) -> dict[str, int]:
+        subs = await self.pool.fetchval("SELECT count(*) FROM phone_subscriptions")
+        approved = await self.pool.fetchval("SELECT count(*) FROM im_subscriptions WHERE state = 'approved'")
+        return {"phone_subscriptions": int(subs), "im_subscriptions_approved": int(approved)}
