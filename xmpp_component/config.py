@@ -502,6 +502,10 @@ def _type_error(expected: type, value: Any) -> str | None:
 
 
 def _describe(value: Any) -> str:
+    if isinstance(value, str) and "@" in value:
+        parts = urlsplit(value)
+        if parts.password is not None:  # a password in a URL is a secret too: never echo it
+            value = value.replace(f":{parts.password}@", ":***@", 1)
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

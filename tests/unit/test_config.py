@@ -229,3 +229,4 @@ def test_a_bad_store_url_is_refused_naming_the_key(url: str, expected: str) -> N
     with pytest.raises(ConfigError) as refused:
         parse_config({**minimal(), "store": {"url": url}}, ENV)
     assert str(refused.value).startswith(f"store.url: expected {expected}")
+    assert "hunter2" not in str(refused.value)
