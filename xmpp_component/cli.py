@@ -32,11 +32,46 @@ def _parser() -> argparse.ArgumentParser:
         "doctor", help="check the configuration against the XMPP server and Wazo, one line per check"
     )
     doctor.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
+    migrate = commands.add_parser(
+        "migrate-store",
+        help="copy an SQLite store into a new, empty PostgreSQL store (password: "
+        "$PHONEPRESENCE_STORE_PASSWORD, else ~/.pgpass)",
+    )
+    migrate.add_argument("--from", dest="source", type=Path, required=True, help="the SQLite store file")
+    migrate.add_argument("--to", dest="target", required=True, help="postgresql://user@host:port/database")
     return parser
+
+
+def migrate_store(source: Path, target: str) -> int:
+    """Copy, or say in one line why not (exit 2: nothing was written)."""
+    import os
+
+    from store.copy import CopyRefused, copy_sqlite_to_postgres
+    from xmpp_component.config import _postgres_url
+
+    problem = _postgres_url(target) if target else "a postgresql:// URL"
+    if problem:
+        print(f"phonepresence: --to: expected {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    password = os.environ.get("PHONEPRESENCE_STORE_PASSWORD") or None
+    try:
+        copied = asyncio.run(copy_sqlite_to_postgres(source, target, password))
+    except (CopyRefused, SchemaError) as exc:
+        print(f"phonepresence: migrate-store refused: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"phonepresence: migrate-store: cannot reach {target}: {exc}", file=sys.stderr)
+        return 1
+    for table, rows in copied.items():
+        print(f"{table}: {rows} rows")
+    print(f"{source} copied into {target}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "migrate-store":
+        return migrate_store(args.source, args.target)
     if args.command == "doctor":
         from xmpp_component.doctor import run_doctor  # its own output: one line per check
 
