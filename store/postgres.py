@@ -14,6 +14,8 @@ a new database never both migrate it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -375,3 +377,72 @@ class PostgresStore:
         subs = await self.pool.fetchval("SELECT count(*) FROM phone_subscriptions")
         approved = await self.pool.fetchval("SELECT count(*) FROM im_subscriptions WHERE state = 'approved'")
         return {"phone_subscriptions": int(subs), "im_subscriptions_approved": int(approved)}
+
+
+class ActiveLock:
+    """The session-level advisory lock that makes one instance of a pair the active one.
+
+    It lives on a connection of its own, outside the pool: PostgreSQL releases it the moment
+    that session ends (the process killed, its host gone once TCP keepalives notice), and the
+    standby, blocked in ``pg_advisory_lock``, gets it at that moment. The holder watches the
+    same connection: once it is gone the lock may already be another's, so :attr:`lost` is set
+    and the instance must stop serving.
+    """
+
+    def __init__(self, url: str, password: str | None, name: str) -> None:
+        self.url = url
+        self.key = lock_key(f"phonepresence:active:{name}")
+        self._password = password
+        self._connection: asyncpg.Connection | None = None
+        self.lost = asyncio.Event()
+
+    async def acquire(self) -> None:
+        """Connect and wait until the lock is ours (blocks as long as another instance holds it).
+        Connection errors propagate: the caller retries with a delay."""
+        connection = await asyncpg.connect(self.url, password=self._password)
+        try:
+            await connection.execute("SELECT pg_advisory_lock($1)", self.key)
+        except BaseException:
+            await _close_quietly(connection)
+            raise
+        self._connection = connection
+        connection.add_termination_listener(lambda _c: self.lost.set())
+
+    async def watch(self, interval: float, timeout: float) -> None:
+        """Until the lock's connection fails (closed by the server, or no answer within
+        ``timeout``: a partition); then set :attr:`lost` and return."""
+        connection = self._connection
+        assert connection is not None, "watch() before acquire()"
+        while not self.lost.is_set():
+            try:
+                held = await connection.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND pid = pg_backend_pid() AND objid = ($1::bigint & 4294967295)::oid",
+                    self.key,
+                    timeout=timeout,
+                )
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+                log.error("the connection holding the active lock failed: %s", error or type(error).__name__)
+                break
+            if not held:
+                log.error("the active lock is no longer held by this instance's session")
+                break
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the shutdown's cancel.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self.lost.wait()
+        self.lost.set()
+
+    async def close(self) -> None:
+        """Release the lock by ending its session."""
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await _close_quietly(connection)
+
+
+async def _close_quietly(connection: asyncpg.Connection) -> None:
+    try:
+        async with asyncio.timeout(5):
+            await connection.close()
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+        connection.terminate()

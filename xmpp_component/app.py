@@ -42,6 +42,7 @@ from xmpp_component.connection import ConnectionSupervisor
 from xmpp_component.directory_sources import address_book_sync, set_address_book_users
 from xmpp_component.im_presence import BARRIER_TIMEOUT, ImPresenceIntake
 from xmpp_component.ops import Metrics, OpsServer, PublishLatency
+from xmpp_component.pair import PairMember
 from xmpp_component.phone_jids import PhoneJidService
 from xmpp_component.phone_vcards import PhoneVCards
 from xmpp_component.publisher import Publisher
@@ -137,6 +138,14 @@ class App:
         self.metrics = Metrics()
         self._latency = PublishLatency(self.metrics.event_to_publish)
         self.ops: OpsServer | None = None
+        # With a PostgreSQL store: one of an active/standby pair (xmpp_component/pair.py).
+        self.pair: PairMember | None = None
+        self.lost_lock = False  # stopped because the active lock's session was lost (exit 3)
+
+    @property
+    def role(self) -> str:
+        """ "standby", "active" (of a pair) or "single" (SQLite: nothing to share)."""
+        return self.pair.role if self.pair is not None else "single"
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -488,7 +497,61 @@ class App:
 
     # --- life-cycle --------------------------------------------------------------------------------
 
+    async def _wait_until_active(self, install_signal_handlers: bool) -> bool:
+        """Open the store, report "standby" and wait for the active lock; False if asked to stop
+        first (everything opened here is closed again)."""
+        cfg = self.config
+        self.pair = pair = PairMember(cfg.store.url, _reveal(cfg.store_password), cfg.component.jid)
+        loop = asyncio.get_running_loop()
+        if install_signal_handlers:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_stop)
+        waiting = asyncio.ensure_future(pair.wait_until_active())
+        try:
+            self.store = await open_store(cfg.store.path, cfg.store.url, _reveal(cfg.store_password))
+            if cfg.ops.enabled:
+                self.ops = OpsServer(self, cfg.ops)
+                await self.ops.start()
+            stopping = asyncio.ensure_future(self._stop_requested.wait())
+            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if waiting.done() and not self._stop_requested.is_set():
+                self._spawn(self._watch_lock(pair), "active-lock")
+                return True
+        except BaseException:
+            await self._close_standby()
+            raise
+        finally:
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+            if install_signal_handlers:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+        await self._close_standby()
+        log.info("stopped (standby)")
+        return False
+
+    async def _close_standby(self) -> None:
+        if self.ops is not None:
+            await self.ops.stop()
+        if self.store is not None:
+            await self.store.close()
+        if self.pair is not None:
+            await self.pair.close()
+
+    async def _watch_lock(self, pair: PairMember) -> None:
+        await pair.watch()
+        if not self._stop_requested.is_set():
+            log.error(
+                "lost the active lock's PostgreSQL session: stopping now, without goodbyes "
+                "(the standby may already be active); exiting with status 3"
+            )
+            self.lost_lock = True
+            self.request_stop()
+
     async def run(self, install_signal_handlers: bool = True) -> None:
+        if self.config.store.url and not await self._wait_until_active(install_signal_handlers):
+            return
         await self._build()
         assert self.store is not None
         assert self.supervisor is not None
@@ -512,7 +575,7 @@ class App:
                     "phone JID; subscriptions to phone JIDs are refused, no chat presence is followed "
                     "and commands answer 'not provisioned'"
                 )
-            if self.config.ops.enabled:
+            if self.config.ops.enabled and self.ops is None:  # a standby started it already
                 self.ops = OpsServer(self, self.config.ops)
                 await self.ops.start()
             supervising = asyncio.create_task(self.supervisor.run(), name="xmpp-supervisor")
@@ -538,6 +601,8 @@ class App:
             if self.ops is not None:
                 await self.ops.stop()
             await self.store.close()
+            if self.pair is not None:
+                await self.pair.close()  # last: the standby takes over once we are gone
             log.info("stopped")
 
     # --- what the administrators' commands read and change --------------------------------------
@@ -556,7 +621,9 @@ class App:
 
     async def _shutdown(self, supervising: asyncio.Task[None]) -> None:
         assert self.supervisor is not None
-        if self.supervisor.online.is_set():
+        # Without the lock, the other instance may be serving already: our goodbyes would
+        # tell every watcher "unavailable" on top of its presences.
+        if self.supervisor.online.is_set() and not self.lost_lock:
             for hook in self.shutdown_hooks:
                 try:
                     await hook()

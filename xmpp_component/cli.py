@@ -1,7 +1,7 @@
 """The ``phonepresence`` command.
 
 Exit status: 0 after a requested stop, 2 for a configuration error (one line naming the key),
-1 for anything unexpected.
+3 when the active instance of a pair lost its lock (it stops serving), 1 for anything unexpected.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from xmpp_component.config import ConfigError, load_config
 from xmpp_component.logs import setup_logging
 
 EXIT_CONFIG = 2
+EXIT_LOST_LOCK = 3  # the active instance of a pair lost its lock's PostgreSQL session
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     except SchemaError as exc:
         logging.getLogger("phonepresence").error("%s", exc)
         return EXIT_CONFIG
+    if app.lost_lock:
+        return EXIT_LOST_LOCK
     return EXIT_CONFIG if app.fatal else 0
 
 
