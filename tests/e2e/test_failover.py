@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from devservers.pair import Instance
 from devservers.postgres import PostgresServer
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import disconnect_client
-from tests.e2e.pair import Instance
 from tests.e2e.test_privileged_presence import fresh_login, login, watch_phones
 from tests.e2e.watch import PresenceWatch
 from wazo_sim.app import WazoSimulator

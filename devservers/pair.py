@@ -1,21 +1,22 @@
-"""Run instances of an active/standby pair as real ``phonepresence run`` processes (PostgreSQL
-store, Prosody, the Wazo simulator) and read their ops endpoints."""
+"""Instances of an active/standby pair as real ``phonepresence run`` processes (PostgreSQL store,
+Prosody, the Wazo simulator), with their ops endpoints: for the failover test and its benchmark."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
 
 from devservers.net import free_port
 from devservers.prosody import ProsodyServer
-from tests.e2e.test_combined_presence import SERVICE_PASSWORD
-from tests.xmpp.appctl import wait_until
 from wazo_sim.app import WazoSimulator
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
+SERVICE_PASSWORD = "phonepresence-pass"  # the simulator's demo service account
 
 
 class Instance:
@@ -59,19 +60,24 @@ class Instance:
             return 0, ""
 
     async def wait_route(self, route: str, status: int, text: str, timeout: float = 20.0) -> None:
-        deadline = _now() + timeout
+        deadline = time.monotonic() + timeout
         while True:
             got = await self.get(route)
             if got[0] == status and text in got[1]:
                 return
             assert self.process.poll() is None, f"the instance exited:\n{self.log_tail()}"
-            assert _now() < deadline, (
+            assert time.monotonic() < deadline, (
                 f"{route} never answered {status} {text!r} (last {got}):\n{self.log_tail()}"
             )
-            await _sleep(0.05)
+            await asyncio.sleep(0.05)
 
     async def wait_exit(self, timeout: float) -> int:
-        await wait_until(lambda: self.process.poll() is not None, timeout, "the instance to exit")
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None:
+            assert time.monotonic() < deadline, (
+                f"the instance did not exit within {timeout} s:\n{self.log_tail()}"
+            )
+            await asyncio.sleep(0.05)
         return int(self.process.returncode)
 
     def kill(self) -> None:
@@ -82,15 +88,3 @@ class Instance:
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _now() -> float:
-    import asyncio
-
-    return asyncio.get_running_loop().time()
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
