@@ -85,13 +85,14 @@ async def test_the_active_stops_serving_when_postgresql_stops(
     own = PostgresServer(tmp_path / "pg")  # its own server: stopping the run's would end other tests'
     own.start()
     instance = None
-    bob = None
+    carol = None
     try:
         url = await own.new_database()
         instance = Instance(prosody, sim, url, tmp_path, "lonely")
         await instance.wait_route("/readyz", 200, "ready")
-        bob = await fresh_login(prosody, "bob")
-        watch = await watch_phones(prosody, bob, "alice")
+        # carol: bob's roster on the shared server still holds the other test's subscription.
+        carol = await fresh_login(prosody, "carol")
+        watch = await watch_phones(prosody, carol, "alice")
         await watch.wait_for(f"alice@{prosody.component}", ptype="available")
         mark = watch.mark()
         await asyncio.to_thread(own.stop)
@@ -100,8 +101,8 @@ async def test_the_active_stops_serving_when_postgresql_stops(
         # No goodbye: the standby may already be serving these watchers.
         assert [s for s in watch.from_(f"alice@{prosody.component}", mark) if s.ptype == "unavailable"] == []
     finally:
-        if bob is not None:
-            await disconnect_client(bob)
+        if carol is not None:
+            await disconnect_client(carol)
         if instance is not None:
             instance.kill()
         own.remove()
