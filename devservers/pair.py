@@ -22,7 +22,16 @@ SERVICE_PASSWORD = "phonepresence-pass"  # the simulator's demo service account
 class Instance:
     """One ``phonepresence run`` process with its own ops port and log file."""
 
-    def __init__(self, server: ProsodyServer, sim: WazoSimulator, url: str, workdir: Path, name: str) -> None:
+    def __init__(
+        self,
+        server: ProsodyServer,
+        sim: WazoSimulator,
+        url: str,
+        workdir: Path,
+        name: str,
+        extra_toml: str = "",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.ops_port = free_port()
         self.log = workdir / f"{name}.log"
         self.config = workdir / f"{name}.toml"
@@ -33,12 +42,13 @@ class Instance:
             f'[store]\nurl = "{url}"\n'
             f'[wazo]\nenabled = true\nbase_url = "{sim.base_url}"\nusername = "phonepresence"\n'
             "[presence]\nprivilege_grace = 0.3\n"
-            f'[ops]\nenabled = true\nport = {self.ops_port}\n[logging]\nlevel = "info"\n'
+            f'[ops]\nenabled = true\nport = {self.ops_port}\n[logging]\nlevel = "info"\n' + extra_toml
         )
         env = {
             **server.environment_for_component(),
             "PHONEPRESENCE_WAZO_PASSWORD": SERVICE_PASSWORD,
             "PYTHONPATH": str(REPO),
+            **(env or {}),
         }
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(

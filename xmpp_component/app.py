@@ -563,6 +563,7 @@ class App:
                 loop.add_signal_handler(signal.SIGHUP, self.admin.reload)
             await self.call_rules.load()
             if self.calendar is not None:
+                self.call_rules.hold_until_calendar_read()
                 self._spawn(self.calendar.run(), "calendar")
             if self.address_book_sync is not None:
                 self._spawn(self.address_book_sync.run(), "address-book-sync")

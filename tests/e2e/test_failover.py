@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,20 @@ import pytest
 from devservers.pair import Instance
 from devservers.postgres import PostgresServer
 from devservers.prosody import ProsodyServer
+from devservers.radicale import SERVICE_PASSWORD as CALDAV_PASSWORD
+from devservers.radicale import SERVICE_USER as CALDAV_USER
+from devservers.radicale import RadicaleServer
 from devservers.xmpp_client import disconnect_client
+from rules.model import CallTarget, RuleSettings, Target
+from store.postgres import PostgresStore
+from tests.calendar.ics import event
+from tests.e2e.test_combined_presence import ALICE_UUID
+from tests.e2e.test_meeting_routing import ALICE_JID, alice, calendar_name, seconds_from_now, sleep_until
 from tests.e2e.test_privileged_presence import fresh_login, login, watch_phones
 from tests.e2e.watch import PresenceWatch
+from tests.xmpp.appctl import wait_until
 from wazo_sim.app import WazoSimulator
+from xmpp_component.user_settings import UserSettings
 
 pytestmark = pytest.mark.server
 
@@ -106,3 +117,52 @@ async def test_the_active_stops_serving_when_postgresql_stops(
         if instance is not None:
             instance.kill()
         own.remove()
+
+
+async def test_the_standby_resumes_the_meeting_routing_of_the_killed_active(
+    prosody: ProsodyServer,
+    radicale: RadicaleServer,
+    sim: WazoSimulator,
+    postgres: PostgresServer,
+    tmp_path: Path,
+) -> None:
+    url = await postgres.new_database()
+    async with PostgresStore(url) as store:  # alice's rule: calls to 1003 during meetings
+        settings = UserSettings(store)
+        await settings.load()
+        meeting_to_1003 = RuleSettings(meeting_calls=CallTarget(Target.NUMBER, "1003"))
+        await settings.set_call_rules(ALICE_UUID, ALICE_JID, meeting_to_1003)
+    sim.set_forward("alice", False, "+4930123456")  # her own forward, disabled, with a destination
+    calendar = calendar_name(tmp_path)
+    radicale.make_calendar("alice", calendar)
+    start = seconds_from_now(4)
+    end = start + timedelta(seconds=6)
+    radicale.put_event("alice", "board", event("board", start, end), calendar)
+    extra = (
+        f'[calendar]\nenabled = true\nurl_template = "{radicale.base_url}/{{localpart}}/{calendar}/"\n'
+        f'username = "{CALDAV_USER}"\npoll_interval = 60.0\n'
+    )
+    env = {"PHONEPRESENCE_CALDAV_PASSWORD": CALDAV_PASSWORD}
+    first = Instance(prosody, sim, url, tmp_path, "first", extra, env)
+    instances = [first]
+    try:
+        await first.wait_route("/readyz", 200, "ready")
+        second = Instance(prosody, sim, url, tmp_path, "second", extra, env)
+        instances.append(second)
+        await second.wait_route("/healthz", 200, "standby")
+        forwarded = {"enabled": True, "destination": "1003"}
+        await wait_until(
+            lambda: alice(sim)["forwards"]["unconditional"] == forwarded, 20, "the meeting's forward"
+        )
+        first.kill()  # during the meeting
+        await second.wait_route("/readyz", 200, "ready")
+        assert alice(sim)["forwards"]["unconditional"] == forwarded  # kept, not undone by the takeover
+        # At the meeting's end the new active gives back her own forward: it had the record the
+        # killed one stored (without it, 1003 would look like her own and stay).
+        await sleep_until(end + timedelta(seconds=1))
+        own = {"enabled": False, "destination": "+4930123456"}
+        await wait_until(lambda: alice(sim)["forwards"]["unconditional"] == own, 15, "her own forward back")
+        assert alice(sim)["dnd"] is False
+    finally:
+        for instance in instances:
+            instance.kill()
