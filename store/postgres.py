@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -446,3 +447,31 @@ async def _close_quietly(connection: asyncpg.Connection) -> None:
             await connection.close()
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
         connection.terminate()
+
+
+@dataclass(frozen=True)
+class PostgresState:
+    """What ``phonepresence doctor`` reports of a PostgreSQL store, read without changing it."""
+
+    schema_version: int  # 0: no schema yet (the first start creates it)
+    active_instance: bool  # some session holds the active lock of the component domain
+
+
+async def inspect(url: str, password: str | None, component: str, timeout: float = 10.0) -> PostgresState:
+    connection = await asyncpg.connect(url, password=password, timeout=timeout)
+    try:
+        version = 0
+        if await connection.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
+            version = int(await connection.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
+        key = lock_key(f"phonepresence:active:{component}") & 0xFFFFFFFFFFFFFFFF
+        # A bigint advisory lock shows in pg_locks as classid = high 32 bits, objid = low 32 bits.
+        held = await connection.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1)""",
+            key >> 32,
+            key & 0xFFFFFFFF,
+        )
+        return PostgresState(version, bool(held))
+    finally:
+        await _close_quietly(connection)
