@@ -116,6 +116,19 @@ def lock_key(name: str) -> int:
 MIGRATION_LOCK = lock_key("phonepresence:migrations")
 
 
+def _lock_row(key: int) -> tuple[int, int]:
+    """(classid, objid) of a bigint advisory lock in pg_locks: its high and low 32 bits."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return unsigned >> 32, unsigned & 0xFFFFFFFF
+
+
+# This session's (or any session's, without the pid test) hold on one bigint advisory lock.
+_HELD = """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1
+               AND ($3 OR pid = pg_backend_pid()))"""
+
+
 def _count(status: str) -> int:
     """Rows touched, from a command status such as ``INSERT 0 1`` or ``UPDATE 3``."""
     return int(status.rsplit(" ", 1)[-1])
@@ -416,12 +429,7 @@ class ActiveLock:
         assert connection is not None, "watch() before acquire()"
         while not self.lost.is_set():
             try:
-                held = await connection.fetchval(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                    "AND pid = pg_backend_pid() AND objid = ($1::bigint & 4294967295)::oid",
-                    self.key,
-                    timeout=timeout,
-                )
+                held = await connection.fetchval(_HELD, *_lock_row(self.key), False, timeout=timeout)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
                 log.error("the connection holding the active lock failed: %s", error or type(error).__name__)
                 break
@@ -463,15 +471,8 @@ async def inspect(url: str, password: str | None, component: str, timeout: float
         version = 0
         if await connection.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
             version = int(await connection.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
-        key = lock_key(f"phonepresence:active:{component}") & 0xFFFFFFFFFFFFFFFF
-        # A bigint advisory lock shows in pg_locks as classid = high 32 bits, objid = low 32 bits.
-        held = await connection.fetchval(
-            """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
-                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                   AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1)""",
-            key >> 32,
-            key & 0xFFFFFFFF,
-        )
+        key = lock_key(f"phonepresence:active:{component}")
+        held = await connection.fetchval(_HELD, *_lock_row(key), True)
         return PostgresState(version, bool(held))
     finally:
         await _close_quietly(connection)

@@ -506,6 +506,8 @@ class App:
         if install_signal_handlers:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.request_stop)
+            # Without this, SIGHUP (systemctl reload) would end the standby.
+            loop.add_signal_handler(signal.SIGHUP, self._reload_on_standby)
         waiting = asyncio.ensure_future(pair.wait_until_active())
         try:
             self.store = await open_store(cfg.store.path, cfg.store.url, _reveal(cfg.store_password))
@@ -525,11 +527,17 @@ class App:
             waiting.cancel()
             await asyncio.gather(waiting, return_exceptions=True)
             if install_signal_handlers:
-                for sig in (signal.SIGINT, signal.SIGTERM):
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
         await self._close_standby()
         log.info("stopped (standby)")
         return False
+
+    def _reload_on_standby(self) -> None:
+        log.warning(
+            "standby: a reload applies to the serving instance only; restart this one to read "
+            "a changed configuration file before it takes over"
+        )
 
     async def _close_standby(self) -> None:
         if self.ops is not None:

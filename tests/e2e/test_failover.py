@@ -5,6 +5,7 @@ answers from the stored subscriptions; stop PostgreSQL and the active stops serv
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -60,6 +61,11 @@ async def test_the_standby_takes_over_when_the_active_is_killed(
             "not ready: standby (another instance holds the active lock)\n",
         )
         assert "phonepresence_active 0.0" in (await second.get("/metrics"))[1]
+        second.process.send_signal(signal.SIGHUP)  # systemctl reload on the standby's host
+        await wait_until(
+            lambda: "a reload applies to the serving instance only" in second.log.read_text(), 10
+        )
+        await second.wait_route("/healthz", 200, "standby")  # still there, still waiting
 
         bob = await fresh_login(prosody, "bob")
         watch = await watch_phones(prosody, bob, "alice")  # stored by the first instance
