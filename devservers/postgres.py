@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,6 +177,34 @@ class PostgresServer:
                 self.process.kill()
                 self.process.wait(timeout)
         self.process = None
+
+    def _pids(self) -> list[int]:
+        """The postmaster and its children (backends, background workers), by /proc."""
+        assert self.process is not None
+        root = self.process.pid
+        pids = [root]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # Field 4 is the parent pid; the command name (field 2) may hold spaces: split after ")".
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == root:
+                    pids.append(int(stat.parent.name))
+        return pids
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP the server and every process of it for the block: connections stay open and
+        nothing answers, as across a network partition. Always SIGCONTs."""
+        if not self.alive:
+            raise RuntimeError("the server is not running")
+        pids = self._pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
     def remove(self) -> None:
         self.stop()

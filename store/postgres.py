@@ -129,6 +129,10 @@ _HELD = """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND
                AND ($3 OR pid = pg_backend_pid()))"""
 
 
+# Longest wait for a graceful close of the store's connections.
+CLOSE_GRACE = 2.0
+
+
 def _count(status: str) -> int:
     """Rows touched, from a command status such as ``INSERT 0 1`` or ``UPDATE 3``."""
     return int(status.rsplit(" ", 1)[-1])
@@ -167,7 +171,22 @@ class PostgresStore:
     async def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            await pool.close()
+            # Bounded: a server that stopped answering (a partition) would hold a graceful close.
+            try:
+                async with asyncio.timeout(CLOSE_GRACE):
+                    await pool.close()
+            except TimeoutError:
+                log.warning(
+                    "store %s did not close within %.0f s; connections dropped", self.url, CLOSE_GRACE
+                )
+                pool.terminate()
+
+    def terminate(self) -> None:
+        """Drop every connection now, without waiting for the server: for an instance that lost
+        the active lock, which must not write to the shared store any more (the new active
+        one may be writing), even while PostgreSQL does not answer."""
+        if self._pool is not None:
+            self._pool.terminate()
 
     async def __aenter__(self) -> PostgresStore:
         return await self.open()
@@ -431,7 +450,8 @@ class ActiveLock:
             try:
                 held = await connection.fetchval(_HELD, *_lock_row(self.key), False, timeout=timeout)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
-                log.error("the connection holding the active lock failed: %s", error or type(error).__name__)
+                reason = str(error) or type(error).__name__
+                log.error("the connection holding the active lock failed: %s", reason)
                 break
             if not held:
                 log.error("the active lock is no longer held by this instance's session")
@@ -446,12 +466,15 @@ class ActiveLock:
         """Release the lock by ending its session."""
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            await _close_quietly(connection)
+            if self.lost.is_set():
+                connection.terminate()  # nothing to say goodbye to
+            else:
+                await _close_quietly(connection)
 
 
 async def _close_quietly(connection: asyncpg.Connection) -> None:
     try:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(CLOSE_GRACE):
             await connection.close()
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
         connection.terminate()

@@ -32,6 +32,7 @@ from presence.sources.wazo.tenants import SeveralTenants, check_single_tenant
 from presence.sources.wazo.tracker import PhoneStateTracker
 from presence.waiting import wait_event
 from store import StateStore, open_store
+from store.postgres import PostgresStore
 from xmpp_component.admin_ops import AdminOps
 from xmpp_component.call_rules import CallRules
 from xmpp_component.commands import install_commands
@@ -550,6 +551,8 @@ class App:
     async def _watch_lock(self, pair: PairMember) -> None:
         await pair.watch()
         if not self._stop_requested.is_set():
+            if isinstance(self.store, PostgresStore):
+                self.store.terminate()  # from now on the other instance may own the store
             log.error(
                 "lost the active lock's PostgreSQL session: stopping now, without goodbyes "
                 "(the standby may already be active); exiting with status 3"

@@ -50,7 +50,7 @@ class PairMember:
                 delay = retry.next_delay()
                 log.warning(
                     "standby: cannot wait for the active lock (%s); trying again in %.1f s",
-                    error or type(error).__name__,
+                    str(error) or type(error).__name__,
                     delay,
                 )
                 await asyncio.sleep(delay)

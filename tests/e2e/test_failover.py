@@ -112,8 +112,10 @@ async def test_the_active_stops_serving_when_postgresql_stops(
         watch = await watch_phones(prosody, carol, "alice")
         await watch.wait_for(f"alice@{prosody.component}", ptype="available")
         mark = watch.mark()
+        stopped_at = time.monotonic()
         await asyncio.to_thread(own.stop)
         assert await instance.wait_exit(15) == 3, instance.log_tail()
+        print(f"\nthe active exited {time.monotonic() - stopped_at:.2f} s after PostgreSQL was stopped")
         assert "lost the active lock" in instance.log.read_text()
         # No goodbye: the standby may already be serving these watchers.
         assert [s for s in watch.from_(f"alice@{prosody.component}", mark) if s.ptype == "unavailable"] == []
@@ -172,3 +174,25 @@ async def test_the_standby_resumes_the_meeting_routing_of_the_killed_active(
     finally:
         for instance in instances:
             instance.kill()
+
+
+async def test_the_active_stops_serving_when_postgresql_stops_answering(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    # A partition: the lock's connection stays open and nothing answers (no FIN, no error).
+    own = PostgresServer(tmp_path / "pg")
+    own.start()
+    instance = None
+    try:
+        url = await own.new_database()
+        instance = Instance(prosody, sim, url, tmp_path, "partitioned")
+        await instance.wait_route("/readyz", 200, "ready")
+        with own.frozen():
+            frozen_at = time.monotonic()
+            assert await instance.wait_exit(15) == 3, instance.log_tail()
+            print(f"\nthe active exited {time.monotonic() - frozen_at:.2f} s after PostgreSQL froze")
+        assert "lost the active lock" in instance.log.read_text()
+    finally:
+        if instance is not None:
+            instance.kill()
+        own.remove()
