@@ -8,8 +8,8 @@ STAMP  := $(VENV)/.installed
 
 # Debian packages the test servers and the demo need. Checked one binary/file each so that a
 # machine that already has them does not call apt-get at all.
-APT_PACKAGES := prosody prosody-modules lua-unbound lua-sec lua-event ejabberd slapd ldap-utils
-SYSTEM_STAMP := /usr/bin/prosody /usr/lib/prosody/modules/mod_privilege/mod_privilege.lua /usr/sbin/ejabberdctl /usr/sbin/slapd /usr/bin/ldapsearch
+APT_PACKAGES := prosody prosody-modules lua-unbound lua-sec lua-event ejabberd slapd ldap-utils postgresql
+SYSTEM_STAMP := /usr/bin/prosody /usr/lib/prosody/modules/mod_privilege/mod_privilege.lua /usr/sbin/ejabberdctl /usr/sbin/slapd /usr/bin/ldapsearch /usr/lib/postgresql/*/bin/initdb
 
 .PHONY: help system venv lint typecheck unit test demo bench clean
 

@@ -14,7 +14,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("latency", "fanout", "scale", "commands", "rosters", "calendar", "directory")
+BENCHMARKS = (
+    "latency",
+    "fanout",
+    "scale",
+    "commands",
+    "rosters",
+    "calendar",
+    "directory",
+    "failover",
+    "store",
+)
 
 
 def main() -> int:

@@ -17,6 +17,8 @@ from types import TracebackType
 
 import aiosqlite
 
+from store.api import CallRow
+
 log = logging.getLogger(__name__)
 
 
@@ -121,10 +123,6 @@ MIGRATIONS: Sequence[Sequence[str]] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
-
-# One call_history row: (user uuid, call key, direction, outcome, number, name, started_at in unix
-# milliseconds, duration in seconds).
-CallRow = tuple[str, str, str, str, str, str, int, int]
 
 
 class Store:

@@ -9,6 +9,7 @@ import pytest
 from slixmpp import ClientXMPP
 
 from devservers.ejabberd import EjabberdServer
+from devservers.postgres import PostgresServer
 from devservers.prosody import ProsodyServer
 from devservers.radicale import RadicaleServer
 from devservers.slapd import SlapdServer
@@ -71,6 +72,42 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """PostgreSQL for the whole run (initdb takes a while); each test takes a new database."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    server.start()  # raises (failing the tests) if PostgreSQL cannot start: never a skip
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+async def postgres_url(postgres: PostgresServer) -> str:
+    """The URL of a new, empty database on the run's PostgreSQL."""
+    return await postgres.new_database()
+
+
+StoreOpener = Callable[[], Any]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.server)])
+async def store_opener(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> StoreOpener:
+    """Runs a store test on both stores: ``async with store_opener() as store`` opens a store on the
+    test's own database (SQLite file or PostgreSQL database), the same one at each call."""
+    from store.db import Store
+    from store.postgres import PostgresStore
+
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("store") / "db.sqlite"
+        return lambda: Store(path)
+    url = await request.getfixturevalue("postgres").new_database()
+    return lambda: PostgresStore(url)
 
 
 @pytest.fixture(scope="module", params=["prosody", "ejabberd"])

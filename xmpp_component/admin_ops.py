@@ -113,6 +113,8 @@ class AdminOps:
         rows.append(("Subscriptions", str(subs)))
         rows.append(("Chat users with presence", str(app.chat_sessions_known())))
         rows.append(("Publish backlog", "yes" if app.publish_backlog() else "none"))
+        # Only a serving instance answers commands: with PostgreSQL, the active one of a pair.
+        rows.append(("Store", "PostgreSQL, active instance of a pair" if app.pair is not None else "SQLite"))
         rows.extend(self._source_rows())
         return rows
 

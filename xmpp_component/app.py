@@ -39,13 +39,14 @@ from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.confd import WazoUser
-from presence.sources.wazo.config import WazoSettings
+from presence.sources.wazo.config import Secret, WazoSettings
 from presence.sources.wazo.errors import WazoError
 from presence.sources.wazo.tenants import SeveralTenants, check_single_tenant
 from presence.sources.wazo.tracker import PhoneStateTracker
 from presence.voicemail_links import LinkSigner
 from presence.waiting import wait_event
-from store import Store
+from store import StateStore, open_store
+from store.postgres import PostgresStore
 from xmpp_component.admin_ops import AdminOps
 from xmpp_component.call_history import CallHistory
 from xmpp_component.call_rules import CallRules
@@ -57,6 +58,7 @@ from xmpp_component.connection import ConnectionSupervisor
 from xmpp_component.directory_sources import address_book_sync, set_address_book_users
 from xmpp_component.im_presence import BARRIER_TIMEOUT, ImPresenceIntake
 from xmpp_component.ops import Metrics, OpsServer, PublishLatency
+from xmpp_component.pair import PairMember
 from xmpp_component.phone_jids import PhoneJidService
 from xmpp_component.phone_vcards import PhoneVCards
 from xmpp_component.publisher import Publisher
@@ -100,6 +102,10 @@ def wazo_settings(config: Config) -> WazoSettings:
     )
 
 
+def _reveal(secret: Secret | None) -> str | None:
+    return secret.reveal() if secret is not None else None
+
+
 def freeze_long_lived() -> None:
     """Move every object alive now out of the cyclic GC's reach (``gc.freeze``).
 
@@ -116,7 +122,7 @@ class App:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.domains = user_domains(config)
-        self.store: Store | None = None
+        self.store: StateStore | None = None
         self.xmpp: PhoneComponent | None = None
         self.supervisor: ConnectionSupervisor | None = None
         self.hub = PresenceHub()
@@ -155,6 +161,14 @@ class App:
         self.ops: OpsServer | None = None
         # The voicemail "listen" links' listener ([http]); None when disabled.
         self.voicemail_http: VoicemailHttpServer | None = None
+        # With a PostgreSQL store: one of an active/standby pair (xmpp_component/pair.py).
+        self.pair: PairMember | None = None
+        self.lost_lock = False  # stopped because the active lock's session was lost (exit 3)
+
+    @property
+    def role(self) -> str:
+        """ "standby", "active" (of a pair) or "single" (SQLite: nothing to share)."""
+        return self.pair.role if self.pair is not None else "single"
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -175,7 +189,8 @@ class App:
 
     async def _build(self) -> None:
         cfg = self.config
-        self.store = await Store(cfg.store.path).open()
+        if self.store is None:  # an instance of an active/standby pair opened it to wait for the lock
+            self.store = await open_store(cfg.store.path, cfg.store.url, _reveal(cfg.store_password))
         self.xmpp = xmpp = PhoneComponent(
             cfg.component.jid,
             cfg.component_secret.reveal(),
@@ -590,7 +605,71 @@ class App:
 
     # --- life-cycle --------------------------------------------------------------------------------
 
+    async def _wait_until_active(self, install_signal_handlers: bool) -> bool:
+        """Open the store, report "standby" and wait for the active lock; False if asked to stop
+        first (everything opened here is closed again)."""
+        cfg = self.config
+        self.pair = pair = PairMember(cfg.store.url, _reveal(cfg.store_password), cfg.component.jid)
+        loop = asyncio.get_running_loop()
+        if install_signal_handlers:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_stop)
+            # Without this, SIGHUP (systemctl reload) would end the standby.
+            loop.add_signal_handler(signal.SIGHUP, self._reload_on_standby)
+        waiting = asyncio.ensure_future(pair.wait_until_active())
+        try:
+            self.store = await open_store(cfg.store.path, cfg.store.url, _reveal(cfg.store_password))
+            if cfg.ops.enabled:
+                self.ops = OpsServer(self, cfg.ops)
+                await self.ops.start()
+            stopping = asyncio.ensure_future(self._stop_requested.wait())
+            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if waiting.done() and not self._stop_requested.is_set():
+                self._spawn(self._watch_lock(pair), "active-lock")
+                return True
+        except BaseException:
+            await self._close_standby()
+            raise
+        finally:
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+            if install_signal_handlers:
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+        await self._close_standby()
+        log.info("stopped (standby)")
+        return False
+
+    def _reload_on_standby(self) -> None:
+        log.warning(
+            "standby: a reload applies to the serving instance only; restart this one to read "
+            "a changed configuration file before it takes over"
+        )
+
+    async def _close_standby(self) -> None:
+        if self.ops is not None:
+            await self.ops.stop()
+        if self.store is not None:
+            await self.store.close()
+        if self.pair is not None:
+            await self.pair.close()
+
+    async def _watch_lock(self, pair: PairMember) -> None:
+        await pair.watch()
+        if not self._stop_requested.is_set():
+            if isinstance(self.store, PostgresStore):
+                self.store.terminate()  # from now on the other instance may own the store
+            log.error(
+                "lost the active lock's PostgreSQL session: stopping now, without goodbyes "
+                "(the standby may already be active); exiting with status 3"
+            )
+            self.lost_lock = True
+            self.request_stop()
+
     async def run(self, install_signal_handlers: bool = True) -> None:
+        if self.config.store.url and not await self._wait_until_active(install_signal_handlers):
+            return
         await self._build()
         assert self.store is not None
         assert self.supervisor is not None
@@ -602,6 +681,7 @@ class App:
                 loop.add_signal_handler(signal.SIGHUP, self.admin.reload)
             await self.call_rules.load()
             if self.calendar is not None:
+                self.call_rules.hold_until_calendar_read()
                 self._spawn(self.calendar.run(), "calendar")
             if self.address_book_sync is not None:
                 self._spawn(self.address_book_sync.run(), "address-book-sync")
@@ -614,7 +694,7 @@ class App:
                     "phone JID; subscriptions to phone JIDs are refused, no chat presence is followed "
                     "and commands answer 'not provisioned'"
                 )
-            if self.config.ops.enabled:
+            if self.config.ops.enabled and self.ops is None:  # a standby started it already
                 self.ops = OpsServer(self, self.config.ops)
                 await self.ops.start()
             if self.voicemail_http is not None:
@@ -645,6 +725,8 @@ class App:
             if self.voicemail_http is not None:
                 await self.voicemail_http.stop()
             await self.store.close()
+            if self.pair is not None:
+                await self.pair.close()  # last: the standby takes over once we are gone
             log.info("stopped")
 
     # --- what the administrators' commands read and change --------------------------------------
@@ -663,7 +745,9 @@ class App:
 
     async def _shutdown(self, supervising: asyncio.Task[None]) -> None:
         assert self.supervisor is not None
-        if self.supervisor.online.is_set():
+        # Without the lock, the other instance may be serving already: our goodbyes would
+        # tell every watcher "unavailable" on top of its presences.
+        if self.supervisor.online.is_set() and not self.lost_lock:
             for hook in self.shutdown_hooks:
                 try:
                     await hook()

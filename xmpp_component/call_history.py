@@ -43,7 +43,7 @@ from presence.call_history import (
 from presence.identity import People
 from presence.model import CallEvent, CallsResynced, PhoneEvent, VoicemailReceived
 from presence.phone_numbers import DialInputError, display_number, parse_number
-from store import Store
+from store import StateStore
 from xmpp_component.commands.links import call_link
 from xmpp_component.config import CallsSection
 from xmpp_component.user_settings import UserSettings
@@ -62,7 +62,7 @@ CLOSE_TIMEOUT = 5.0
 class CallHistory:
     def __init__(
         self,
-        store: Store,
+        store: StateStore,
         settings: UserSettings,
         people: Callable[[], People],
         send: SendChat,

@@ -27,7 +27,7 @@ from presence.sources.wazo.errors import WazoError, WazoShapeError
 from rules.engine import ROUTING_TABLE, Decision, RuleInputs, decide
 from rules.model import Forward, Interval, PbxRouting, Target
 from rules.reconcile import NO_RECORD, Override, RoutingRecord, plan
-from store import Store
+from store import StateStore
 from xmpp_component.commands.base import Requester
 from xmpp_component.user_settings import UserSettings
 
@@ -39,6 +39,9 @@ class NotConnected(Exception):
 
 
 BOUNDARY_MARGIN = 0.01  # s after a boundary: the interval test is start <= now < end
+# After a start (a restart, the standby taking over), the longest wait for a user's first calendar
+# read before the routing of ours on their PBX is judged without their meetings.
+CALENDAR_FIRST_READ_WAIT = 30.0
 
 
 def _routing_json(routing: PbxRouting) -> dict[str, Any]:
@@ -87,7 +90,7 @@ class CallRules:
         self,
         hub: PresenceHub,
         settings: UserSettings,
-        store: Store,
+        store: StateStore,
         people: Callable[[], People],
         wazo: Callable[[], WazoClient | None],
         tz: tzinfo = UTC,
@@ -108,7 +111,15 @@ class CallRules:
         self._locks: dict[str, asyncio.Lock] = {}
         self._retries: dict[str, Backoff] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._calendar_deadline: float | None = None  # loop time; see hold_until_calendar_read
         hub.add_listener(self._on_presence)
+
+    def hold_until_calendar_read(self, timeout: float = CALENDAR_FIRST_READ_WAIT) -> None:
+        """Calendars are watched: until a user's calendar was read once (or ``timeout`` passed),
+        leave alone what the rules have on their PBX. Started during a meeting, the rules would
+        otherwise see no meeting, give the user's own routing back, and divert again a moment
+        later when the calendar arrives (a call in between going to the wrong place)."""
+        self._calendar_deadline = asyncio.get_running_loop().time() + timeout
 
     async def load(self) -> None:
         for uuid, text in (await self._store.all_call_routing()).items():
@@ -175,6 +186,8 @@ class CallRules:
         if person is None:
             return
         record = self._records.get(person.wazo_uuid, NO_RECORD)
+        if self._waiting_for_calendar(user_uuid, record):
+            return  # evaluated again by on_intervals, or at the deadline
         if record.override is not None:
             # E.g. after a restart, before the first pass: the DND on the PBX may be ours.
             self._hub.apply_explicit_dnd(user_uuid, record.override.own.dnd)
@@ -186,6 +199,17 @@ class CallRules:
         self._schedule(user_uuid, decision.next_change)
         if decision.overrides or record != NO_RECORD:
             self._start_pass(person)
+
+    def _waiting_for_calendar(self, user_uuid: str, record: RoutingRecord) -> bool:
+        deadline = self._calendar_deadline
+        if deadline is None or record == NO_RECORD or user_uuid in self._intervals:
+            return False
+        loop = asyncio.get_running_loop()
+        if loop.time() >= deadline:
+            return False
+        if user_uuid not in self._timers:
+            self._timers[user_uuid] = loop.call_at(deadline + BOUNDARY_MARGIN, self.evaluate, user_uuid)
+        return True
 
     def _schedule(self, user_uuid: str, when: datetime | None) -> None:
         old = self._timers.pop(user_uuid, None)

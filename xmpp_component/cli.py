@@ -1,7 +1,7 @@
 """The ``phonepresence`` command.
 
 Exit status: 0 after a requested stop, 2 for a configuration error (one line naming the key),
-1 for anything unexpected.
+3 when the active instance of a pair lost its lock (it stops serving), 1 for anything unexpected.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from xmpp_component.config import ConfigError, load_config
 from xmpp_component.logs import setup_logging
 
 EXIT_CONFIG = 2
+EXIT_LOST_LOCK = 3  # the active instance of a pair lost its lock's PostgreSQL session
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,11 +33,46 @@ def _parser() -> argparse.ArgumentParser:
         "doctor", help="check the configuration against the XMPP server and Wazo, one line per check"
     )
     doctor.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
+    migrate = commands.add_parser(
+        "migrate-store",
+        help="copy an SQLite store into a new, empty PostgreSQL store (password: "
+        "$PHONEPRESENCE_STORE_PASSWORD, else ~/.pgpass)",
+    )
+    migrate.add_argument("--from", dest="source", type=Path, required=True, help="the SQLite store file")
+    migrate.add_argument("--to", dest="target", required=True, help="postgresql://user@host:port/database")
     return parser
+
+
+def migrate_store(source: Path, target: str) -> int:
+    """Copy, or say in one line why not (exit 2: nothing was written)."""
+    import os
+
+    from store.copy import CopyRefused, copy_sqlite_to_postgres
+    from xmpp_component.config import _postgres_url
+
+    problem = _postgres_url(target) if target else "a postgresql:// URL"
+    if problem:
+        print(f"phonepresence: --to: expected {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    password = os.environ.get("PHONEPRESENCE_STORE_PASSWORD") or None
+    try:
+        copied = asyncio.run(copy_sqlite_to_postgres(source, target, password))
+    except (CopyRefused, SchemaError) as exc:
+        print(f"phonepresence: migrate-store refused: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"phonepresence: migrate-store: cannot reach {target}: {exc}", file=sys.stderr)
+        return 1
+    for table, rows in copied.items():
+        print(f"{table}: {rows} rows")
+    print(f"{source} copied into {target}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "migrate-store":
+        return migrate_store(args.source, args.target)
     if args.command == "doctor":
         from xmpp_component.doctor import run_doctor  # its own output: one line per check
 
@@ -51,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     secrets = [config.component_secret] + ([config.wazo_password] if config.wazo_password else [])
     secrets += [config.caldav_password] if config.caldav_password else []
+    secrets += [config.store_password] if config.store_password else []
     setup_logging(config.logging.level, secrets, config.logging.format, config.logging.personal_data)
     from xmpp_component.app import App  # imported late: `check-config` needs no XMPP stack
 
@@ -60,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     except SchemaError as exc:
         logging.getLogger("phonepresence").error("%s", exc)
         return EXIT_CONFIG
+    if app.lost_lock:
+        return EXIT_LOST_LOCK
     return EXIT_CONFIG if app.fatal else 0
 
 

@@ -86,6 +86,17 @@ def _env_name(value: str) -> str | None:
     return "the name of an environment variable (letters, digits, _)"
 
 
+def _postgres_url(value: str) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or len(parts.path) < 2:
+        return "a postgresql://user@host:port/database URL"
+    if parts.password is not None:
+        return "a URL without a password (put it in store.password_env or store.password_file)"
+    return None
+
+
 def _http_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme in ("http", "https") and parts.netloc:
@@ -139,6 +150,18 @@ class ComponentSection:
 @dataclass(frozen=True)
 class StoreSection:
     path: str = key("phonepresence.sqlite", doc="SQLite database file (created if missing)")
+    url: str = key(
+        "",
+        check=_postgres_url,
+        doc="PostgreSQL instead of SQLite, e.g. postgresql://phonepresence@db.example.org:5432/phonepresence "
+        "(an active/standby pair shares it)",
+    )
+    password_env: str = key(
+        "PHONEPRESENCE_STORE_PASSWORD", check=_env_name, doc="environment variable holding its password"
+    )
+    password_file: str = key(
+        "", doc="file holding the password (used when the variable is unset; none: ~/.pgpass or trust)"
+    )
 
 
 @dataclass(frozen=True)
@@ -502,6 +525,7 @@ class Config:
     carddav_password: Secret | None = None
     http: HttpSection = field(default_factory=HttpSection)
     http_link_key: Secret | None = None
+    store_password: Secret | None = None
 
 
 def _type_error(expected: type, value: Any) -> str | None:
@@ -525,6 +549,10 @@ def _type_error(expected: type, value: Any) -> str | None:
 
 
 def _describe(value: Any) -> str:
+    if isinstance(value, str) and "@" in value:
+        parts = urlsplit(value)
+        if parts.password is not None:  # a password in a URL is a secret too: never echo it
+            value = value.replace(f":{parts.password}@", ":***@", 1)
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -656,6 +684,13 @@ def parse_config(
                 f"http.link_key: expected at least {MIN_LINK_KEY_LENGTH} characters (a random string, "
                 "e.g. from openssl rand -hex 32)"
             )
+    store: StoreSection = sections["store"]
+    # Optional even with a URL: PostgreSQL may authenticate by ~/.pgpass, a certificate or trust.
+    store_password = (
+        _read_secret(env, store.password_env, store.password_file, "store.password")
+        if store.url and (env.get(store.password_env) or store.password_file)
+        else None
+    )
     return Config(
         component=component,
         store=sections["store"],
@@ -677,6 +712,7 @@ def parse_config(
         carddav_password=carddav_password,
         http=http,
         http_link_key=http_link_key,
+        store_password=store_password,
     )
 
 

@@ -10,7 +10,7 @@ from presence.directory.address_book import COMPANY_BOOK, AddressBookDirectory, 
 from presence.identity import People
 from presence.sources.carddav import AddressBookSync, CardDavReader
 from presence.sources.ldap_directory import LdapDirectory, LdapSettings
-from store import Store
+from store import StateStore
 from xmpp_component.config import Config
 
 
@@ -54,7 +54,7 @@ def build_directory(
     )
 
 
-def address_book_sync(config: Config, store: Store, books: AddressBooks) -> AddressBookSync | None:
+def address_book_sync(config: Config, store: StateStore, books: AddressBooks) -> AddressBookSync | None:
     carddav = config.carddav
     if not carddav.enabled:
         return None

@@ -1,6 +1,7 @@
 """``phonepresence doctor``: check a configuration against the real servers, one line per check.
 
-In order: the configuration; the XMPP server's answer to the component handshake; Wazo reached
+In order: the configuration; the XMPP server's answer to the component handshake; the PostgreSQL
+store when ``store.url`` is set (reachable, schema version, an active instance); Wazo reached
 with TLS as configured; the service account's password; every ACL the component needs
 (presence/sources/wazo/acl.py: read-only calls are tried, the others asked of wazo-auth by
 name); the tenant; the websocket with its subscriptions; how Wazo's users map to chat users.
@@ -76,6 +77,8 @@ class Doctor:
             return 1
         self._report(OK, "configuration", f"{path} is valid")
         await self._check_xmpp(config)
+        if config.store.url:
+            await self._check_store(config)
         if not config.wazo.enabled:
             self._report(WARN, "Wazo", "wazo.enabled = false: no phone state; set it to true to use Wazo")
         else:
@@ -111,6 +114,43 @@ class Doctor:
             )
         else:
             self._report(OK, what, f"{where} accepted {c.jid} with the secret")
+
+    # --- PostgreSQL store ---------------------------------------------------------------------------
+
+    async def _check_store(self, config: Config) -> None:
+        from store.db import SCHEMA_VERSION
+        from store.postgres import inspect
+
+        password = config.store_password.reveal() if config.store_password is not None else None
+        try:
+            state = await inspect(config.store.url, password, config.component.jid)
+        except Exception as exc:  # unreachable, refused, wrong password, no such database
+            self._report(
+                FAIL,
+                "store",
+                f"cannot use {config.store.url} ({type(exc).__name__}: {exc}); check store.url, the "
+                f"password (${config.store.password_env} or store.password_file) and pg_hba.conf",
+            )
+            return
+        if state.schema_version > SCHEMA_VERSION:
+            self._report(
+                FAIL,
+                "store",
+                f"{config.store.url} has schema version {state.schema_version}, newer than this "
+                f"program's {SCHEMA_VERSION}: run a newer phonepresence",
+            )
+            return
+        schema = (
+            f"schema version {state.schema_version}"
+            if state.schema_version == SCHEMA_VERSION
+            else f"schema version {state.schema_version} (the next start migrates it to {SCHEMA_VERSION})"
+        )
+        active = (
+            "an instance is active for this component now (a new one waits as the standby)"
+            if state.active_instance
+            else "no instance is active for this component"
+        )
+        self._report(OK, "store", f"{config.store.url} reachable, {schema}; {active}")
 
     # --- Wazo ----------------------------------------------------------------------------------------
 

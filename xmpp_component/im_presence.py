@@ -26,7 +26,7 @@ from presence.identity import People, Person
 from presence.im import OFFLINE, ImResources
 from presence.model import ImShow
 from presence.waiting import wait_event
-from store import Store
+from store import StateStore
 from xmpp_component.rosters import RosterSync
 from xmpp_component.subscriptions import PhoneSubscriptions
 
@@ -45,7 +45,7 @@ class ImPresenceIntake:
     def __init__(
         self,
         xmpp: ComponentXMPP,
-        store: Store,
+        store: StateStore,
         hub: PresenceHub,
         people: Callable[[], People],
         subscriptions: PhoneSubscriptions,

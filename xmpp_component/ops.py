@@ -132,6 +132,10 @@ class _LiveFigures:
         yield GaugeMetricFamily("phonepresence_subscriptions", "Stored phone-JID subscriptions", value=subs)
         up = 1 if sup is not None and sup.online.is_set() else 0
         yield GaugeMetricFamily("phonepresence_xmpp_up", "1 while the XMPP stream is up", value=up)
+        active = 0 if app.role == "standby" else 1
+        yield GaugeMetricFamily(
+            "phonepresence_active", "1 unless this instance is the standby of a pair", value=active
+        )
         synced = 1 if events is not None and events.synced.is_set() else 0
         yield GaugeMetricFamily(
             "phonepresence_wazo_up", "1 while the Wazo event stream is up and resynchronised", value=synced
@@ -139,6 +143,8 @@ class _LiveFigures:
 
 
 def not_ready_reasons(app: App) -> list[str]:
+    if app.role == "standby":
+        return ["standby (another instance holds the active lock)"]
     reasons = []
     if app.supervisor is None or not app.supervisor.online.is_set():
         reasons.append("XMPP link down")
@@ -192,8 +198,9 @@ class OpsServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _healthz(self, _request: web.Request) -> web.Response:
-        # Answering at all is the check: the handler runs on the component's event loop.
-        return web.Response(text="ok\n")
+        # Answering at all is the check: the handler runs on the component's event loop. A
+        # standby is healthy too; it says so, for whoever looks at which one is active.
+        return web.Response(text="standby\n" if self.app.role == "standby" else "ok\n")
 
     async def _readyz(self, _request: web.Request) -> web.Response:
         reasons = not_ready_reasons(self.app)

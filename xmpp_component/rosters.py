@@ -28,7 +28,7 @@ from presence.rosters import (
     lost_subscriptions,
     roster_changes,
 )
-from store import Store
+from store import StateStore
 from xmpp_component.subscriptions import PhoneSubscriptions
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class RosterSync:
     def __init__(
         self,
         xmpp: ComponentXMPP,
-        store: Store,
+        store: StateStore,
         people: Callable[[], People],
         subscriptions: PhoneSubscriptions,
         policy: PrivacyPolicy,

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator, Mapping
 
 from presence.identity import People
-from store import Store
+from store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ _NO_ALIASES: Mapping[str, set[str]] = {}
 
 
 class PhoneSubscriptions:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StateStore) -> None:
         self._store = store
         # alias -> {subscriber: owner uuid, or None until adopted}: answers stanzas to a phone JID.
         self._by_alias: dict[str, dict[str, str | None]] = {}

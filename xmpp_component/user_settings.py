@@ -18,7 +18,7 @@ from typing import Any
 from presence.identity import People
 from presence.privacy import OwnerPrivacy
 from rules.model import DEFAULT_SETTINGS, CallTarget, RuleSettings, Target
-from store import Store
+from store import StateStore
 from xmpp_component.ring_first import MAIN, RingFirst
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class UserSettings:
     read of Wazo's users maps that JID to a uuid (:meth:`adopt`).
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StateStore) -> None:
         self._store = store
         self._documents: dict[str, dict[str, Any]] = {}  # wazo uuid -> document
         self._privacy: dict[str, OwnerPrivacy] = {}  # wazo uuid -> privacy

@@ -26,7 +26,7 @@ from lxml import etree
 
 from presence.directory.address_book import AddressBooks
 from presence.directory.vcard import Contact, VCardError, parse_vcard
-from store import Store
+from store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ Reader = Any  # anything with ``async read(url, token) -> Delta``
 class AddressBookSync:
     """Keeps the named books (book -> collection URL) in the store and the in-memory index."""
 
-    def __init__(self, reader: Reader, store: Store, books: AddressBooks, interval: float) -> None:
+    def __init__(self, reader: Reader, store: StateStore, books: AddressBooks, interval: float) -> None:
         self.reader = reader
         self.store = store
         self.books = books

@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 
+from devservers.postgres import PostgresServer
 from devservers.prosody import ProsodyServer
 from presence.sources.wazo.acl import required_acls
+from store.db import SCHEMA_VERSION
+from store.postgres import ActiveLock, PostgresStore
 from tests.doctor.tls import self_signed, server_context
 from tests.wazo_client.sim_driver import SERVICE_PASSWORD
 from wazo_sim.acl import AccessCheck
@@ -353,3 +356,36 @@ async def test_verify_tls_false_works_but_warns(
         "the service account's password may be read by whoever answers"
     )
     assert line(lines, "Wazo events").startswith("OK")  # wss:// without verification too
+
+
+async def test_a_postgresql_store_is_checked_without_being_changed(
+    prosody: ProsodyServer, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    url = await postgres.new_database()
+    path = tmp_path / "phonepresence.toml"
+    path.write_text(
+        f'[component]\njid = "{prosody.component}"\nserver_port = {prosody.component_port}\n'
+        f'[store]\nurl = "{url}"\n'
+    )
+    _status, lines = await doctor(path, env(prosody))
+    assert line(lines, "store") == (
+        f"OK   store: {url} reachable, schema version 0 (the next start migrates it to {SCHEMA_VERSION}); "
+        "no instance is active for this component"
+    )
+    async with PostgresStore(url):
+        pass  # a start migrates it
+    lock = ActiveLock(url, None, prosody.component)
+    await lock.acquire()  # an active instance
+    try:
+        _status, lines = await doctor(path, env(prosody))
+    finally:
+        await lock.close()
+    assert line(lines, "store") == (
+        f"OK   store: {url} reachable, schema version {SCHEMA_VERSION}; "
+        "an instance is active for this component now (a new one waits as the standby)"
+    )
+    broken = tmp_path / "broken.toml"
+    broken.write_text(path.read_text().replace(url, url.rsplit("/", 1)[0] + "/no_such_db"))
+    status, lines = await doctor(broken, env(prosody))
+    assert status == 1
+    assert line(lines, "store").startswith("FAIL store: cannot use ")

@@ -123,6 +123,7 @@ async def test_admin_commands_for_an_admin_and_forbidden_for_anyone_else(
             assert "Wazo event stream: synchronised" in report
             assert "Users provisioned: 3" in report
             assert "Users unmatched: 0" in report
+            assert "Store: SQLite" in report
 
             # A new hire whose address is in no chat domain of ours: unmatched, with the reason.
             dave = sim.create_user(

@@ -19,7 +19,7 @@ from presence.sources.wazo.confd import ForwardKind, Forwards
 from presence.sources.wazo.errors import WazoError
 from rules.model import CallTarget, Forward, Interval, PbxRouting, RuleSettings, Target
 from rules.reconcile import NO_RECORD, Override, RoutingRecord
-from store import Store
+from tests.conftest import StoreOpener
 from xmpp_component.call_rules import CallRules, record_from_json, record_to_json
 from xmpp_component.user_settings import UserSettings
 
@@ -38,10 +38,10 @@ def test_routing_records_round_trip_as_json() -> None:
 
 
 async def test_call_rules_settings_are_kept_and_malformed_ones_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    store_opener: StoreOpener, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     rules = RuleSettings(meeting_busy=False, dnd_calls=CallTarget(Target.NUMBER, "+33123456789"))
-    async with Store(tmp_path / "db.sqlite") as store:
+    async with store_opener() as store:
         settings = UserSettings(store)
         await settings.load()
         await settings.set_call_rules("uuid-alice", "alice@example.test", rules)
@@ -87,14 +87,14 @@ class FlakyConfd:
 
 
 async def test_a_wazo_failure_is_retried_until_the_routing_is_applied(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    store_opener: StoreOpener, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     confd = FlakyConfd(failures=2)
     wazo = type("Wazo", (), {"confd": confd})()
     people = People({ALICE.chat_jid: ALICE}, {ALICE.wazo_uuid: ALICE}, {ALICE.localpart: ALICE})
     hub = PresenceHub()
     hub.apply_im(ALICE.wazo_uuid, ImState(ImShow.AVAILABLE))
-    async with Store(tmp_path / "db.sqlite") as store:
+    async with store_opener() as store:
         settings = UserSettings(store)
         await settings.load()
         await settings.set_call_rules(
@@ -114,4 +114,46 @@ async def test_a_wazo_failure_is_retried_until_the_routing_is_applied(
         rules.close()
         assert confd.dnd is True
         assert caplog.text.count("call routing of alice not applied") == 2
+        assert rules.record(ALICE.wazo_uuid).override is not None
+
+
+async def test_started_during_a_meeting_the_routing_waits_for_the_calendar_instead_of_flapping(
+    store_opener: StoreOpener,
+) -> None:
+    # A previous run (or the killed active instance) diverted alice's calls to voicemail for a
+    # meeting, and stored that. The new run knows the record before it has read her calendar.
+    confd = FlakyConfd(failures=0)
+    confd.dnd = True  # what the previous run put on her PBX
+    wazo = type("Wazo", (), {"confd": confd})()
+    people = People({ALICE.chat_jid: ALICE}, {ALICE.wazo_uuid: ALICE}, {ALICE.localpart: ALICE})
+    hub = PresenceHub()
+    hub.apply_im(ALICE.wazo_uuid, ImState(ImShow.AVAILABLE))
+    written: list[bool] = []
+    set_dnd = confd.set_dnd
+
+    async def recording_set_dnd(uuid: str, enabled: bool) -> None:
+        written.append(enabled)
+        await set_dnd(uuid, enabled)
+
+    confd.set_dnd = recording_set_dnd  # type: ignore[method-assign]
+    async with store_opener() as store:
+        settings = UserSettings(store)
+        await settings.load()
+        await settings.set_call_rules(
+            ALICE.wazo_uuid, ALICE.chat_jid, RuleSettings(meeting_calls=CallTarget(Target.VOICEMAIL))
+        )
+        override = Override(PbxRouting(), PbxRouting(dnd=True), confirmed=True)
+        await store.save_call_routing(ALICE.wazo_uuid, record_to_json(RoutingRecord(override)))
+        rules = CallRules(hub, settings, store, lambda: people, lambda: wazo)  # type: ignore[arg-type,return-value]
+        await rules.load()
+        rules.hold_until_calendar_read()
+        rules.on_people()  # Wazo's users read: the calendar not yet
+        await asyncio.sleep(0.5)
+        assert written == []  # nothing given back before her meetings are known
+        now = datetime.now(UTC)
+        rules.on_intervals(ALICE.wazo_uuid, (Interval(now - timedelta(minutes=5), now + timedelta(hours=1)),))
+        await asyncio.sleep(0.5)
+        rules.close()
+        assert written == []  # still in the meeting: the routing stays as it was, never undone
+        assert confd.dnd is True
         assert rules.record(ALICE.wazo_uuid).override is not None

@@ -225,3 +225,35 @@ def test_http_section_needs_a_public_url_and_a_long_enough_key() -> None:
         ConfigError, match=re.escape("http.link_lifetime: expected a number of seconds between 60")
     ):
         parse_config({**minimal(), "http": {"link_lifetime": 5}}, ENV)
+
+
+def test_store_url_selects_postgresql_with_its_password_from_the_environment_or_a_file(
+    tmp_path: Path,
+) -> None:
+    url = "postgresql://phonepresence@db.example.org:5432/phonepresence"
+    config = parse_config({**minimal(), "store": {"url": url}}, ENV)
+    assert config.store.url == url
+    assert config.store_password is None  # ~/.pgpass or trust: PostgreSQL's own means
+    config = parse_config({**minimal(), "store": {"url": url}}, {**ENV, "PHONEPRESENCE_STORE_PASSWORD": "pg"})
+    assert config.store_password is not None
+    assert config.store_password.reveal() == "pg"
+    secret = tmp_path / "pg.secret"
+    secret.write_text("from-file\n")
+    config = parse_config({**minimal(), "store": {"url": url, "password_file": str(secret)}}, ENV)
+    assert config.store_password is not None
+    assert config.store_password.reveal() == "from-file"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://db.example.org/phonepresence", "a postgresql://user@host:port/database URL"),
+        ("postgresql://db.example.org", "a postgresql://user@host:port/database URL"),
+        ("postgresql://u:hunter2@db.example.org/p", "a URL without a password"),
+    ],
+)
+def test_a_bad_store_url_is_refused_naming_the_key(url: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config({**minimal(), "store": {"url": url}}, ENV)
+    assert str(refused.value).startswith(f"store.url: expected {expected}")
+    assert "hunter2" not in str(refused.value)

@@ -8,7 +8,7 @@ import pytest
 
 from presence.identity import MatchRule, PbxUser, People, build_people
 from presence.privacy import OwnerPrivacy
-from store import Store
+from tests.conftest import StoreOpener
 from xmpp_component.commands.base import FieldError
 from xmpp_component.commands.privacy import parse_jids
 from xmpp_component.user_settings import DEFAULT_PRIVACY, UserSettings
@@ -23,8 +23,10 @@ def people(*names: str) -> People:
     return build_people(users, MatchRule.EMAIL, ["example.test"])[0]
 
 
-async def test_privacy_is_saved_merged_with_other_settings_and_reloaded(tmp_path: Path) -> None:
-    async with Store(tmp_path / "db.sqlite") as store:
+async def test_privacy_is_saved_merged_with_other_settings_and_reloaded(
+    store_opener: StoreOpener, tmp_path: Path
+) -> None:
+    async with store_opener() as store:
         await store.save_settings("alice@example.test", '{"calendar": {"busy_status": true}}')
         settings = UserSettings(store)
         await settings.load()
@@ -47,9 +49,9 @@ async def test_privacy_is_saved_merged_with_other_settings_and_reloaded(tmp_path
 
 
 async def test_a_malformed_document_is_logged_ignored_and_kept(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    store_opener: StoreOpener, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with Store(tmp_path / "db.sqlite") as store:
+    async with store_opener() as store:
         await store.save_settings("alice@example.test", "{not json")
         await store.save_settings("bob@example.test", '{"privacy": {"hidden": "yes", "visible_to": []}}')
         settings = UserSettings(store)
@@ -71,11 +73,11 @@ def test_listed_addresses_are_validated_one_by_one() -> None:
 
 
 async def test_call_notices_default_saved_kept_and_malformed_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    store_opener: StoreOpener, caplog: pytest.LogCaptureFixture
 ) -> None:
     from xmpp_component.user_settings import CallNotices
 
-    async with Store(tmp_path / "db.sqlite") as store:
+    async with store_opener() as store:
         await store.save_settings("bob@example.test", '{"call_notices": {"missed_calls": "yes"}}', BOB)
         settings = UserSettings(store)
         await settings.load()

@@ -13,7 +13,7 @@ import pytest
 
 from presence.hub import PresenceHub
 from presence.model import ImShow, ImState, LineState, PhoneState
-from store import Store
+from tests.conftest import StoreOpener
 from xmpp_component import publisher as publisher_module
 from xmpp_component.publisher import Publisher
 from xmpp_component.subscriptions import PhoneSubscriptions
@@ -40,9 +40,10 @@ class FakeStream:
 
 @pytest.fixture
 async def parts(
+    store_opener: StoreOpener,
     tmp_path: Path,
 ) -> AsyncIterator[tuple[FakeStream, PresenceHub, PhoneSubscriptions, list[bool]]]:
-    async with Store(tmp_path / "db.sqlite") as store:
+    async with store_opener() as store:
         subscriptions = PhoneSubscriptions(store)
         await subscriptions.add("alice", "bob@example.test", "alice")
         await subscriptions.add("alice", "carol@example.test", "alice")
@@ -137,8 +138,10 @@ class SlowTransport:
         return 0 if self.drained else 1 << 30
 
 
-async def test_a_change_during_a_paced_resend_is_sent_once_with_the_latest_state(tmp_path: Path) -> None:
-    async with Store(tmp_path / "db.sqlite") as store:
+async def test_a_change_during_a_paced_resend_is_sent_once_with_the_latest_state(
+    store_opener: StoreOpener, tmp_path: Path
+) -> None:
+    async with store_opener() as store:
         subscriptions = PhoneSubscriptions(store)
         owners = [f"user{i:03}" for i in range(250)]
         for owner in owners:

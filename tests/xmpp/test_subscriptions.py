@@ -11,6 +11,7 @@ from presence.identity import MatchRule, PbxUser, People, build_people
 from presence.privacy import OwnerPrivacy
 from store import Store
 from store.db import MIGRATIONS, SCHEMA_VERSION
+from tests.conftest import StoreOpener
 from xmpp_component.subscriptions import PhoneSubscriptions
 from xmpp_component.user_settings import UserSettings
 
@@ -18,8 +19,10 @@ ALICE = "11111111-1111-4111-8111-111111111111"
 BOB = "22222222-2222-4222-8222-222222222222"
 
 
-async def test_subscribe_then_unsubscribe_at_once_ends_unsubscribed_everywhere(tmp_path: Path) -> None:
-    async with Store(tmp_path / "db.sqlite") as store:
+async def test_subscribe_then_unsubscribe_at_once_ends_unsubscribed_everywhere(
+    store_opener: StoreOpener, tmp_path: Path
+) -> None:
+    async with store_opener() as store:
         subscriptions = PhoneSubscriptions(store)
         added, removed = await asyncio.gather(
             subscriptions.add("alice", "bob@example.test", ALICE),
@@ -30,8 +33,8 @@ async def test_subscribe_then_unsubscribe_at_once_ends_unsubscribed_everywhere(t
         assert await store.all_phone_subscriptions() == []
 
 
-async def test_subscriptions_survive_a_reload(tmp_path: Path) -> None:
-    async with Store(tmp_path / "db.sqlite") as store:
+async def test_subscriptions_survive_a_reload(store_opener: StoreOpener, tmp_path: Path) -> None:
+    async with store_opener() as store:
         first = PhoneSubscriptions(store)
         await first.add("alice", "bob@example.test", ALICE)
         await first.add("alice", "carol@example.test", ALICE)
