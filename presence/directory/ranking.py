@@ -19,9 +19,14 @@ _KIND_ORDER = {
 }
 
 
+# Letters Unicode does not decompose into a base letter and an accent, written as people type
+# them on a keyboard without that letter ("Søren" -> "soren", "Łukasz" -> "lukasz").
+_UNDECOMPOSED = str.maketrans({"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ı": "i"})
+
+
 def fold(text: str) -> str:
-    """Case- and accent-insensitive form ("Éloïse" -> "eloise")."""
-    decomposed = unicodedata.normalize("NFKD", text)
+    """Case- and accent-insensitive form ("Éloïse" -> "eloise", "Søren" -> "soren")."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
 
 
