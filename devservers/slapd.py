@@ -68,6 +68,7 @@ KNOWN_PEOPLE = [
     ("edurand", "Éloïse", "Durand", "+33 1 55 50 01 01", "", "2101"),
     ("mcurie", "Marie", "Curie", "+33 1 55 50 01 02", "+33 6 55 50 01 02", ""),
     ("rcarpenter", "Robert", "Carpenter", "+44 20 5550 0103", "", "2103"),
+    ("aturing", "Alan", "Turing", "+44 20 7946 0104", "", ""),  # one number only
 ]
 
 
