@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 
 from devservers.xmpp_client import connect_client, disconnect_client
+from tests.commands.test_click_to_call import Chat
 from tests.e2e.watch import PresenceWatch
 from tests.xmpp.appctl import wait_until
 
@@ -83,6 +84,33 @@ async def test_demo_serves_a_component_a_client_can_discover(tmp_path: Path) -> 
                     await disconnect_client(alice)
                 await http.post(hangup_url)
                 await http.post(hangup_url.replace("/alice/", "/bob/"))
+
+            # The directory, as the banner tells it: one person found in the company directory
+            # (LDAP) is asked about first, then dialled out; the address books answer too.
+            async with aiohttp.ClientSession() as http:
+                alice = await connect_client("alice@example.test", alice_password, port)
+                try:
+                    chat = Chat(alice, component)
+                    reply = await chat.say("call turing")
+                    assert "Call Alan Turing at +44 20 7946 0104 (work, company directory)" in reply, reply
+                    assert reply.endswith("? (yes/no)"), reply
+                    mark = watch.mark()
+                    reply = await chat.say("yes")
+                    assert reply.startswith("Calling Alan Turing (+44 20 7946 0104)"), reply
+                    await watch.wait_for(f"alice@{component}", mark, state="ringing")  # her own phone first
+                    assert (await http.post(alice_answer_url)).status == 204
+                    await watch.wait_for(f"alice@{component}", mark, state="calling")  # out through the trunk
+                    await http.post(hangup_url)
+                    assert "Zoë Müller" in await chat.say("call mul")  # accents ignored
+                    await chat.say("cancel")
+                    reply = await chat.say("call lovelace")
+                    assert "Ada Lovelace at +44 20 7946 0001 (work, company address book)" in reply, reply
+                    assert await chat.say("no") == "Cancelled: nothing was done."
+                    reply = await chat.say("call plombier")
+                    assert "Mario Plombier at +33 6 12 34 56 78 (mobile, your contacts)" in reply, reply
+                    assert await chat.say("no") == "Cancelled: nothing was done."
+                finally:
+                    await disconnect_client(alice)
 
             # A meeting, as the banner tells it: alice shows In a meeting, her calls go to voicemail.
             meeting = re.search(r"meeting:\s+\.venv/bin/python (-m devservers\.meeting .*)", text).group(1)
