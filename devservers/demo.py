@@ -93,11 +93,12 @@ def banner(server: ProsodyServer, sim: WazoSimulator, radicale: RadicaleServer, 
  then bob's phone rings; answer it (curl -X POST {control}/users/bob/answer) and watch
  alice become Calling, then On the phone.
 
- Directory: "call" also finds people outside the phone system, in the company directory (slapd at
- {slapd.uri}, {DEMO_LDAP_PEOPLE + len(KNOWN_PEOPLE)} people) and the address books (Radicale: the company's, and
- alice's own). As alice try "call turing" or "call mul" (LDAP: Zoë Müller...), "call lovelace"
- (company book), "call plombier" (alice's book only). One match outside the phone system is
- asked about first ("Call Alan Turing at +44 20 7946 0104 ...? (yes/no)"): reply yes to dial it.
+ Directory: "call" also finds people outside the phone system, in the company directory
+ (slapd at {slapd.uri}, {DEMO_LDAP_PEOPLE + len(KNOWN_PEOPLE)} people) and the address books
+ (Radicale: the company's, and alice's own). As alice try "call turing" or "call mul" (LDAP:
+ Zoë Müller...), "call lovelace" (company book), "call plombier" (alice's book only). One match
+ outside the phone system is asked about first ("Call Alan Turing at +44 20 7946 0104 ...?
+ (yes/no)"): reply yes to dial it.
  Ctrl-C stops everything.
 ================================================================================
 demo ready

@@ -21,7 +21,9 @@ _KIND_ORDER = {
 
 # Letters Unicode does not decompose into a base letter and an accent, written as people type
 # them on a keyboard without that letter ("Søren" -> "soren", "Łukasz" -> "lukasz").
-_UNDECOMPOSED = str.maketrans({"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ı": "i"})
+_UNDECOMPOSED = str.maketrans(
+    {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "\u0131": "i"}
+)  # dotless i
 
 
 def fold(text: str) -> str:

@@ -234,7 +234,8 @@ async def test_a_name_found_outside_the_phone_system_is_confirmed_in_chat_before
         # one match in the company directory (LDAP): asked, "yes" dials
         reply = await chat.say("call alan turing")
         assert reply.splitlines()[-1] == (
-            "Call Alan Turing at +44 20 7946 0104 (work, company directory), dialled as +442079460104? (yes/no)"
+            "Call Alan Turing at +44 20 7946 0104 (work, company directory), "
+            "dialled as +442079460104? (yes/no)"
         ), reply
         calls = len(sim.originations)
         assert await chat.say("maybe") == "Reply yes to call, or no."  # anything else asks again

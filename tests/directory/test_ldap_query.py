@@ -11,16 +11,16 @@ def test_a_token_is_sent_with_its_accented_spellings_within_the_budget() -> None
     assert {"mul", "mül", "mûl", "muł"} <= set(spellings("mul"))
     assert {"zo", "zö", "žo"} <= set(spellings("zo"))
     assert spellings("Müller")[0] == "Müller"  # as typed first, then the folded prefix's spellings
-    assert "mull" in spellings("muller") and "müll" in spellings("muller")
+    assert {"mull", "müll"} <= set(spellings("muller"))
     for word in ("eloise", "zoe", "muller", "aaaaaaaa", "o'neil"):
         assert len(spellings(word)) <= SPELLING_BUDGET + 1, word
-    assert spellings("aaaa")[1:] and all(len(s) >= 1 for s in spellings("aaaa"))
+    assert spellings("aaaa")[1:] == spellings("aa")  # 8 x 8 = 64 spellings: "aa", not more
 
 
 def test_each_spelling_is_a_prefix_assertion_in_every_name_attribute_and_escaped() -> None:
     ldap_filter = search_filter("mül", PEOPLE, ("cn", "sn"), ("telephoneNumber",))
     assert ldap_filter is not None
-    assert "(sn=mül*)" in ldap_filter and "(cn=mul*)" in ldap_filter and "(sn=mùł*)" in ldap_filter
+    assert {"(sn=mül*)", "(cn=mul*)", "(sn=mùł*)"} <= set(ldap_filter.replace(")(", ")\n(").split("\n"))
     assert "~=" not in ldap_filter
     attack = search_filter("a*)(uid=", PEOPLE, ("cn",), ("telephoneNumber",))
     assert attack is not None
