@@ -9,7 +9,7 @@ caseIgnoreSubstringsMatch, Active Directory alike), and their approximate match 
 whole words, never prefixes. So a token is sent as its accented spellings (:func:`spellings`):
 "mul" asks for names starting with mul, mül, mùl, mûl, mul... ("Müller"), "zo" for zo, zö, žo...
 ("Zoë"). Their number grows with each letter, so only the longest prefix of the token that keeps
-them within :data:`SPELLING_BUDGET` is sent (at least its first letter), and :func:`matches`
+them within :data:`SPELLING_BUDGET` is sent (at least its first letter), and :class:`Match`
 re-checks each entry locally with the whole token, case- and accent-insensitively, dropping the
 people the shorter prefix brought along. Letters that fold into two ("ß" -> "ss", "æ" -> "ae") are
 not spelled out: "strasse" finds "Straße" only in the other sources (typing "straße" finds it in
@@ -19,6 +19,7 @@ LDAP too, the typed form is always sent as is).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from presence.directory.ranking import fold
 
@@ -112,21 +113,34 @@ def search_filter(
     return f"(&{object_filter}{''.join(parts)})"
 
 
-def _digits(number: str) -> str:
+def digits_of(number: str) -> str:
     return "".join(c for c in number if c.isdigit())
 
 
-def matches(query: str, names: Iterable[str], numbers: Iterable[str]) -> bool:
-    """Every token is a word prefix of one of the names (folded) or digits of one of the numbers."""
-    words = tokens(query)
-    if not words:
-        return False
-    name_words = [w for name in names for w in fold(name).replace("-", " ").split()]
-    number_digits = [_digits(n) for n in numbers]
-    for word in words:
-        if is_number_query(word):
-            if not any(_digits(word) in d for d in number_digits if d):
-                return False
-        elif not any(w.startswith(fold(word)) for w in name_words):
-            return False
-    return True
+def words_of(names: Iterable[str]) -> list[str]:
+    """The folded words of names, as query tokens are compared with them ("Jean-Luc" is two)."""
+    return [w for name in names for w in fold(name).replace("-", " ").split()]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A query prepared once for checking many people: folded name prefixes, digit strings."""
+
+    prefixes: tuple[str, ...]
+    digits: tuple[str, ...]
+
+    @classmethod
+    def of(cls, query: str) -> Match | None:
+        words = tokens(query)
+        if not words:
+            return None
+        return cls(
+            tuple(fold(w) for w in words if not is_number_query(w)),
+            tuple(digits_of(w) for w in words if is_number_query(w)),
+        )
+
+    def accepts(self, name_words: Sequence[str], number_digits: Sequence[str]) -> bool:
+        """Every prefix starts one of the words, every digit string is in one of the numbers."""
+        return all(any(w.startswith(p) for w in name_words) for p in self.prefixes) and all(
+            any(d in n for n in number_digits if n) for d in self.digits
+        )

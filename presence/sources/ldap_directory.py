@@ -23,7 +23,7 @@ from typing import Any
 from ldap3 import BASE, LEVEL, SAFE_SYNC, SUBTREE, Connection, Server, ServerPool, Tls
 from ldap3.core.exceptions import LDAPException
 
-from presence.directory.ldap_query import matches, search_filter
+from presence.directory.ldap_query import Match, digits_of, search_filter, words_of
 from presence.directory.model import DirectoryEntry, DirectoryUnavailable, NumberKind
 from presence.sources.wazo.config import Secret
 
@@ -136,10 +136,14 @@ class LdapDirectory:
         return self._entries(query, found)
 
     def _entries(self, query: str, found: list[_Found]) -> list[DirectoryEntry]:
+        match = Match.of(query)
+        if match is None:
+            return []
         entries = []
         for person in found:
-            if not person.names or not matches(query, person.names, [number for _, number in person.numbers]):
-                continue  # an approximate match the user did not ask for
+            numbers = [digits_of(number) for _, number in person.numbers]
+            if not person.names or not match.accepts(words_of(person.names), numbers):
+                continue  # found by a shorter prefix than the word typed (accented spellings)
             for attribute, number in person.numbers:
                 kind = _KINDS.get(attribute.lower(), NumberKind.WORK)
                 entries.append(DirectoryEntry(person.names[0], number, kind, self.name))
