@@ -177,8 +177,8 @@ class ChatAdapter:
         elif free:
             hint = f" ({free[0].desc})" if free[0].desc else ""
             lines.append(f"{free[0].label}?{hint} Reply with it, or cancel.")
-        elif reply.ask_in_chat:
-            lines[-1] += " (yes/no)"
+        elif reply.ask_in_chat and lines:
+            lines[-1] += " (yes/no)"  # the question ("Call ... at ...?") is the last line
         else:
             lines.append("Reply yes to go ahead, or cancel.")
         return "\n".join(lines)
