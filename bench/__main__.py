@@ -24,6 +24,7 @@ BENCHMARKS = (
     "directory",
     "failover",
     "store",
+    "latency_search",
 )
 
 

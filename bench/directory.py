@@ -9,6 +9,7 @@ keeps them) after the collection is made over WebDAV: 10,000 PUTs would take man
 Radicale rescans the collection on each. The component is in-process (as in command_rtt.py).
 
     .venv/bin/python -m bench.directory [--queries 200] [--people 50000] [--cards 10000] [--quick]
+                                        [--profile FILE]  (pyinstrument: the event loop thread)
 
 Target (issue): p99 <= 100 ms from the request to the reply at the client.
 """
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
 import statistics
 import sys
@@ -48,6 +50,26 @@ def fill_book(dav: RadicaleServer, owner: str, count: int, seed: int) -> None:
         name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
         card = vcard(f"{owner}-{i}", name, ("WORK", f"+33 1 7{seed % 10}{i:07d}"))
         (folder / f"{owner}-{i}.vcf").write_text(card, encoding="utf-8")
+
+
+def time_sources(directory: Any) -> dict[str, list[float]]:
+    """Wrap each source's search to record how long it took (ms), by source name."""
+    times: dict[str, list[float]] = {}
+    for source in directory.sources:
+        record = times.setdefault(source.name, [])
+
+        def timed(search: Any, record: list[float] = record) -> Any:
+            async def wrapper(query: str, owner: str = "") -> Any:
+                began = time.perf_counter()
+                try:
+                    return await search(query, owner)
+                finally:
+                    record.append((time.perf_counter() - began) * 1000)
+
+            return wrapper
+
+        source.search = timed(source.search)
+    return times
 
 
 def prefixes(count: int, seed: int = 7) -> list[str]:
@@ -125,9 +147,21 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 alice = await connect_client(
                     f"alice@{prosody.domain}", prosody.users["alice"], prosody.c2s_port
                 )
+                per_source = time_sources(app.commands.services.directory)
+                profiler = None
+                if args.profile:
+                    from pyinstrument import Profiler
+
+                    profiler = Profiler(async_mode="disabled", interval=0.0005)
                 try:
                     rtts, rows, notes = [], [], 0
-                    for query in ["zzz", *prefixes(args.queries)]:  # the first one warms up
+                    for index, query in enumerate(["zzz", *prefixes(args.queries)]):  # the first warms up
+                        if index == 1:
+                            cpu_before, load_before = time.process_time(), os.getloadavg()[0]
+                            for times in per_source.values():
+                                times.clear()
+                            if profiler is not None:
+                                profiler.start()
                         adhoc = Adhoc(alice, prosody.component)
                         began = time.perf_counter()
                         iq = await adhoc.execute("call", number=query)
@@ -136,10 +170,24 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                             len(iq["command"]["form"].get_fields().get("choice", {}).get("options", []))
                         )
                         notes += sum(1 for kind, _ in iq["command"]["notes"] if kind == "warn")
+                    cpu_s = time.process_time() - cpu_before
+                    load = (load_before, os.getloadavg()[0])
                 finally:
+                    if profiler is not None and profiler.is_running:
+                        profiler.stop()
+                        Path(args.profile).write_text(profiler.output_text(unicode=True, show_all=False))
                     await disconnect_client(alice)
         rtts, rows = rtts[1:], rows[1:]
-        return {"ldap_load_s": ldap_load_s, "sync_s": sync_s, "rtt_ms": rtts, "rows": rows, "notes": notes}
+        return {
+            "ldap_load_s": ldap_load_s,
+            "sync_s": sync_s,
+            "rtt_ms": rtts,
+            "rows": rows,
+            "notes": notes,
+            "cpu_s": cpu_s,
+            "load": load,
+            "per_source": per_source,
+        }
     finally:
         prosody.stop()
         dav.stop()
@@ -153,6 +201,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--cards", type=int, default=10000)
     parser.add_argument("--personal", type=int, default=500)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--profile", metavar="FILE", help="write a pyinstrument profile of the queries")
     args = parser.parse_args(argv)
     if args.quick:
         args.queries, args.people, args.cards, args.personal = 30, 2000, 500, 50
@@ -171,6 +220,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "max_ms": round(ordered[-1], 2),
         "median_rows": statistics.median(result["rows"]),
         "unavailable_notes": result["notes"],
+        "cpu_ms_per_query": round(1000 * result["cpu_s"] / len(ordered), 2),
+        **{
+            f"{name}_p50_ms/p99_ms": [
+                round(statistics.median(sorted(times)), 1),
+                round(percentile(sorted(times), 0.99), 1),
+            ]
+            for name, times in result["per_source"].items()
+            if times
+        },
+        "load_average_1m": [round(x, 1) for x in result["load"]],
         "slapadd_and_start_s": round(result["ldap_load_s"], 1),
         "first_sync_s": round(result["sync_s"], 1),
     }

@@ -1,4 +1,5 @@
-"""``make demo``: a local Prosody, the Wazo simulator and the component, wired together.
+"""``make demo``: a local Prosody, the Wazo simulator and the component, wired together, with a
+small company directory (slapd) and address books (Radicale: the company's and alice's own).
 
 Everything lives under ``.demo/`` (or $PHONEPRESENCE_DEMO_DIR) and stops on Ctrl-C. Ports are the
 standard ones when free (5222 for clients) so any XMPP client can log in with few settings.
@@ -8,18 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
 from pathlib import Path
 
+from devservers.carddav import COMPANY_OWNER, COMPANY_PASSWORD, make_address_book, put_card, vcard
 from devservers.net import free_port, port_accepts
 from devservers.prosody import ProsodyServer
 from devservers.radicale import CALENDAR, RadicaleServer
+from devservers.slapd import KNOWN_PEOPLE, PEOPLE_DN, SlapdServer
 from rules.model import CallTarget, RuleSettings, Target
 from wazo_sim.app import WazoSimulator
+from wazo_sim.config import load_config
 from xmpp_component.app import App
 from xmpp_component.config import parse_config
 from xmpp_component.logs import setup_logging
@@ -34,7 +40,32 @@ def _port(preferred: int) -> int:
     return preferred if not port_accepts(preferred) else free_port()
 
 
-def banner(server: ProsodyServer, sim: WazoSimulator, radicale: RadicaleServer, links: str) -> str:
+# The demo's address books: (owner, uid, name, (type, number)); LDAP holds slapd's known people
+# (Alan Turing, Marie Curie, Zoë Müller...) and a few dozen generated ones.
+DEMO_CARDS = [
+    (COMPANY_OWNER, "lovelace", "Ada Lovelace", ("WORK", "+44 20 7946 0001")),
+    (COMPANY_OWNER, "hopper", "Grace Hopper", ("WORK", "+1 202 555 0143")),
+    ("alice", "plumber", "Mario Plombier", ("CELL", "+33 6 12 34 56 78")),
+]
+DEMO_LDAP_PEOPLE = 40
+
+
+def start_directory(workdir: Path, radicale: RadicaleServer) -> SlapdServer:
+    """slapd with the demo's people (loaded afresh each run), and the address books in Radicale."""
+    shutil.rmtree(workdir / "slapd", ignore_errors=True)  # slapadd loads into an empty database
+    slapd = SlapdServer(workdir / "slapd", people=DEMO_LDAP_PEOPLE, port=_port(3389))
+    slapd.start()
+    for owner in (COMPANY_OWNER, "alice"):
+        if not (workdir / "radicale" / "collections" / "collection-root" / owner / "contacts").exists():
+            make_address_book(radicale, owner)
+    for owner, uid, name, tel in DEMO_CARDS:
+        put_card(radicale, owner, uid, vcard(uid, name, tel))
+    return slapd
+
+
+def banner(
+    server: ProsodyServer, sim: WazoSimulator, radicale: RadicaleServer, slapd: SlapdServer, links: str
+) -> str:
     users = "\n".join(f"    {user}@{server.domain}   password: {pw}" for user, pw in server.users.items())
     control = f"{sim.base_url}/_sim"
     return f"""
@@ -73,6 +104,13 @@ def banner(server: ProsodyServer, sim: WazoSimulator, radicale: RadicaleServer, 
  at her next login) with a "listen" link served at {links} and "call back 1":
    voicemail:    curl -X POST {control}/users/alice/voicemail -d '{VOICEMAIL_BODY}'
  then, as alice, send "voicemail" to {server.component} to list, listen, mark read or delete.
+
+ Directory: "call" also finds people outside the phone system, in the company directory
+ (slapd at {slapd.uri}, {DEMO_LDAP_PEOPLE + len(KNOWN_PEOPLE)} people) and the address books
+ (Radicale: the company's, and alice's own). As alice try "call turing" or "call mul" (LDAP:
+ Zoë Müller...), "call lovelace" (company book), "call plombier" (alice's book only). One match
+ outside the phone system is asked about first ("Call Alan Turing at +44 20 7946 0104 ...?
+ (yes/no)"): reply yes to dial it.
  Ctrl-C stops everything.
 ================================================================================
 demo ready
@@ -86,11 +124,16 @@ async def run_demo(workdir: Path) -> None:
         workdir / "prosody", c2s_port=_port(5222), component_port=_port(5347), offline_storage=True
     )
     server.start()
-    sim = WazoSimulator(port=_port(9497))
+    # Outside numbers (+...) leave through a trunk, so calls to the directory's people go out.
+    sim_config = dataclasses.replace(load_config(), outcalls={"default": ("_[+]X.",)})
+    sim = WazoSimulator(sim_config, port=_port(9497))
     await sim.start()
     radicale = RadicaleServer(workdir / "radicale", port=_port(5232))
+    radicale.users = {**radicale.users, COMPANY_OWNER: COMPANY_PASSWORD}
+    slapd: SlapdServer | None = None
     try:
         radicale.start()
+        slapd = start_directory(workdir, radicale)
         for user in radicale.users:
             if not (workdir / "radicale" / "collections" / "collection-root" / user / CALENDAR).exists():
                 radicale.make_calendar(user)
@@ -122,11 +165,29 @@ async def run_demo(workdir: Path) -> None:
                     "public_base_url": f"http://127.0.0.1:{http_port}",
                     "link_key_file": str(link_key),
                 },
+                "directory": {
+                    "ldap": {
+                        "enabled": True,
+                        "uris": [slapd.uri],
+                        "base_dn": PEOPLE_DN,
+                        "bind_dn": slapd.reader_dn,
+                        "phone_attributes": ["telephoneNumber", "mobile", "ipPhone"],
+                    },
+                    "carddav": {
+                        "enabled": True,
+                        "company_url": f"{radicale.base_url}/{COMPANY_OWNER}/contacts/",
+                        "personal_url_template": radicale.base_url + "/{localpart}/contacts/",
+                        "username": radicale.service_user,
+                        "poll_interval": 5.0,
+                    },
+                },
             },
             {
                 "PHONEPRESENCE_COMPONENT_SECRET": server.component_secret,
                 "PHONEPRESENCE_WAZO_PASSWORD": service.password,
                 "PHONEPRESENCE_CALDAV_PASSWORD": radicale.service_password,
+                "PHONEPRESENCE_LDAP_PASSWORD": slapd.reader_password,
+                "PHONEPRESENCE_CARDDAV_PASSWORD": radicale.service_password,
             },
         )
         setup_logging(
@@ -136,6 +197,8 @@ async def run_demo(workdir: Path) -> None:
                 *([config.wazo_password] if config.wazo_password else []),
                 *([config.caldav_password] if config.caldav_password else []),
                 *([config.http_link_key] if config.http_link_key else []),
+                *([config.ldap_password] if config.ldap_password else []),
+                *([config.carddav_password] if config.carddav_password else []),
             ],
         )
         app = App(config)
@@ -152,10 +215,19 @@ async def run_demo(workdir: Path) -> None:
         if alice is not None and app.settings.call_rules(alice.wazo_uuid) == RuleSettings():
             voicemail = RuleSettings(meeting_calls=CallTarget(Target.VOICEMAIL))
             await app.settings.set_call_rules(alice.wazo_uuid, alice.chat_jid, voicemail)
-        print(banner(server, sim, radicale, config.http.public_base_url), flush=True)
+        books = app.commands.address_books
+        for _ in range(100):  # the first read of the address books, so "call lovelace" answers at once
+            if books is None or (
+                books.contacts("company") and books.contacts(f"personal:alice@{server.domain}")
+            ):
+                break
+            await asyncio.sleep(0.1)
+        print(banner(server, sim, radicale, slapd, config.http.public_base_url), flush=True)
         await task
     finally:
         await sim.stop()
+        if slapd is not None:
+            slapd.stop()
         radicale.stop()
         server.stop()
         log.info("demo stopped")

@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 
 from devservers.xmpp_client import connect_client, disconnect_client
+from tests.commands.test_click_to_call import Chat
 from tests.e2e.watch import PresenceWatch
 from tests.xmpp.appctl import wait_until
 
@@ -84,6 +85,33 @@ async def test_demo_serves_a_component_a_client_can_discover(tmp_path: Path) -> 
                 await http.post(hangup_url)
                 await http.post(hangup_url.replace("/alice/", "/bob/"))
 
+            # The directory, as the banner tells it: one person found in the company directory
+            # (LDAP) is asked about first, then dialled out; the address books answer too.
+            async with aiohttp.ClientSession() as http:
+                alice = await connect_client("alice@example.test", alice_password, port)
+                try:
+                    chat = Chat(alice, component)
+                    reply = await chat.say("call turing")
+                    assert "Call Alan Turing at +44 20 7946 0104 (work, company directory)" in reply, reply
+                    assert reply.endswith("? (yes/no)"), reply
+                    mark = watch.mark()
+                    reply = await chat.say("yes")
+                    assert reply.startswith("Calling Alan Turing (+44 20 7946 0104)"), reply
+                    await watch.wait_for(f"alice@{component}", mark, state="ringing")  # her own phone first
+                    assert (await http.post(alice_answer_url)).status == 204
+                    await watch.wait_for(f"alice@{component}", mark, state="calling")  # out through the trunk
+                    await http.post(hangup_url)
+                    assert "Zoë Müller" in await chat.say("call mul")  # accents ignored
+                    await chat.say("cancel")
+                    reply = await chat.say("call lovelace")
+                    assert "Ada Lovelace at +44 20 7946 0001 (work, company address book)" in reply, reply
+                    assert await chat.say("no") == "Cancelled: nothing was done."
+                    reply = await chat.say("call plombier")
+                    assert "Mario Plombier at +33 6 12 34 56 78 (mobile, your contacts)" in reply, reply
+                    assert await chat.say("no") == "Cancelled: nothing was done."
+                finally:
+                    await disconnect_client(alice)
+
             # A meeting, as the banner tells it: alice shows In a meeting, her calls go to voicemail.
             meeting = re.search(r"meeting:\s+\.venv/bin/python (-m devservers\.meeting .*)", text).group(1)
             argv = meeting.replace("--in 20", "--in 2").split()
@@ -109,7 +137,9 @@ async def test_demo_serves_a_component_a_client_can_discover(tmp_path: Path) -> 
                 assert await dnd()
 
             # Voicemail, as the banner tells it: alice (offline now) gets the notice at her next
-            # login, and its link plays the recording.
+            # login, and its link plays the recording. The caller's number is in alice's own
+            # address book (the demo's Radicale): the notice names him from there, not by the
+            # caller ID name ("Dr Who").
             voicemail = re.search(r"voicemail:\s+curl -X POST (\S+) -d '([^']+)'", text)
             async with aiohttp.ClientSession() as http:
                 left = await http.post(voicemail.group(1), data=voicemail.group(2))
@@ -120,9 +150,12 @@ async def test_demo_serves_a_component_a_client_can_discover(tmp_path: Path) -> 
                     alice.add_event_handler("message", lambda msg: notices.append(str(msg["body"])))
                     alice.send_presence()
                     await wait_until(
-                        lambda: any(n.startswith("New voicemail from Dr Who") for n in notices), 10, "notice"
+                        lambda: any(n.startswith("New voicemail from ") for n in notices), 10, "notice"
                     )
-                    notice = next(n for n in notices if n.startswith("New voicemail from Dr Who"))
+                    notice = next(n for n in notices if n.startswith("New voicemail from "))
+                    assert notice.startswith("New voicemail from Mario Plombier (+33 6 12 34 56 78), "), (
+                        notice
+                    )
                     listen = re.search(r"Listen: (\S+)", notice).group(1)
                     async with http.get(listen) as audio:
                         assert (audio.status, audio.content_type) == (200, "audio/wav")

@@ -15,9 +15,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Mapping, Sequence
 
-from presence.directory.ldap_query import is_number_query, matches, tokens
+from presence.directory.ldap_query import Match, digits_of, words_of
 from presence.directory.model import DirectoryEntry
-from presence.directory.ranking import fold
 from presence.directory.vcard import Contact
 
 COMPANY_BOOK = "company"
@@ -35,15 +34,23 @@ class _Book:
     def __init__(self) -> None:
         self.cards: dict[str, Contact] = {}
         self._words: list[tuple[str, str]] | None = None  # (folded word, href), sorted
+        # href -> the card's folded words and its numbers' digits, folded once, not at each search
+        self._folded: dict[str, tuple[list[str], list[str]]] = {}
 
     def words(self) -> list[tuple[str, str]]:
         if self._words is None:
-            self._words = sorted(
-                (word, href)
+            self._folded = {
+                href: (words_of(_names(contact)), [digits_of(n) for n, _ in contact.numbers])
                 for href, contact in self.cards.items()
-                for word in {w for name in _names(contact) for w in fold(name).replace("-", " ").split()}
+            }
+            self._words = sorted(
+                (word, href) for href, (words, _) in self._folded.items() for word in set(words)
             )
         return self._words
+
+    def folded(self, href: str) -> tuple[list[str], list[str]]:
+        self.words()
+        return self._folded[href]
 
     def changed(self) -> None:
         self._words = None
@@ -70,22 +77,21 @@ class AddressBooks:
 
     def search(self, book: str, query: str, source: str) -> list[DirectoryEntry]:
         entry = self._books.get(book)
-        words = tokens(query)
-        if entry is None or not words:
+        match = Match.of(query)
+        if entry is None or match is None:
             return []
-        names = [w for w in words if not is_number_query(w)]
-        if names:
-            first = fold(names[0])
-            index = entry.words()
+        index = entry.words()
+        if match.prefixes:
+            first = match.prefixes[0]
             start = bisect.bisect_left(index, (first, ""))
             end = bisect.bisect_left(index, (first + "\U0010ffff", ""))
-            hrefs = dict.fromkeys(href for _word, href in index[start:end])
-            candidates = [entry.cards[h] for h in hrefs]
+            hrefs = list(dict.fromkeys(href for _word, href in index[start:end]))
         else:
-            candidates = list(entry.cards.values())  # digits only: a scan of the numbers
+            hrefs = list(entry.cards)  # digits only: a scan of the numbers
         found = []
-        for contact in candidates:
-            if matches(query, _names(contact), [number for number, _ in contact.numbers]):
+        for href in hrefs:
+            if match.accepts(*entry.folded(href)):
+                contact = entry.cards[href]
                 found += [DirectoryEntry(contact.name, n, kind, source) for n, kind in contact.numbers]
         return found
 

@@ -19,9 +19,16 @@ _KIND_ORDER = {
 }
 
 
+# Letters Unicode does not decompose into a base letter and an accent, written as people type
+# them on a keyboard without that letter ("Søren" -> "soren", "Łukasz" -> "lukasz").
+_UNDECOMPOSED = str.maketrans(
+    {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "\u0131": "i"}
+)  # dotless i
+
+
 def fold(text: str) -> str:
-    """Case- and accent-insensitive form ("Éloïse" -> "eloise")."""
-    decomposed = unicodedata.normalize("NFKD", text)
+    """Case- and accent-insensitive form ("Éloïse" -> "eloise", "Søren" -> "soren")."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
 
 
@@ -29,8 +36,10 @@ def score(query: str, name: str) -> int:
     """Higher is better: whole name 100, a whole word 80, name prefix 60, word prefix 50,
     substring 30, every query word a word prefix 40; 0 when the name does not show the query
     (the source may have matched on another field, such as an email or a number)."""
-    q = " ".join(fold(query).split())
-    n = " ".join(fold(name).split())
+    return _score(" ".join(fold(query).split()), " ".join(fold(name).split()))
+
+
+def _score(q: str, n: str) -> int:
     if not q or not n:
         return 0
     words = n.split()
@@ -77,14 +86,25 @@ def rank(
     book), then name and the usual order of number kinds. A number given by several sources (in
     any notation: compared in E.164 with ``region`` for national numbers) keeps its best row."""
 
+    # A broad prefix brings hundreds of entries, often the same names: each name is folded and
+    # scored once, and numbers are parsed (phonenumbers is slow) only until ``limit`` rows are kept.
+    q = " ".join(fold(query).split())
+    names: dict[str, tuple[int, str]] = {}
+
     def order(e: DirectoryEntry) -> tuple[int, int, str, int, str]:
-        return (-score(query, e.name), _source_order(e), fold(e.name), _KIND_ORDER[e.kind], e.number)
+        named = names.get(e.name)
+        if named is None:
+            folded = fold(e.name)
+            named = names[e.name] = (-_score(q, " ".join(folded.split())), folded)
+        return (named[0], _source_order(e), named[1], _KIND_ORDER[e.kind], e.number)
 
     seen: set[str] = set()
-    unique = []
+    unique: list[DirectoryEntry] = []
     for entry in sorted(entries, key=order):
+        if len(unique) >= limit:
+            break
         key = number_key(entry.number, region)
         if key and key not in seen:
             seen.add(key)
             unique.append(entry)
-    return unique[:limit]
+    return unique

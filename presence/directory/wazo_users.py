@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from presence.directory.ldap_query import Match, digits_of, words_of
 from presence.directory.model import DirectoryEntry, DirectoryUnavailable, NumberKind
 from presence.sources.wazo.confd import WazoUser
 from presence.sources.wazo.errors import WazoError
@@ -45,9 +46,22 @@ class WazoUsersDirectory:
         confd = self._confd()
         if confd is None:
             raise DirectoryUnavailable("Wazo is not connected")
+        match = Match.of(query)
+        if match is None:
+            return []
+        # confd's search is one accent-insensitive substring: it is asked for the longest word
+        # (the most selective), and users are kept here when every word typed starts a word of
+        # their name, in any order, as in the other sources ("muller zoe", not "ller").
+        asked = max(query.split(), key=len)
         try:
             # A short query ("an") may match thousands: ranking keeps a few, so read a few.
-            users = await confd.list_users(search=query, at_most=SEARCH_READ_LIMIT)
+            users = await confd.list_users(search=asked, at_most=SEARCH_READ_LIMIT)
         except WazoError as error:
             raise DirectoryUnavailable(f"confd: {error.error_id}") from error
-        return [entry for user in users for entry in entries_of(user, self._mobiles)]
+        found = []
+        for user in users:
+            entries = entries_of(user, self._mobiles)
+            names = [user.display_name, user.username, user.email.split("@", 1)[0].replace(".", " ")]
+            if match.accepts(words_of(names), [digits_of(e.number) for e in entries]):
+                found += entries
+        return found

@@ -106,6 +106,20 @@ async def test_wazo_users_give_one_entry_per_number() -> None:
         await WazoUsersDirectory(lambda: None).search("bob")
 
 
+async def test_wazo_users_match_word_prefixes_in_any_order_accents_ignored() -> None:
+    desk = WazoLine(13, "zoe-desk", "sip", "default", (Extension("1003", "default"),))
+    zoe = WazoUser("u-zoe", 3, "Zoë", "Müller", "zoe.muller@example.test", "zmuller", "", (desk,))
+    bob = WazoUser("u-bob", 2, "Bob", "Brown", "bob@example.test", "bob", "+33612345678")
+    confd = FakeConfd([zoe, bob])  # confd's substring search may answer more than asked
+    wazo = WazoUsersDirectory(lambda: confd)
+    assert {e.name for e in await wazo.search("mul")} == {"Zoë Müller"}
+    assert {e.name for e in await wazo.search("muller zo")} == {"Zoë Müller"}
+    assert confd.searches[-1] == "muller"  # the longest word goes to confd
+    assert await wazo.search("ller") == []  # a substring, not the start of a word
+    assert await wazo.search("ob") == []
+    assert {e.name for e in await wazo.search("brown 345678")} == {"Bob Brown"}
+
+
 def test_rate_limiter_sliding_window() -> None:
     now = [0.0]
     limiter = RateLimiter(2, 60.0, clock=lambda: now[0])

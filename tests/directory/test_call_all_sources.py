@@ -212,3 +212,57 @@ async def test_short_queries_and_search_floods_are_refused(
         await chat.say("cancel")
         reply = await chat.say("call curie")
         assert reply.startswith("Sorry: Too many searches; try again in "), reply
+
+
+async def test_a_name_found_outside_the_phone_system_is_confirmed_in_chat_before_dialling(
+    prosody: ProsodyServer,
+    sim: RecordingSimulator,
+    slapd: SlapdServer,
+    dav: RadicaleServer,
+    login: Any,
+    tmp_path: Path,
+) -> None:
+    put_card(dav, COMPANY_OWNER, "ada", vcard("ada", "Ada Lovelace", ("WORK", "+44 20 7946 0001")))
+    config = config_with_ldap(prosody, sim, slapd, tmp_path / "s.sqlite", dav)
+    async with running_app(config) as app:
+        await ready(app)
+        books = app.commands.address_books
+        assert books is not None
+        await wait_until(lambda: books.contacts("company"), 10, "the company book synced")
+        chat = Chat(await login("alice"), prosody.component)
+
+        # one match in the company directory (LDAP): asked, "yes" dials
+        reply = await chat.say("call alan turing")
+        assert reply.splitlines()[-1] == (
+            "Call Alan Turing at +44 20 7946 0104 (work, company directory), "
+            "dialled as +442079460104? (yes/no)"
+        ), reply
+        calls = len(sim.originations)
+        assert await chat.say("maybe") == "Reply yes to call, or no."  # anything else asks again
+        assert len(sim.originations) == calls
+        reply = await chat.say("yes")
+        # asked of calld (the simulator's PBX reaches only its own users: it refuses this number)
+        assert "+44 20 7946 0104" in reply, reply
+        assert len(sim.originations) == calls + 1
+        assert sim.originations[-1]["destination"]["extension"] == "+442079460104"
+
+        # one match in the company address book: "no" cancels, nothing is dialled
+        reply = await chat.say("call lovelace")
+        assert reply.splitlines()[-1].startswith(
+            "Call Ada Lovelace at +44 20 7946 0001 (work, company address book)"
+        )
+        assert reply.endswith("? (yes/no)")
+        assert await chat.say("no") == "Cancelled: nothing was done."
+        assert len(sim.originations) == calls + 1
+
+        # the question expires: a late "yes" dials nobody
+        assert (await chat.say("call lovelace")).endswith("? (yes/no)")
+        later = app.commands.chat._clock() + 121
+        app.commands.chat._clock = lambda: later
+        assert await chat.say("yes") == "That question has expired: nothing was done. Send the command again."
+        assert len(sim.originations) == calls + 1
+
+        # a colleague found by name is dialled at once, as typed
+        reply = await chat.say("call bob brown")
+        assert reply.startswith("Calling Bob Brown (1002)"), reply
+        assert len(sim.originations) == calls + 2

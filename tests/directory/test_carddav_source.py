@@ -120,3 +120,29 @@ async def test_books_sync_incrementally_and_personal_ones_stay_personal(
         assert [e.number for e in cold.search(COMPANY_BOOK, "nina", "company")] == ["+33 1 40 00 00 02"]
     finally:
         await sync.reader.close()
+
+
+async def test_plain_prefixes_find_accented_names_in_the_synced_books(
+    dav: RadicaleServer, store: Store
+) -> None:
+    put_card(dav, COMPANY_OWNER, "muller", vcard("muller", "Jürgen Müller", ("WORK", "+49 30 5550201")))
+    put_card(dav, COMPANY_OWNER, "soren", vcard("soren", "Søren Østergaard", ("WORK", "+45 33 55 02 02")))
+    put_card(dav, "alice", "zoe", vcard("zoe", "Zoë Łukasiewicz", ("CELL", "06 55 50 02 03")))
+    books = AddressBooks()
+    company = AddressBookDirectory(books, "company", lambda owner: COMPANY_BOOK)
+    personal = AddressBookDirectory(books, "personal", personal_book)
+    sync = syncer(dav, store, books)
+    try:
+        await sync.sync_all()
+        for query, name in [
+            ("mul", "Jürgen Müller"),
+            ("jur mul", "Jürgen Müller"),
+            ("sor", "Søren Østergaard"),
+        ]:
+            assert {e.name for e in await company.search(query, ALICE)} == {name}, query
+        assert {e.name for e in await company.search("oster", ALICE)} == {"Søren Østergaard"}
+        assert {e.name for e in await personal.search("zo", ALICE)} == {"Zoë Łukasiewicz"}
+        assert {e.name for e in await personal.search("luk", ALICE)} == {"Zoë Łukasiewicz"}
+        assert await company.search("ller", ALICE) == []  # a prefix of a word, not any substring
+    finally:
+        await sync.reader.close()

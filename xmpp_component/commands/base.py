@@ -5,7 +5,8 @@ A command answers each step with a :class:`Reply`:
 - :class:`Form`: fields to fill (the adapters render it as an XEP-0004 form, or as chat text), with
   the coroutine that handles the submitted values; ``final`` forms end with "complete";
   ``confirmation`` forms only ask "go ahead?" (chat skips them when the user typed the whole
-  command in one message: the text itself is the confirmation).
+  command in one message: the text itself is the confirmation, unless the form is
+  ``ask_in_chat``: a guess the user must see before it acts, such as a name found in a directory).
 - :class:`Done`: the end, with a message (``level`` info/warn/error) and the numbers it mentions
   (chat replies offer a call link for each).
 
@@ -62,6 +63,7 @@ class Form:
     instructions: str = ""
     final: bool = False
     confirmation: bool = False
+    ask_in_chat: bool = False  # a confirmation chat asks too (with a time limit), never skips
     notes: list[tuple[str, str]] = field(default_factory=list)  # (info|warn|error, text)
 
     def field(self, var: str) -> Field | None:

@@ -51,6 +51,14 @@ def phone_state_label(presence: CombinedPresence) -> str:
     return presence.status.split(" — ", 1)[0] or "Available"
 
 
+def asks_before_dialling(entry: DirectoryEntry) -> bool:
+    """Whether chat asks "Call <name> at <number>? (yes/no)" before dialling the one match of a
+    name search. Only for people outside the company's phone system (LDAP, address books): a wrong
+    match there is a real outside call to a stranger. A colleague (a Wazo user) is dialled at once,
+    as the typed "call bob" says: a wrong colleague is an internal call, hung up in a second."""
+    return entry.source != "wazo"
+
+
 class CallCommand(Command):
     NAME = "Call"
     NODE = "call"
@@ -127,7 +135,14 @@ class CallCommand(Command):
         services = self.services
         if len(found) == 1:
             entry = found[0]
-            form = self._confirm(requester, dial_target(services, entry.number), entry_label(entry))
+            target = dial_target(services, entry.number)
+            if asks_before_dialling(entry):
+                where = SOURCE_NAMES.get(entry.source, entry.source)
+                label = f"{entry.name} at {entry.number} ({entry.kind.value}, {where})"
+                form = self._confirm(requester, target, label, who=entry.name)
+                form.ask_in_chat = True
+            else:
+                form = self._confirm(requester, target, entry_label(entry))
             form.notes.extend(("warn", note) for note in warnings)
             return form
         by_number = {e.number: e for e in found}
@@ -158,9 +173,9 @@ class CallCommand(Command):
             notes=[("warn", note) for note in warnings],
         )
 
-    def _confirm(self, requester: Requester, target: DialTarget, label: str) -> Form:
+    def _confirm(self, requester: Requester, target: DialTarget, label: str, who: str = "") -> Form:
         shown = (label or f"{target.display} ({target.kind.value})") + dialled_note(self.services, target)
-        who = label.split(" — ", 1)[0] if label else ""
+        who = who or (label.split(" — ", 1)[0] if label else "")
 
         async def confirmed(values: Values) -> Reply:
             # The hidden field comes back from the client: check it again, never trust it blindly.

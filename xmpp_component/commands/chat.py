@@ -2,7 +2,10 @@
 
 ``call bob`` / ``call 1002`` / ``hangup`` / ``call back`` / ``help``; a question (a pick list, a
 missing value) is answered by the next message ("2", "yes", or "cancel"). A confirmation is skipped
-when the user typed the command themselves: the message is the confirmation. Replies are plain text;
+when the user typed the command themselves: the message is the confirmation, except for a form that
+must ask (``ask_in_chat``: a name found in LDAP or an address book), which waits for "yes" (dials)
+or "no" (cancels) at most :data:`CONFIRM_TTL` seconds; anything else asks again, another command
+replaces the question. Replies are plain text;
 every number mentioned comes with an ``xmpp:...?command;node=call;number=...`` link.
 """
 
@@ -26,6 +29,9 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_LENGTH = 500
 MESSAGES_PER_MINUTE = 30
 PENDING_TTL = 600.0
+# A call to a name found in a directory waits less for its yes: a yes long after the question
+# would dial someone the user no longer has in mind.
+CONFIRM_TTL = 120.0
 YES = frozenset({"yes", "y", "ok", "oui", "go"})
 CANCEL = frozenset({"cancel", "no", "n", "stop", "non"})
 
@@ -34,6 +40,10 @@ CANCEL = frozenset({"cancel", "no", "n", "stop", "non"})
 class _Pending:
     form: Form
     since: float
+
+    @property
+    def ttl(self) -> float:
+        return CONFIRM_TTL if self.form.ask_in_chat else PENDING_TTL
 
 
 class ChatAdapter:
@@ -88,7 +98,8 @@ class ChatAdapter:
         if len(text) > MAX_MESSAGE_LENGTH:
             return f"Sorry, that message is too long ({len(text)} characters, at most {MAX_MESSAGE_LENGTH})."
         pending = self._pending.pop(key, None)
-        if pending is not None and self._clock() - pending.since > PENDING_TTL:
+        expired = pending is not None and self._clock() - pending.since > pending.ttl
+        if expired:
             pending = None
         if text.casefold() in CANCEL:
             return "Cancelled: nothing was done." if pending else "There is nothing to cancel."
@@ -97,13 +108,15 @@ class ChatAdapter:
             return await self._start(requester, command, args)
         if pending is not None:
             return await self._answer(requester, pending.form, text)
+        if expired:
+            return "That question has expired: nothing was done. Send the command again."
         first = text.split(" ", 1)[0][:30]
         return f"I don't know {first!r}. Type help for the list of commands."
 
     async def _start(self, requester: Requester, command: Command, args: str) -> str:
         prefill = command.chat_prefill(args) if refusal(command.ACCESS, requester) is None else {}
         reply = await runner.start(command, requester, prefill)
-        if isinstance(reply, Form) and reply.confirmation and not reply.notes:
+        if isinstance(reply, Form) and reply.confirmation and not reply.notes and not reply.ask_in_chat:
             reply, _refused = await runner.submit(reply, self._defaults(reply))
         return self._render(requester, reply)
 
@@ -121,7 +134,7 @@ class ChatAdapter:
             values[free[0].var] = text
         elif text.casefold() not in YES:
             self._keep(requester, form)
-            return "Reply yes to go ahead, or cancel."
+            return "Reply yes to call, or no." if form.ask_in_chat else "Reply yes to go ahead, or cancel."
         reply, _refused = await runner.submit(form, values)
         return self._render(requester, reply)
 
@@ -164,6 +177,8 @@ class ChatAdapter:
         elif free:
             hint = f" ({free[0].desc})" if free[0].desc else ""
             lines.append(f"{free[0].label}?{hint} Reply with it, or cancel.")
+        elif reply.ask_in_chat and lines:
+            lines[-1] += " (yes/no)"  # the question ("Call ... at ...?") is the last line
         else:
             lines.append("Reply yes to go ahead, or cancel.")
         return "\n".join(lines)
