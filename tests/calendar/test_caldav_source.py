@@ -53,6 +53,22 @@ def test_full_read_then_only_changes(radicale: RadicaleServer, reader: CalDavRea
     assert delta.deleted == frozenset({"/alice/sync/two.ics"})
 
 
+def test_a_token_the_server_does_not_know_gives_a_full_read_and_a_real_token(
+    radicale: RadicaleServer, reader: CalDavReader
+) -> None:
+    url = radicale.make_calendar("alice", "expired")
+    t = now_minute() + HOUR
+    radicale.put_event("alice", "one", event("one", t, t + HOUR), "expired")
+    delta = reader.read(url, "http://radicale.org/ns/sync/forgotten")
+    assert delta.full
+    assert set(delta.objects) == {"/alice/expired/one.ics"}
+    # The next read is incremental again: nothing changed, nothing travels.
+    assert delta.token is not None
+    assert not delta.token.startswith("fake-")
+    again = reader.read(url, delta.token)
+    assert (again.full, again.objects) == (False, {})
+
+
 def test_an_event_in_new_york_time_from_the_server(radicale: RadicaleServer, reader: CalDavReader) -> None:
     from presence.sources.calendar.busy import BusyRules, busy_intervals, parse_object
 

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 PAST = timedelta(hours=12)
 HORIZON = timedelta(days=2)
 RE_EXPAND = timedelta(hours=6)
+TICK = 0.1  # s: the round's reads are started in batches this far apart at most
 
 Fetch = Callable[[str, str | None], Delta]  # blocking: (collection URL, sync token) → changes
 Probe = Callable[[str], Awaitable[str]]  # async: collection URL → its ctag (changes on any change)
@@ -109,12 +110,11 @@ class CalendarWatcher:
         if state is None:
             return
         missing = False
+        delta: Delta | None = None  # None: unchanged since the last read (the probe says so)
         async with self._slots:
             try:
                 ctag = await self._probe(state.user.url) if self._probe is not None else None
-                if ctag is not None and ctag == state.ctag and state.read_once:
-                    delta = Delta(state.token, False)  # unchanged since the last read
-                else:
+                if ctag is None or ctag != state.ctag or not state.read_once:
                     delta = await asyncio.to_thread(self._fetch, state.user.url, state.token)
                     # The tag seen before the read: a change meanwhile is read at the next round.
                     state.ctag = ctag
@@ -127,7 +127,13 @@ class CalendarWatcher:
                 self.polls += 1
         if self._users.get(key) is not state:
             return  # the user was removed or changed meanwhile
-        self._recovered(key)
+        if self._failing:
+            self._recovered(key)
+        if delta is None:
+            # The common case, nearly every user at every round: nothing to parse or compare,
+            # only the periodic re-expansion as time moves on.
+            self._expand(state, force=False)
+            return
         if missing and not state.missing:
             log.info("calendar of %s: no calendar collection at its URL, so no meetings", key)
         state.missing = missing
@@ -188,17 +194,25 @@ class CalendarWatcher:
 
     async def run(self) -> None:
         """Poll forever: each round reads every user once, the reads spread over the interval.
-        (Users added meanwhile are read by the caller at once with :meth:`poll_user`.)"""
+        (Users added meanwhile are read by the caller at once with :meth:`poll_user`.)
+
+        The loop wakes at most every :data:`TICK` s and starts the reads then due, rather than
+        sleeping once per user: with 10,000 users a minute that is 10 wake-ups a second instead of
+        170, and the reads still start within a tick of their slot."""
         while True:
             started = time.monotonic()
             keys = list(self._users)
             step = self._interval / max(len(keys), 1)
             tasks = []
-            for index, key in enumerate(keys):
-                delay = started + index * step - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(self.poll_user(key)))
+            index = 0
+            while index < len(keys):
+                now = time.monotonic()
+                due = min(len(keys), int((now - started) / step) + 1)
+                for key in keys[index:due]:
+                    tasks.append(asyncio.create_task(self.poll_user(key)))
+                index = max(index, due)
+                if index < len(keys):
+                    await asyncio.sleep(max(TICK, started + index * step - time.monotonic()))
             for result in await asyncio.gather(*tasks, return_exceptions=True):
                 if isinstance(result, Exception):
                     log.error("calendar poll failed", exc_info=result)
