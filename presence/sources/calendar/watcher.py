@@ -25,35 +25,56 @@ from rules.model import Interval
 
 log = logging.getLogger(__name__)
 
+
+class _Unreadable(Exception):
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
 # Occurrences are expanded from a little in the past (an event that started before the last read)
 # to HORIZON ahead; re-expanded at least every RE_EXPAND even when nothing changed on the server.
 PAST = timedelta(hours=12)
 HORIZON = timedelta(days=2)
 RE_EXPAND = timedelta(hours=6)
+RE_DISCOVER = 6 * 3600.0  # s: calendars found by discovery are looked for again this often
 TICK = 0.1  # s: the round's reads are started in batches this far apart at most
 
 Fetch = Callable[[str, str | None], Delta]  # blocking: (collection URL, sync token) → changes
 Probe = Callable[[str], Awaitable[str]]  # async: collection URL → its ctag (changes on any change)
 Listener = Callable[[str, tuple[Interval, ...]], None]
+Discover = Callable[[str], tuple[str, ...]]  # blocking: the user's name → their calendars' URLs
 
 
 @dataclass(frozen=True, slots=True)
 class CalendarUser:
     key: str  # the hub's user key
-    url: str  # the calendar collection
+    url: str  # the calendar collection; "" when the user's calendars are found by discovery
     addresses: frozenset[str]  # the user's own addresses, to find their ATTENDEE line
+    principal: str = ""  # the user's name on the CalDAV server, for discovery (url "")
+
+
+@dataclass
+class _Collection:
+    url: str
+    token: str | None = None
+    ctag: str | None = None
+    objects: dict[str, icalendar.Calendar] = field(default_factory=dict)
+    read_once: bool = False
+    missing: bool = False
 
 
 @dataclass
 class _State:
     user: CalendarUser
-    token: str | None = None
-    objects: dict[str, icalendar.Calendar] = field(default_factory=dict)
+    collections: list[_Collection] = field(default_factory=list)
     intervals: tuple[Interval, ...] = ()
     expanded_at: datetime | None = None
+    discovered_at: float | None = None  # monotonic; None: not (yet) found by discovery
     read_once: bool = False
-    missing: bool = False
-    ctag: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.user.url:
+            self.collections = [_Collection(self.user.url)]
 
 
 class CalendarWatcher:
@@ -68,12 +89,14 @@ class CalendarWatcher:
         concurrency: int = 4,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         probe: Probe | None = None,
+        discover: Discover | None = None,
     ) -> None:
         self._fetch = fetch
-        # A collection's ctag is one small PROPFIND on the loop; the library's sync REPORT (in a
-        # thread) costs about twice the CPU. Unchanged calendars, nearly all of them at each
-        # round, are then settled by the probe alone.
+        # A collection's ctag is one small PROPFIND on the loop; the sync REPORT (in a thread)
+        # costs several times the CPU. Unchanged calendars, nearly all of them at each round,
+        # are then settled by the probe alone.
         self._probe = probe
+        self._discover = discover
         self._on_change = on_change
         self._interval = interval
         self._all_day_busy = all_day_busy
@@ -87,6 +110,11 @@ class CalendarWatcher:
     def intervals(self, key: str) -> tuple[Interval, ...]:
         state = self._users.get(key)
         return state.intervals if state is not None else ()
+
+    def calendars(self, key: str) -> tuple[str, ...]:
+        """The collections read for the user (from the template, or found by discovery)."""
+        state = self._users.get(key)
+        return tuple(c.url for c in state.collections) if state is not None else ()
 
     def set_users(self, users: Iterable[CalendarUser]) -> list[str]:
         """The users to watch; a changed URL starts that user afresh. Users gone are dropped.
@@ -105,41 +133,80 @@ class CalendarWatcher:
         return fresh
 
     async def poll_user(self, key: str) -> None:
-        """Read one user's calendar now and report their intervals if they changed."""
+        """Read one user's calendars now and report their intervals if they changed."""
         state = self._users.get(key)
         if state is None:
             return
-        missing = False
-        delta: Delta | None = None  # None: unchanged since the last read (the probe says so)
-        async with self._slots:
-            try:
-                ctag = await self._probe(state.user.url) if self._probe is not None else None
-                if ctag is None or ctag != state.ctag or not state.read_once:
-                    delta = await asyncio.to_thread(self._fetch, state.user.url, state.token)
-                    # The tag seen before the read: a change meanwhile is read at the next round.
-                    state.ctag = ctag
-            except NoCalendar:
-                delta, missing = Delta(None, True), True  # no calendar there: no meetings
-            except Exception as error:
-                self._failed(key, error)
-                return
-            finally:
-                self.polls += 1
+        changed = False
+        try:
+            if not state.user.url and self._discovery_due(state):
+                changed = await self._rediscover(state)
+            for collection in state.collections:
+                changed = await self._poll_collection(state, collection) or changed
+        except _Unreadable as unreadable:
+            self._failed(key, unreadable.error)
+            return
         if self._users.get(key) is not state:
             return  # the user was removed or changed meanwhile
         if self._failing:
             self._recovered(key)
-        if delta is None:
-            # The common case, nearly every user at every round: nothing to parse or compare,
-            # only the periodic re-expansion as time moves on.
-            self._expand(state, force=False)
-            return
-        if missing and not state.missing:
-            log.info("calendar of %s: no calendar collection at its URL, so no meetings", key)
-        state.missing = missing
-        changed = self._absorb(state, delta)
         self._expand(state, force=changed or not state.read_once)
         state.read_once = True
+
+    def _discovery_due(self, state: _State) -> bool:
+        return (
+            state.discovered_at is None
+            or time.monotonic() - state.discovered_at >= RE_DISCOVER
+            or any(c.missing for c in state.collections)
+        )
+
+    async def _rediscover(self, state: _State) -> bool:
+        """Find the user's calendars again; keeps what was read of the ones still there."""
+        assert self._discover is not None, "a user without url needs a discover function"
+        async with self._slots:
+            try:
+                urls = await asyncio.to_thread(self._discover, state.user.principal)
+            except Exception as error:
+                raise _Unreadable(error) from None
+            finally:
+                self.polls += 1
+        state.discovered_at = time.monotonic()
+        known = {c.url: c for c in state.collections}
+        if tuple(known) == urls:
+            return False
+        state.collections = [known.get(url) or _Collection(url) for url in urls]
+        if not urls:
+            log.info(
+                "calendar of %s: no calendar found for %s on the server", state.user.key, state.user.principal
+            )
+        return True
+
+    async def _poll_collection(self, state: _State, collection: _Collection) -> bool:
+        """One collection's changes; True when its objects changed."""
+        delta: Delta | None = None  # None: unchanged since the last read (the probe says so)
+        missing = False
+        async with self._slots:
+            try:
+                ctag = await self._probe(collection.url) if self._probe is not None else None
+                if ctag is None or ctag != collection.ctag or not collection.read_once:
+                    delta = await asyncio.to_thread(self._fetch, collection.url, collection.token)
+                    # The tag seen before the read: a change meanwhile is read at the next round.
+                    collection.ctag = ctag
+            except NoCalendar:
+                delta, missing = Delta(None, True), True  # no calendar there: no meetings
+            except Exception as error:
+                raise _Unreadable(error) from None
+            finally:
+                self.polls += 1
+        if delta is None:
+            # The common case, nearly every calendar at every round: nothing to parse or compare.
+            return False
+        if missing and not collection.missing:
+            log.info("calendar of %s: no calendar collection at its URL, so no meetings", state.user.key)
+        collection.missing = missing
+        changed = self._absorb(state, collection, delta) or not collection.read_once
+        collection.read_once = True
+        return changed
 
     def _failed(self, key: str, error: Exception) -> None:
         """One log line when the calendars become unreadable, however many users and polls fail;
@@ -162,22 +229,23 @@ class CalendarWatcher:
             if not self._failing:
                 log.info("calendar server readable again")
 
-    def _absorb(self, state: _State, delta: Delta) -> bool:
-        state.token = delta.token
+    def _absorb(self, state: _State, collection: _Collection, delta: Delta) -> bool:
+        collection.token = delta.token
+        objects = collection.objects
         changed = False
         if delta.full:
-            gone = set(state.objects) - set(delta.objects)
+            gone = set(objects) - set(delta.objects)
             for href in gone:
-                del state.objects[href]
+                del objects[href]
             changed = bool(gone)
         for href in delta.deleted:
-            changed = state.objects.pop(href, None) is not None or changed
+            changed = objects.pop(href, None) is not None or changed
         for href, text in delta.objects.items():
             changed = True
             try:
-                state.objects[href] = parse_object(text)
+                objects[href] = parse_object(text)
             except MalformedObject as error:
-                state.objects.pop(href, None)
+                objects.pop(href, None)
                 log.warning("calendar of %s: skipping %s: %s", state.user.key, href, error)
         return changed
 
@@ -187,7 +255,11 @@ class CalendarWatcher:
             return
         state.expanded_at = now
         rules = BusyRules(state.user.addresses, self._all_day_busy, self._default_tz)
-        intervals = busy_intervals(state.objects, rules, now - PAST, now + HORIZON, state.user.key)
+        if len(state.collections) == 1:
+            objects: dict[str, icalendar.Calendar] = state.collections[0].objects
+        else:  # hrefs are paths: no two collections share one
+            objects = {h: o for c in state.collections for h, o in c.objects.items()}
+        intervals = busy_intervals(objects, rules, now - PAST, now + HORIZON, state.user.key)
         if intervals != state.intervals or not state.read_once:
             state.intervals = intervals
             self._on_change(state.user.key, intervals)
