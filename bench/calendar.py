@@ -6,8 +6,11 @@ the component's calendar side runs in this process as in the component: the CalD
 next boundary) feeding the presence hub. After the first round has read every calendar, one
 steady interval is measured:
 
-- CPU of this process over the interval (target: at most 10 % of one core on average);
-- CalDAV requests per minute (one sync-collection REPORT per user, plus a GET per changed object);
+- CPU time of this process (the component's calendar side; Radicale is another process) over
+  the interval, as a share of one core (target: at most 10 % on average). CPU time, not wall
+  time: the figure holds on a machine shared with other work;
+- calendar reads per minute (each one ctag PROPFIND; plus one sync-collection REPORT, with the
+  objects' data, for a calendar whose ctag changed);
 - delay from an edit on the server (an event moved to now) to the presence change
   (target: at most interval + 1 s);
 - precision of boundaries: presence change time minus the event's start, for events already read
