@@ -5,11 +5,13 @@ reused, chunked bodies, a kept connection the server closed meanwhile, errors.""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from presence.sources.calendar.dav_probe import DavTagProbe, NoCollection, ProbeFailed
+from tests.doctor.tls import self_signed, server_context
 
 MULTISTATUS = (
     b'<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/">'
@@ -69,9 +71,9 @@ class Peer:
 async def serve() -> AsyncIterator[Callable[..., object]]:
     servers: list[asyncio.Server] = []
 
-    async def start(reply: Reply, close_after: int = 0) -> Peer:
+    async def start(reply: Reply, close_after: int = 0, tls: ssl.SSLContext | None = None) -> Peer:
         peer = Peer(reply, close_after)
-        server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
+        server = await asyncio.start_server(peer.handle, "127.0.0.1", 0, ssl=tls)
         peer.port = server.sockets[0].getsockname()[1]
         servers.append(server)
         return peer
@@ -146,3 +148,41 @@ async def test_errors_are_named(serve) -> None:  # type: ignore[no-untyped-def]
             await probe.tag(url)
     finally:
         await probe.close()
+
+
+async def test_the_server_name_is_resolved_once_not_at_every_read(serve, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    peer = await serve(plain, close_after=1)  # a new connection for every read
+    lookups: list[object] = []
+    real = socket.getaddrinfo
+
+    def counting(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        lookups.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    probe = DavTagProbe("Basic eA==", timeout=5)
+    try:
+        url = f"http://localhost:{peer.port}/c/"  # the peer listens on 127.0.0.1 only
+        assert [await probe.tag(url) for _ in range(3)] == ["TAG-1", "TAG-2", "TAG-3"]
+        assert peer.connections == 3
+        assert lookups.count("localhost") == 1
+    finally:
+        await probe.close()
+
+
+async def test_https_with_and_without_certificate_verification(serve, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    peer = await serve(plain, tls=server_context(*self_signed(tmp_path, "dav")))
+    url = f"https://localhost:{peer.port}/c/"
+    unverified = DavTagProbe("Basic eA==", timeout=5, verify_tls=False)
+    verified = DavTagProbe("Basic eA==", timeout=5)
+    try:
+        assert await unverified.tag(url) == "TAG-1"
+        assert await unverified.tag(url) == "TAG-2"  # kept alive over TLS too
+        assert peer.connections == 1
+        with pytest.raises(ssl.SSLCertVerificationError):  # self-signed: refused by default
+            await verified.tag(url)
+    finally:
+        await unverified.close()
+        await verified.close()

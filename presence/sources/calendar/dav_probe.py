@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import ssl
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,6 +28,7 @@ _TAG_VALUE = re.compile(rb"<(?:[A-Za-z0-9]+:)?(getctag|sync-token)(?:\s[^>]*)?>(
 _MAX_HEADER = 64 * 1024
 _MAX_BODY = 1024 * 1024  # a Depth 0 answer of two properties; more is not a probe's reply
 _IDLE_PER_ORIGIN = 8
+DNS_TTL = 300.0  # s: how long a resolved server address is used before resolving again
 
 
 class NoCollection(Exception):
@@ -57,6 +60,7 @@ class DavTagProbe:
         self._ssl: ssl.SSLContext | None = None
         self._verify_tls = verify_tls
         self._targets: dict[str, _Target] = {}
+        self._addresses: dict[tuple[str, int], tuple[float, list[str]]] = {}  # (expiry, addresses)
         self._idle: dict[tuple[str, int, bool], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
 
     def _target(self, url: str) -> _Target:
@@ -122,18 +126,41 @@ class DavTagProbe:
     async def _fresh(
         self, target: _Target
     ) -> tuple[int, bytes, bool, asyncio.StreamReader, asyncio.StreamWriter]:
-        reader, writer = await asyncio.open_connection(
-            target.host,
-            target.port,
-            ssl=self._tls() if target.tls else None,
-            limit=_MAX_HEADER,
-        )
+        reader, writer = await self._connect(target)
         try:
             status, body, keep = await self._exchange(reader, writer, target)
         except BaseException:
             writer.close()
             raise
         return status, body, keep, reader, writer
+
+    async def _connect(self, target: _Target) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A new connection. The host name is resolved once and kept for DNS_TTL (a resolution
+        per read would be a thread hop and a DNS query each time); a failed connection forgets it."""
+        key = (target.host, target.port)
+        cached = self._addresses.get(key)
+        now = time.monotonic()
+        if cached is None or cached[0] < now:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                target.host, target.port, type=socket.SOCK_STREAM
+            )
+            addresses = [str(info[4][0]) for info in infos]
+            cached = self._addresses[key] = (now + DNS_TTL, addresses)
+        tls = self._tls() if target.tls else None
+        last: OSError | None = None
+        for address in cached[1]:
+            try:
+                return await asyncio.open_connection(
+                    address,
+                    target.port,
+                    ssl=tls,
+                    server_hostname=target.host if tls is not None else None,
+                    limit=_MAX_HEADER,
+                )
+            except OSError as error:
+                last = error
+        self._addresses.pop(key, None)
+        raise last or OSError(f"no address for {target.host}")
 
     @staticmethod
     async def _exchange(
