@@ -36,6 +36,7 @@ from presence.phone_numbers import DialInputError, parse_number
 from presence.privacy import PrivacyPolicy
 from presence.source_stats import SourceActivity
 from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
+from presence.sources.calendar.discovery import PrincipalDiscovery
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.confd import WazoUser
@@ -389,6 +390,13 @@ class App:
             reader = CalDavReader(cal.username, password, cal.request_timeout, cal.verify_tls)
             probe = CtagProbe(cal.username, password, cal.request_timeout, cal.verify_tls)
             self.shutdown_closers.append(probe.close)
+            discovery = (
+                PrincipalDiscovery(
+                    cal.server_url, cal.username, password, cal.request_timeout, cal.verify_tls
+                )
+                if cal.server_url
+                else None
+            )
             self.calendar = CalendarWatcher(
                 reader.read,
                 self.call_rules.on_intervals,
@@ -396,6 +404,7 @@ class App:
                 all_day_busy=cal.all_day_busy,
                 default_tz=ZoneInfo(cal.timezone),
                 probe=probe.ctag,
+                discover=discovery.calendars if discovery is not None else None,
             )
 
     def _calendar_users(self) -> None:
@@ -403,14 +412,15 @@ class App:
         if self.calendar is None:
             return
         template = self.config.calendar.url_template
-        users = [
-            CalendarUser(
-                person.wazo_uuid,
-                template.format(localpart=person.chat_jid.split("@")[0], email=person.chat_jid),
-                frozenset({person.chat_jid}),
+        name = self.config.calendar.principal_name  # with discovery (no template)
+        users = []
+        for person in self.people.by_uuid.values():
+            fill = {"localpart": person.chat_jid.split("@")[0], "email": person.chat_jid}
+            users.append(
+                CalendarUser(person.wazo_uuid, template.format(**fill), frozenset({person.chat_jid}))
+                if template
+                else CalendarUser(person.wazo_uuid, "", frozenset({person.chat_jid}), name.format(**fill))
             )
-            for person in self.people.by_uuid.values()
-        ]
         for key in self.calendar.set_users(users):
             self._spawn(self.calendar.poll_user(key), f"calendar-{key}")
 

@@ -295,6 +295,22 @@ def _url_template(value: str) -> str | None:
     return None
 
 
+def _discovery_url(value: str) -> str | None:
+    return (
+        _http_url(value) and "an http(s) URL of the CalDAV server, e.g. https://dav.example.org/"
+        if value
+        else None
+    )
+
+
+def _principal_name(value: str) -> str | None:
+    try:
+        name = value.format(localpart="x", email="x@y")
+    except (KeyError, IndexError, ValueError):
+        return "a name whose only placeholders are {localpart} and {email}, e.g. {localpart}"
+    return None if name and "/" not in name else "a non-empty name without /, e.g. {localpart} or {email}"
+
+
 def _zone(value: str) -> str | None:
     try:
         ZoneInfo(value)
@@ -310,6 +326,16 @@ class CalendarSection:
         "",
         check=_url_template,
         doc="each user's calendar collection, with {localpart} or {email} of their chat address",
+    )
+    server_url: str = key(
+        "",
+        check=_discovery_url,
+        doc="instead of url_template: the CalDAV server where each user's calendars are discovered",
+    )
+    principal_name: str = key(
+        "{localpart}",
+        check=_principal_name,
+        doc="with server_url: the user's name on the CalDAV server, with {localpart} or {email}",
     )
     username: str = key("phonepresence", doc="CalDAV service account that may read every user's calendar")
     password_env: str = key(
@@ -640,8 +666,16 @@ def parse_config(
         _read_secret(env, wazo.password_env, wazo.password_file, "wazo.password") if wazo.enabled else None
     )
     calendar: CalendarSection = sections["calendar"]
-    if calendar.enabled and not calendar.url_template:
-        raise ConfigError("calendar.url_template: missing; expected it when calendar.enabled is true")
+    if calendar.enabled and not calendar.url_template and not calendar.server_url:
+        raise ConfigError(
+            "calendar.url_template: missing; expected it (or calendar.server_url, to discover each "
+            "user's calendars) when calendar.enabled is true"
+        )
+    if calendar.url_template and calendar.server_url:
+        raise ConfigError(
+            "calendar.server_url: expected either calendar.url_template (one calendar per user at a "
+            "known URL) or calendar.server_url (discovery), not both"
+        )
     caldav_password = (
         _read_secret(env, calendar.password_env, calendar.password_file, "calendar.password")
         if calendar.enabled

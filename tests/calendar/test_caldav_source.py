@@ -12,6 +12,7 @@ import pytest
 
 from devservers.radicale import SERVICE_PASSWORD, SERVICE_USER, RadicaleServer
 from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe, Delta, NoCalendar, href_of
+from presence.sources.calendar.discovery import PrincipalDiscovery
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from rules.model import Interval
 from tests.calendar.ics import event
@@ -51,6 +52,22 @@ def test_full_read_then_only_changes(radicale: RadicaleServer, reader: CalDavRea
     assert not delta.full
     assert set(delta.objects) == {"/alice/sync/one.ics"}
     assert delta.deleted == frozenset({"/alice/sync/two.ics"})
+
+
+def test_a_token_the_server_does_not_know_gives_a_full_read_and_a_real_token(
+    radicale: RadicaleServer, reader: CalDavReader
+) -> None:
+    url = radicale.make_calendar("alice", "expired")
+    t = now_minute() + HOUR
+    radicale.put_event("alice", "one", event("one", t, t + HOUR), "expired")
+    delta = reader.read(url, "http://radicale.org/ns/sync/forgotten")
+    assert delta.full
+    assert set(delta.objects) == {"/alice/expired/one.ics"}
+    # The next read is incremental again: nothing changed, nothing travels.
+    assert delta.token is not None
+    assert not delta.token.startswith("fake-")
+    again = reader.read(url, delta.token)
+    assert (again.full, again.objects) == (False, {})
 
 
 def test_an_event_in_new_york_time_from_the_server(radicale: RadicaleServer, reader: CalDavReader) -> None:
@@ -200,3 +217,55 @@ async def test_the_ctag_probe_spares_the_read_of_an_unchanged_calendar(
             await probe.ctag(radicale.calendar_url("bob", "nothing-here"))
     finally:
         await probe.close()
+
+
+_TASKS_ONLY = (
+    b'<?xml version="1.0" encoding="utf-8"?><C:mkcalendar xmlns:D="DAV:" '
+    b'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop><C:supported-calendar-component-set>'
+    b'<C:comp name="VTODO"/></C:supported-calendar-component-set></D:prop></D:set></C:mkcalendar>'
+)
+_ADDRESS_BOOK = (
+    b'<?xml version="1.0" encoding="utf-8"?><D:mkcol xmlns:D="DAV:" '
+    b'xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:set><D:prop><D:resourcetype><D:collection/>'
+    b"<CR:addressbook/></D:resourcetype></D:prop></D:set></D:mkcol>"
+)
+
+
+async def test_principal_discovery_finds_every_event_calendar_of_the_user(
+    radicale: RadicaleServer, reader: CalDavReader
+) -> None:
+    """No URL template: the service account finds bob's principal, his calendar home and the
+    calendars there that hold events (not a task list, not an address book), and the watcher
+    counts the meetings of all of them."""
+    work = radicale.make_calendar("bob", "disc-work")
+    family = radicale.make_calendar("bob", "disc-family")
+    tasks = radicale.calendar_url("bob", "disc-tasks")
+    radicale.request("bob", "MKCALENDAR", tasks, _TASKS_ONLY, "application/xml")
+    book = f"{radicale.base_url}/bob/disc-book/"
+    radicale.request("bob", "MKCOL", book, _ADDRESS_BOOK, "application/xml")
+    t = now_minute() + 30 * HOUR
+    radicale.put_event("bob", "w", event("w", t, t + HOUR), "disc-work")
+    radicale.put_event("bob", "f", event("f", t + 2 * HOUR, t + 3 * HOUR), "disc-family")
+
+    discovery = PrincipalDiscovery(radicale.base_url + "/", SERVICE_USER, SERVICE_PASSWORD, timeout=10)
+    found = discovery.calendars("bob")
+    assert {work, family} <= set(found)
+    assert tasks not in found
+    assert book not in found
+    assert all(url.startswith(f"{radicale.base_url}/bob/") for url in found)  # bob's only
+    assert discovery.calendars("nobody-here") == ()
+
+    reports: list[tuple[Interval, ...]] = []
+    watcher = CalendarWatcher(reader.read, lambda _k, f: reports.append(f), 60, discover=discovery.calendars)
+    watcher.set_users([CalendarUser("bob-uuid", "", frozenset({"bob@example.test"}), principal="bob")])
+    await watcher.poll_user("bob-uuid")
+    assert set(watcher.calendars("bob-uuid")) == set(found)
+    assert {Interval(t, t + HOUR), Interval(t + 2 * HOUR, t + 3 * HOUR)} <= set(reports[-1])
+
+    # A calendar bob deletes: the next read finds it gone (404), discovery runs again.
+    radicale.request("bob", "DELETE", family)
+    await watcher.poll_user("bob-uuid")
+    await watcher.poll_user("bob-uuid")
+    assert family not in watcher.calendars("bob-uuid")
+    assert Interval(t + 2 * HOUR, t + 3 * HOUR) not in watcher.intervals("bob-uuid")
+    assert Interval(t, t + HOUR) in watcher.intervals("bob-uuid")

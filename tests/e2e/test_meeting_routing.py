@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,34 @@ async def test_a_forward_alice_sets_during_the_meeting_is_hers_and_kept(
         await wait_until(lambda: not app.hub.calendar(ALICE_UUID).busy, 10, "the meeting over")
         assert alice(sim)["forwards"]["unconditional"] == {"enabled": True, "destination": "+33612345678"}
         assert alice(sim)["dnd"] is False
+
+
+async def test_calendars_found_by_principal_discovery_count_for_meetings(
+    prosody: ProsodyServer, radicale: RadicaleServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    """No URL template: the component finds alice's calendars on the server (her principal, its
+    calendar home) and a meeting in her second calendar routes her calls to voicemail."""
+    calendar = calendar_name(tmp_path)
+    first = radicale.make_calendar("alice", calendar + "-a")
+    second = radicale.make_calendar("alice", calendar + "-b")
+    store = tmp_path / "state.sqlite"
+    await save_settings(store, TO_VOICEMAIL)
+    start = seconds_from_now(-60)
+    radicale.put_event(
+        "alice", "planning", event("planning", start, start + timedelta(hours=1)), calendar + "-b"
+    )
+    config = config_for(prosody, radicale, sim, store, calendar, poll_interval=60.0)
+    config = replace(
+        config,
+        calendar=replace(config.calendar, url_template="", server_url=radicale.base_url + "/"),
+    )
+    async with running_app(config) as app:
+        await ready(app)
+        assert app.calendar is not None
+        await wait_until(lambda: second in app.calendar.calendars(ALICE_UUID), 15, "alice's calendars found")
+        assert first in app.calendar.calendars(ALICE_UUID)
+        await wait_until(lambda: app.hub.calendar(ALICE_UUID).busy, 15, "alice in a meeting")
+        await wait_until(lambda: alice(sim)["dnd"], 15, "calls sent to voicemail")
 
 
 def write_toml(path: Path, config: Config, calendar_url: str) -> None:

@@ -257,3 +257,32 @@ def test_a_bad_store_url_is_refused_naming_the_key(url: str, expected: str) -> N
         parse_config({**minimal(), "store": {"url": url}}, ENV)
     assert str(refused.value).startswith(f"store.url: expected {expected}")
     assert "hunter2" not in str(refused.value)
+
+
+CALDAV_ENV = {**ENV, "PHONEPRESENCE_CALDAV_PASSWORD": "pw"}
+
+
+def test_calendars_found_by_discovery_instead_of_a_url_template() -> None:
+    config = parse_config(
+        {**minimal(), "calendar": {"enabled": True, "server_url": "https://dav.example.org/"}}, CALDAV_ENV
+    )
+    assert config.calendar.server_url == "https://dav.example.org/"
+    assert config.calendar.principal_name == "{localpart}"
+
+
+@pytest.mark.parametrize(
+    ("calendar", "message"),
+    [
+        ({"enabled": True}, r"^calendar\.url_template: missing; expected it \(or calendar\.server_url"),
+        (
+            {"enabled": True, "url_template": "https://d/{localpart}/c/", "server_url": "https://d/"},
+            r"^calendar\.server_url: expected either calendar\.url_template .* or calendar\.server_url",
+        ),
+        ({"server_url": "dav.example.org"}, r"^calendar\.server_url: expected an http\(s\) URL"),
+        ({"principal_name": "{user}"}, r"^calendar\.principal_name: expected a name whose only placeholders"),
+        ({"principal_name": "users/{localpart}"}, r"^calendar\.principal_name: expected a non-empty name"),
+    ],
+)
+def test_discovery_settings_are_checked(calendar: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**minimal(), "calendar": calendar}, CALDAV_ENV)

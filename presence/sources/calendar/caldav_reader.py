@@ -9,18 +9,20 @@ the ETags, so an unchanged calendar still transfers no object data.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
-import aiohttp
 import caldav
 from caldav.davclient import DAVClient
 from caldav.lib import error as caldav_error
+
+from presence.sources.calendar.dav_probe import DavTagProbe, NoCollection, ProbeFailed
 
 # caldav: the library logs whole response bodies (event titles, descriptions) at DEBUG, some of
 # them through the root logger (caldav/response.py). Event text must never reach a log, whatever
@@ -34,6 +36,15 @@ def _no_caldav_chatter(record: logging.LogRecord) -> bool:
 
 
 logging.getLogger().addFilter(_no_caldav_chatter)
+
+
+_DAV = "{DAV:}"
+_CALDAV = "{urn:ietf:params:xml:ns:caldav}"
+_SYNC_REPORT = (
+    '<?xml version="1.0" encoding="utf-8"?><d:sync-collection xmlns:d="DAV:" '
+    'xmlns:c="urn:ietf:params:xml:ns:caldav"><d:sync-token>{token}</d:sync-token>'
+    "<d:sync-level>1</d:sync-level><d:prop><d:getetag/><c:calendar-data/></d:prop></d:sync-collection>"
+)
 
 
 class NoCalendar(Exception):
@@ -55,53 +66,28 @@ def href_of(url: Any) -> str:
     return unquote(urlsplit(str(url)).path)
 
 
-_CTAG_REQUEST = (
-    b'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:" '
-    b'xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:getctag/><d:sync-token/></d:prop></d:propfind>'
-)
-# The reply is a server's XML: read the two values with a pattern, not an XML parser (no entity
-# expansion, no surprises), as their text has no markup.
-_TAG_VALUE = re.compile(r"<(?:[A-Za-z0-9]+:)?(getctag|sync-token)(?:\s[^>]*)?>([^<]*)</", re.IGNORECASE)
-
-
 class CalendarUnreadable(Exception):
     """The server answered the probe with something else than a multistatus."""
 
 
 class CtagProbe:
-    """``await probe.ctag(url)``: the collection's getctag (or sync-token), one PROPFIND Depth 0."""
+    """``await probe.ctag(url)``: the collection's getctag (or sync-token), one PROPFIND Depth 0
+    (see :mod:`.dav_probe` for why it is not made with a general HTTP client)."""
 
     def __init__(self, username: str, password: str, timeout: float, verify_tls: bool = True) -> None:
-        self._headers = {
-            "Authorization": aiohttp.encode_basic_auth(username, password),
-            "Depth": "0",
-            "Content-Type": "application/xml; charset=utf-8",
-        }
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._ssl = verify_tls  # True: aiohttp's default verification
-        self._session: aiohttp.ClientSession | None = None
+        authorization = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._probe = DavTagProbe(authorization, timeout, verify_tls)
 
     async def ctag(self, url: str) -> str:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        async with self._session.request(
-            "PROPFIND", url, data=_CTAG_REQUEST, headers=self._headers, ssl=self._ssl
-        ) as response:
-            if response.status == 404:
-                raise NoCalendar(url)
-            if response.status != 207:
-                raise CalendarUnreadable(f"HTTP {response.status} from {url}")
-            text = await response.text()
-        values: dict[str, str] = {str(name).lower(): str(value) for name, value in _TAG_VALUE.findall(text)}
-        tag = values.get("getctag") or values.get("sync-token")
-        if not tag:
-            raise CalendarUnreadable(f"no getctag or sync-token for {url}")
-        return tag
+        try:
+            return await self._probe.tag(url)
+        except NoCollection:
+            raise NoCalendar(url) from None
+        except ProbeFailed as error:
+            raise CalendarUnreadable(str(error)) from None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._probe.close()
 
 
 class CalDavReader:
@@ -133,7 +119,57 @@ class CalDavReader:
 
     def read(self, url: str, token: str | None) -> Delta:
         """The changes of the collection at ``url`` since ``token`` (None: everything)."""
-        calendar = self._client(url).calendar(url=url)  # type: ignore[no-untyped-call]
+        client = self._client(url)
+        delta = self._read_in_one_report(client, url, token)
+        if delta is None and token is not None:
+            # An expired or foreign token (the server forgot it, or the library's "fake-" one):
+            # start afresh with a real token rather than the library's full listings forever.
+            delta = self._read_in_one_report(client, url, None)
+        if delta is not None:
+            return delta
+        return self._read_with_the_library(client, url, token)
+
+    def _read_in_one_report(self, client: DAVClient, url: str, token: str | None) -> Delta | None:
+        """A sync-collection REPORT asking for the objects' data too: the changes in one request,
+        where the library asks for ETags and then GETs each object (four requests for a calendar of
+        three events). None when the server does not answer it plainly (an expired token, no
+        sync support, a truncated reply): the library's read then handles the case."""
+        body = _SYNC_REPORT.format(token=xml_escape(token or "")).encode()
+        try:
+            response: Any = client.report(url, body, depth=1)  # type: ignore[arg-type]
+        except caldav_error.NotFoundError:
+            raise NoCalendar(url) from None
+        except caldav_error.DAVError:
+            return None
+        if response.status == 404:
+            raise NoCalendar(url)
+        tree = response.tree
+        if response.status != 207 or tree is None or tree.tag != f"{_DAV}multistatus":
+            return None
+        new_token = tree.findtext(f"{_DAV}sync-token")
+        if not new_token:
+            return None
+        objects: dict[str, str] = {}
+        deleted: set[str] = set()
+        collection = href_of(url).rstrip("/")
+        for item in tree.iterfind(f"{_DAV}response"):
+            href = href_of(item.findtext(f"{_DAV}href") or "")
+            status = item.findtext(f"{_DAV}status") or ""
+            if href.rstrip("/") == collection:
+                if " 507" in status:
+                    return None  # truncated (RFC 6578 3.6): the library pages through it
+                continue
+            if " 404" in status:
+                deleted.add(href)
+                continue
+            data = item.findtext(f"{_DAV}propstat/{_DAV}prop/{_CALDAV}calendar-data")
+            if data is None:
+                return None  # the server left the data out: let the library GET the objects
+            objects[href] = data
+        return Delta(str(new_token), token is None, objects, frozenset(deleted))
+
+    def _read_with_the_library(self, client: DAVClient, url: str, token: str | None) -> Delta:
+        calendar = client.calendar(url=url)  # type: ignore[no-untyped-call]
         try:
             result: Any = calendar.get_objects_by_sync_token(sync_token=token, load_objects=True)
         except caldav_error.NotFoundError:
