@@ -42,7 +42,7 @@ def main() -> int:
         verdicts += module.main(["--quick"] if quick else [])
     print("== targets ==")
     for line in verdicts:
-        status = "MET" if line["met"] else "MISSED"
+        status = "MET" if line["met"] else "NOT MET"
         print(f"{line['bench']:<9} {line['target']:<55} {line['measured']:>10}  {status}")
     for line in verdicts:
         print(json.dumps(line))

@@ -85,7 +85,7 @@ def report(
 
 def verdict(bench: str, target: str, value: float, ok: bool) -> dict[str, Any]:
     line = {"bench": bench, "target": target, "measured": round(value, 3), "met": ok}
-    print(f"TARGET {target}: measured {value:.3f} -> {'MET' if ok else 'MISSED'}")
+    print(f"TARGET {target}: measured {value:.3f} -> {'MET' if ok else 'NOT MET'}")
     print(json.dumps(line), flush=True)
     return line
 
