@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -307,11 +308,12 @@ async def bench(
         sim = CallSimulator(workdir, users)
         await sim.ready()
         clients = await connect_users(users, prosody.c2s_port)
-        for run in range(runs):
+        for run in range(runs + (profile is not None)):
             config = component_config(prosody, sim.base_url, workdir / f"run{run}.sqlite")
             config["calls"] = {"max_calls_per_minute": 1000}  # the most the configuration allows
-            # Only the last run is profiled: the profiler's own cost would skew its CPU figure.
-            profiled = profile if profile is not None and run == runs - 1 else None
+            # With --profile, one more run under pyinstrument (its sampling costs the component CPU,
+            # so that run is left out of the CPU verdict).
+            profiled = profile if run == runs else None
             component = Component(workdir, config, profiled)
             try:
                 await component.wait("online")
@@ -387,13 +389,13 @@ async def bench(
         ],
     )
     complete = (
-        len(results) == runs
+        len(results) == runs + (profile is not None)
         and all(r["calls"] == users * calls and r["unmatched"] == 0 and r["refused"] == 0 for r in results)
         and not failures
     )
     # The CPU verdict ignores a profiled run (pyinstrument's sampling costs the component CPU).
     cpu_runs = sorted(r["component_cpu_ms_per_call"] for r in results if not r["profiled"])
-    cpu_median = percentile(cpu_runs, 0.5) if cpu_runs else float("nan")
+    cpu_median = statistics.median(cpu_runs) if cpu_runs else float("nan")
     if cpu_runs:
         print(f"component CPU per command, unprofiled runs: min {cpu_runs[0]:.3f} median {cpu_median:.3f} ms")
     return [

@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 from xml.etree.ElementTree import Element
-from xml.sax.saxutils import escape, quoteattr
 
 from slixmpp.exceptions import XMPPError
 from slixmpp.plugins.xep_0030.stanza.items import DiscoItems
@@ -58,8 +57,21 @@ def form_values(command: Element | None) -> dict[str, str]:
     return values
 
 
+def escape(text: str) -> str:
+    """Text for XML character data or a double-quoted attribute (line breaks kept as such)."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\n", "&#10;")
+        .replace("\r", "&#13;")
+        .replace("\t", "&#9;")
+    )
+
+
 def _attr(name: str, value: str) -> str:
-    return f" {name}={quoteattr(value)}"
+    return f' {name}="{escape(value)}"'
 
 
 def form_xml(form: Form) -> str:
@@ -143,7 +155,7 @@ class AdhocAdapter:
         sessionid = element.get("sessionid") or ""
         sessions = self.sessions
         session = sessions.get(sessionid) if sessionid else None
-        requester_jid = str(iq["from"])
+        requester_jid = iq.xml.get("from", "")  # as the server stamped it (the same every time)
         try:
             if session is None:
                 if sessionid and action != "execute":
@@ -185,7 +197,7 @@ class AdhocAdapter:
         self._session_ids += 1
         session: dict[str, Any] = {
             "id": f"{time.time()}-{self._session_ids}",
-            "from": str(iq["from"]),
+            "from": iq.xml.get("from", ""),
             "node": node,
             # A link such as xmpp:phone?command;node=call;number=1002 reaches us as a form field of
             # the execute request, when the client passes it at all.
@@ -205,8 +217,8 @@ class AdhocAdapter:
         form: Form | None = None,
     ) -> None:
         out = [
-            f'<iq type="result"{_attr("id", iq["id"])}{_attr("to", str(iq["from"]))}',
-            f'{_attr("from", str(iq["to"]))}><command xmlns="{COMMANDS_NS}"',
+            f'<iq type="result"{_attr("id", iq.xml.get("id", ""))}{_attr("to", iq.xml.get("from", ""))}',
+            f'{_attr("from", iq.xml.get("to", ""))}><command xmlns="{COMMANDS_NS}"',
             f"{_attr('node', session['node'])}{_attr('sessionid', session['id'])}{_attr('status', status)}>",
         ]
         if form is not None:
