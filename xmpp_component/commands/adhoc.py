@@ -34,6 +34,7 @@ from xmpp_component.commands.services import CommandServices
 log = logging.getLogger(__name__)
 
 SESSION_TIMEOUT = 600.0  # seconds; same as a pending chat question
+SESSION_SWEEP = 10.0  # seconds between two looks for abandoned sessions
 
 COMMANDS_NS = "http://jabber.org/protocol/commands"
 DATA_NS = "jabber:x:data"
@@ -111,6 +112,7 @@ class AdhocAdapter:
         self._clock = clock
         self._handler_installed = False
         self._session_ids = 0
+        self._next_sweep = clock()
         xmpp.add_event_handler("session_start", self.register)
 
     @property
@@ -183,6 +185,8 @@ class AdhocAdapter:
             else:
                 self._send(iq, session, "executing", session["notes"], form)
         finally:
+            if session is not None and session.get("pp_form") is None:
+                sessions.pop(session["id"], None)  # finished (done, cancelled or refused)
             self._forget_old_sessions(sessions)
 
     async def _start(self, iq: Any, element: Element) -> dict[str, Any]:
@@ -199,6 +203,7 @@ class AdhocAdapter:
             "id": f"{time.time()}-{self._session_ids}",
             "from": iq.xml.get("from", ""),
             "node": node,
+            "pp_started": self._clock(),
             # A link such as xmpp:phone?command;node=call;number=1002 reaches us as a form field of
             # the execute request, when the client passes it at all.
             "pp_prefill": form_values(element),
@@ -232,15 +237,18 @@ class AdhocAdapter:
         self.xmpp.send_raw("".join(out))
 
     def _forget_old_sessions(self, sessions: dict[str, Any]) -> None:
-        """Drop the sessions that are over (finished, or left open longer than SESSION_TIMEOUT).
+        """Drop the sessions left open longer than SESSION_TIMEOUT (finished ones go at once).
 
-        Runs after each command request, so the table holds only live sessions plus at most the
-        forms left open in clients for less than SESSION_TIMEOUT.
+        Looks at most once every SESSION_SWEEP seconds, so a command costs no pass over every
+        open session; the table holds the live sessions plus the forms abandoned in clients for
+        less than SESSION_TIMEOUT + SESSION_SWEEP.
         """
         now = self._clock()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SESSION_SWEEP
         for sid, session in list(sessions.items()):
-            started = session.setdefault("pp_started", now)
-            if session.get("pp_form") is None or now - started > SESSION_TIMEOUT:
+            if session.get("pp_form") is None or now - session["pp_started"] > SESSION_TIMEOUT:
                 del sessions[sid]
 
     # --- steps -----------------------------------------------------------------------------------
