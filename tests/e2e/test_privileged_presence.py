@@ -455,8 +455,8 @@ async def test_a_roster_push_the_server_refuses_is_not_recorded_and_is_retried_n
             async with running_app(colleagues_config(server, sim, store)) as app:
                 await ready(app)
                 assert app.rosters is not None
-            assert app.store is not None
-            assert app.subscriptions is not None
+                assert app.store is not None
+                assert app.subscriptions is not None
                 await rosters_synced(app)
                 rows = await app.store.roster_items(dave_jid)
                 written = {item for item, state, _ in rows if state == "written"}
