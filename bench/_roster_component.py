@@ -10,14 +10,20 @@ sets) and ``time.monotonic_ns``. ``stop`` on stdin stops it.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts bench/ first on sys.path, where bench/calendar.py shadows the
+# standard library's calendar module (imported by email.utils, hence by aiohttp): drop it.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
 import argparse
 import asyncio
 import json
 import logging
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 NS_ROSTER = "{jabber:iq:roster}query"

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from presence.identity import People, Person
-from presence.privacy import OwnerPrivacy, PrivacyPolicy, may_see
+from presence.privacy import OwnerPrivacy, PrivacyPolicy, company_allows
 
 # What the server roster says of each item: jid -> subscription (none, to, from, both).
 ServerRoster = Mapping[str, str]
@@ -64,6 +64,34 @@ def has_to(subscription: str | None) -> bool:
     return subscription in ("to", "both")
 
 
+@dataclass(frozen=True, slots=True)
+class Colleagues:
+    """Every provisioned person's roster item, split by their own privacy choice; built once per
+    sync so that each watcher's wanted items cost a copy, not a pass over everyone's rules."""
+
+    open: Mapping[str, RosterItem]  # phone JID -> item, owners visible to all the company allows
+    hidden: tuple[tuple[RosterItem, frozenset[str]], ...]  # (item, the only JIDs who may see it)
+    own: Mapping[str, str]  # chat JID -> their own phone JID (never in their own roster)
+
+
+def colleagues_of(
+    people: People, component: str, group: str, privacy: Callable[[Person], OwnerPrivacy]
+) -> Colleagues:
+    open_items: dict[str, RosterItem] = {}
+    hidden: list[tuple[RosterItem, frozenset[str]]] = []
+    own: dict[str, str] = {}
+    for person in people.by_chat_jid.values():
+        jid = f"{person.localpart}@{component}"
+        item = RosterItem(jid, person.display_name or person.localpart, "to", group)
+        own[person.chat_jid] = jid
+        owner = privacy(person)
+        if owner.hidden:
+            hidden.append((item, owner.visible_to))
+        else:
+            open_items[jid] = item
+    return Colleagues(open_items, tuple(hidden), own)
+
+
 def desired_items(
     watcher: str,
     people: People,
@@ -73,15 +101,26 @@ def desired_items(
     group: str,
     policy: PrivacyPolicy,
     privacy: Callable[[Person], OwnerPrivacy],
+    everyone: Colleagues | None = None,
 ) -> dict[str, RosterItem]:
-    """The items wanted in ``watcher``'s roster (a bare chat JID of a served domain)."""
+    """The items wanted in ``watcher``'s roster (a bare chat JID of a served domain).
+
+    ``everyone`` is :func:`colleagues_of` computed once for a whole sync (built here when not
+    given): rebuilding every colleague's item and rules for each watcher made a sync of N
+    rosters cost N x N of that work.
+    """
     wanted = {component: RosterItem(component, "Phone presence", "both")}
-    if colleagues:
-        for person in people.by_chat_jid.values():
-            if person.chat_jid == watcher or not may_see(policy, watcher, person.chat_jid, privacy(person)):
-                continue
-            jid = f"{person.localpart}@{component}"
-            wanted[jid] = RosterItem(jid, person.display_name or person.localpart, "to", group)
+    # may_see, with the per-watcher part done once: the company's rule depends on the watcher
+    # only (an owner's list never widens it); then each owner's own choice.
+    if not colleagues or not company_allows(policy, watcher):
+        return wanted
+    if everyone is None:
+        everyone = colleagues_of(people, component, group, privacy)
+    wanted.update(everyone.open)
+    for item, visible_to in everyone.hidden:
+        if watcher in visible_to:
+            wanted[item.jid] = item
+    wanted.pop(everyone.own.get(watcher, ""), None)
     return wanted
 
 

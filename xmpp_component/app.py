@@ -24,6 +24,7 @@ from presence.directory.wazo_users import entries_of
 from presence.hub import PresenceHub
 from presence.identity import MappingProblem, MatchRule, PbxUser, People, build_people
 from presence.model import (
+    Call,
     CallsResynced,
     DndChanged,
     ForwardChanged,
@@ -136,6 +137,10 @@ class App:
         self.rosters: RosterSync | None = None
         self.phone_jids: PhoneJidService | None = None
         self.pbx_users: dict[str, WazoUser] = {}  # uuid -> the user as last read (names, numbers)
+        # Users Wazo said changed since they were last read (uuid -> change count then; "" for a
+        # change naming nobody, which makes every user's copy stale): commands read those afresh.
+        self._users_changes = 0
+        self._users_stale: dict[str, int] = {}
         self.provisioned = asyncio.Event()  # set after the first successful read of Wazo's users
         # Reads Wazo's users: at start, on confd's user events, after a reconnection, periodically.
         self.users = UserRefresher(
@@ -296,6 +301,8 @@ class App:
         )
         if self.voicemail_http is not None:
             self.commands.services.voicemail_link = self.voicemail_http.link
+        self.commands.services.tracked_calls = self._tracked_calls
+        self.commands.services.known_pbx_user = self._known_pbx_user
         self.voicemail_notices = VoicemailNotices(
             xmpp,
             cfg.component.jid,
@@ -495,11 +502,15 @@ class App:
 
     async def _on_phone_event(self, event: PhoneEvent) -> None:
         if isinstance(event, UsersChanged):
+            self._users_changes += 1
+            self._users_stale[event.user_uuid] = self._users_changes
             self.users.request(USER_EVENTS_SETTLE)
             return
         if isinstance(event, CallsResynced) and not event.periodic and self.provisioned.is_set():
             # The stream just (re)connected: Wazo's user list may have changed meanwhile. (At
             # start-up the first read is already asked for.)
+            self._users_changes += 1
+            self._users_stale[""] = self._users_changes  # unheard changes: every copy is stale
             self.users.request()
         people = self.people
         for state in self.tracker.apply(event):
@@ -516,6 +527,24 @@ class App:
         if isinstance(event, CallsResynced):
             self._wazo_resynced = True
             self._phone_state_known()
+
+    def _known_pbx_user(self, user_uuid: str) -> WazoUser | None:
+        """The Wazo user as the last read of every user gave it, while no event since said it (or
+        some unnamed user, line or extension) changed; None: read it from confd now."""
+        events = self.wazo.events if self.wazo is not None else None
+        if events is None or not events.synced.is_set():
+            return None  # changes may go unheard
+        if "" in self._users_stale or user_uuid in self._users_stale:
+            return None
+        return self.pbx_users.get(user_uuid)
+
+    def _tracked_calls(self, user_uuid: str) -> tuple[Call, ...] | None:
+        """A user's current calls from the event stream; None while it is not live and
+        resynchronised (the tracker may have missed calls: commands ask calld instead)."""
+        events = self.wazo.events if self.wazo is not None else None
+        if events is None or not events.synced.is_set():
+            return None
+        return self.tracker.get(user_uuid).calls
 
     async def _voicemail_notice(self, event: VoicemailReceived) -> None:
         # After the history has its row: the notice's "call back 1" must already name this caller.
@@ -536,11 +565,14 @@ class App:
         if wazo is None:
             log.warning("cannot read Wazo users: the Wazo client is not running")
             return False
+        changes_before = self._users_changes
         try:
             users = await wazo.confd.list_users()
         except WazoError as error:
             log.error("cannot read Wazo users (%s); keeping the %d users known", error, len(self.people))
             return False
+        # This read saw every change announced before it started; later ones stay stale.
+        self._users_stale = {u: n for u, n in self._users_stale.items() if n > changes_before}
         rule = MatchRule(self.config.identity.match)
         people, problems = build_people(
             (PbxUser(u.uuid, u.email, u.username, u.display_name) for u in users),

@@ -21,9 +21,11 @@ from slixmpp.exceptions import IqError, IqTimeout
 from presence.identity import People, Person
 from presence.privacy import OwnerPrivacy, PrivacyPolicy, domain_of
 from presence.rosters import (
+    Colleagues,
     RosterItem,
     ServerRoster,
     Written,
+    colleagues_of,
     desired_items,
     lost_subscriptions,
     roster_changes,
@@ -118,12 +120,17 @@ class RosterSync:
             if domain_of(subscriber) in self._domains:
                 watching[subscriber].append(f"{alias}@{component}")
         rosters = set(people.by_chat_jid) | set(watching) | set(await self._store.roster_owners())
+        # Every colleague's item and rules once for the run (privacy changes during it ask for
+        # another run): per watcher, its wanted items are then a copy.
+        everyone = colleagues_of(people, component, self._group, self._person_privacy)
         semaphore = asyncio.Semaphore(CONCURRENT_ROSTERS)
 
         async def one(watcher: str) -> None:
             async with semaphore:
                 try:
-                    await self._sync_roster(watcher, people, component, watching.get(watcher, ()), can_read)
+                    await self._sync_roster(
+                        watcher, people, component, watching.get(watcher, ()), can_read, everyone
+                    )
                 except (IqError, IqTimeout) as exc:
                     log.warning("roster of %s not synchronised this time: %s", watcher, _why(exc))
 
@@ -132,7 +139,13 @@ class RosterSync:
         log.info("rosters synchronised (%d rosters)", len(rosters))
 
     async def _sync_roster(
-        self, watcher: str, people: People, component: str, sees: Iterable[str], can_read: bool
+        self,
+        watcher: str,
+        people: People,
+        component: str,
+        sees: Iterable[str],
+        can_read: bool,
+        everyone: Colleagues,
     ) -> None:
         server = await self._read(watcher) if can_read else None
         if server is not None:
@@ -149,6 +162,7 @@ class RosterSync:
                 group=self._group,
                 policy=self._policy,
                 privacy=self._person_privacy,
+                everyone=everyone,
             )
         else:
             desired = {}  # not (or no longer) a Wazo user: nothing of ours belongs in that roster

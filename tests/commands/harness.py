@@ -14,6 +14,7 @@ from wazo_sim.app import WazoSimulator, build_app
 from wazo_sim.config import DEMO_USERS_FILE, SimConfig, parse_config
 
 ORIGINATE_PATH = "/api/calld/1.0/calls"
+USER_PATH = "/api/confd/1.1/users/"
 
 
 def two_bobs_world() -> SimConfig:
@@ -50,6 +51,8 @@ class RecordingSimulator(WazoSimulator):
         self.originations: list[dict[str, Any]] = []
         self.arrivals: list[float] = []
         self.on_origination: Callable[[dict[str, Any]], None] | None = None
+        self.call_lists = 0  # GET /calls (calld's tenant-wide list) received
+        self.user_reads = 0  # GET /users/{uuid} (confd, one user) received
 
     async def start(self) -> None:
         app = build_app(self.core)
@@ -58,6 +61,10 @@ class RecordingSimulator(WazoSimulator):
         async def record(
             request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
         ) -> web.StreamResponse:
+            if request.method == "GET" and request.path == ORIGINATE_PATH:
+                self.call_lists += 1
+            if request.method == "GET" and request.path.startswith(USER_PATH):
+                self.user_reads += "/" not in request.path[len(USER_PATH) :]
             if request.method == "POST" and request.path == ORIGINATE_PATH:
                 self.arrivals.append(time.perf_counter())
                 body = await request.json()

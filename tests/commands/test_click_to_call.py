@@ -257,6 +257,54 @@ async def test_a_pbx_refusal_an_unprovisioned_user_a_stranger_and_someone_elses_
     assert sim.state()["users"]["bob"]["calls"] == []
 
 
+async def test_a_call_uses_the_users_lines_read_at_provisioning_until_wazo_says_they_changed(
+    app: App, prosody: ProsodyServer, sim: RecordingSimulator, login: Any
+) -> None:
+    alice = await login("alice")
+    reads = sim.user_reads
+    adhoc = Adhoc(alice, prosody.component)
+    await adhoc.execute("call", number="1002")
+    iq = await adhoc.act("complete")
+    assert notes(iq)[0][0] == "info"
+    assert sim.originations[-1] == origination("1002")
+    assert sim.user_reads == reads  # no confd request for alice's lines
+    sim.hangup(user="alice")
+    # Wazo says alice changed: until the users are read again, her lines come from confd.
+    sim.edit_user("alice", firstname="Alicia")
+    await wait_until(lambda: ALICE in app._users_stale, 10, "the change heard")
+    adhoc = Adhoc(alice, prosody.component)
+    await adhoc.execute("call", number="1002")
+    iq = await adhoc.act("complete")
+    assert notes(iq)[0][0] == "info"
+    assert sim.user_reads == reads + 1
+
+
+async def test_hang_up_reads_the_calls_from_the_event_stream_not_from_calld(
+    app: App, prosody: ProsodyServer, sim: RecordingSimulator, login: Any
+) -> None:
+    alice = await login("alice")
+    alices = sim.ring("alice", from_number="+33123456789")
+    bobs = sim.ring("bob", from_number="+33987654321")
+    await wait_until(lambda: len(app.tracker.get(ALICE).calls) == 1, 10, "alice's call tracked")
+    lists = sim.call_lists
+    hangup = Adhoc(alice, prosody.component)
+    iq = await hangup.execute("hangup")
+    assert fields(iq)["summary"]["value"] == "Hang up +33 1 23 45 67 89, incoming, ringing?"
+    iq = await hangup.act("complete")
+    assert notes(iq) == [("info", "Hung up: +33 1 23 45 67 89, incoming, ringing.")]
+    # Listed and checked again at submit without calld's tenant-wide list of calls.
+    assert sim.call_lists == lists
+    assert sim.state()["users"]["alice"]["calls"] == []
+    assert [c["call_id"] for c in sim.state()["users"]["bob"]["calls"]] == [bobs["call_id"]]
+    # Someone else's call id is still refused (the tracker has it, as bob's, not alice's).
+    iq = await Adhoc(alice, prosody.component).execute("hangup", call=bobs["call_id"])
+    assert notes(iq) == [("error", "Call: that call is not one of your current calls (it may have ended).")]
+    assert [c["call_id"] for c in sim.state()["users"]["bob"]["calls"]] == [bobs["call_id"]]
+    # Her ended call, submitted again: not hers any more.
+    iq = await Adhoc(alice, prosody.component).execute("hangup", call=alices["call_id"])
+    assert notes(iq) == [("error", "Call: that call is not one of your current calls (it may have ended).")]
+
+
 class Chat:
     """Text commands to the component's bare domain, and its replies."""
 

@@ -409,3 +409,70 @@ async def test_a_colleague_who_left_wazo_leaves_the_rosters(
         assert roster.get(f"alice@{server.component}") == "to"
         assert app.subscriptions is not None
         assert not app.subscriptions.is_subscribed("carol", f"bob@{server.domain}")
+
+
+def sim_with_dave() -> WazoSimulator:
+    """The simulator plus dave (dave@example.test), a Wazo user with no chat account yet."""
+    config = load_sim_config()
+    carol = next(u for u in config.users if u.username == "carol")
+    dave = replace(
+        carol,
+        id=carol.id + 100,
+        uuid="44444444-4444-4444-8444-444444444444",
+        firstname="Dave",
+        lastname="Davies",
+        email="dave@example.test",
+        username="dave",
+        lines=(),
+        voicemail_id=None,
+        mobile_phone_number="",
+    )
+    return WazoSimulator(replace(config, users=(*config.users, dave)))
+
+
+async def test_a_roster_push_the_server_refuses_is_not_recorded_and_is_retried_next_time(
+    prosody_privileged: ProsodyServer, tmp_path: Path
+) -> None:
+    server = prosody_privileged
+    dave_jid = f"dave@{server.domain}"
+    store = tmp_path / "state.sqlite"
+    phones = {f"{who}@{server.component}" for who in ("alice", "bob", "carol")}
+    async with sim_with_dave() as sim:
+        # dave has no account on the chat server yet: his roster reads empty, every write into it
+        # is refused.
+        async with running_app(colleagues_config(server, sim, store)) as app:
+            await ready(app)
+            assert app.rosters is not None
+            assert app.store is not None
+            assert app.subscriptions is not None
+            await rosters_synced(app)
+            assert app.rosters.writes >= 1  # a write was tried, and refused
+            assert await app.store.roster_items(dave_jid) == []
+            for phone in phones:
+                assert not app.subscriptions.is_subscribed(phone.split("@")[0], dave_jid)
+        server.register("dave", "dave-pass")
+        try:
+            async with running_app(colleagues_config(server, sim, store)) as app:
+                await ready(app)
+                assert app.rosters is not None
+                assert app.store is not None
+                assert app.subscriptions is not None
+                await rosters_synced(app)
+                rows = await app.store.roster_items(dave_jid)
+                written = {item for item, state, _ in rows if state == "written"}
+                assert written == {*phones, server.component}
+                for phone in phones:
+                    assert app.subscriptions.is_subscribed(phone.split("@")[0], dave_jid)
+                dave = await connect_client(dave_jid, "dave-pass", server.c2s_port)
+                try:
+                    roster = await roster_of(dave, server)
+                finally:
+                    await disconnect_client(dave)
+                assert {jid: roster.get(jid) for jid in phones} == dict.fromkeys(phones, "to")
+        finally:
+            subprocess.run(
+                ["prosodyctl", "--config", str(server.config_path), "deluser", dave_jid],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )

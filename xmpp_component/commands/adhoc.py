@@ -2,23 +2,30 @@
 
 slixmpp: ``XEP_0050.session_bind`` empties the commands node's disco#items, and a session (its
 id) is not bound to whoever started it. So, on every ``session_start``, the commands are added
-again and the commands node gets our own ``get_items`` handler that lists only what the requester
-may run; and every command IQ goes through :meth:`AdhocAdapter._guard`, which refuses a session
-continued by another JID before slixmpp's own handler sees it.
+again (slixmpp keeps their disco entries and its per-JID command registry, which the contact
+commands extend) and the commands node gets our own ``get_items`` handler that lists only what
+the requester may run.
+
+The command IQs themselves are served here, not by slixmpp's XEP-0050 handler: a session
+belongs to the full JID that started it (another JID continuing it is refused), and each answer
+is written as text straight from the :class:`~.base.Reply`. slixmpp's path (the request copied
+for the reply, the form built as stanza objects, then serialised again) cost more CPU than the
+command itself on a click-to-call.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
+from xml.etree.ElementTree import Element
 
-from slixmpp import JID
 from slixmpp.exceptions import XMPPError
-from slixmpp.plugins.xep_0004 import Form as XForm
 from slixmpp.plugins.xep_0030.stanza.items import DiscoItems
+from slixmpp.xmlstream.handler import CoroutineCallback
+from slixmpp.xmlstream.matcher import StanzaPath
 
 from xmpp_component.commands import runner
 from xmpp_component.commands.base import Access, Command, Done, Form, Reply, visible
@@ -27,23 +34,67 @@ from xmpp_component.commands.services import CommandServices
 log = logging.getLogger(__name__)
 
 SESSION_TIMEOUT = 600.0  # seconds; same as a pending chat question
+SESSION_SWEEP = 10.0  # seconds between two looks for abandoned sessions
 
 COMMANDS_NS = "http://jabber.org/protocol/commands"
+DATA_NS = "jabber:x:data"
+_HANDLER = "phonepresence ad-hoc commands"
+# What a step handler is given: the request and the session (slixmpp's command handler shape,
+# which the contact commands registered through slixmpp's registry also have).
+StepStarter = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def form_values(payload: Any) -> dict[str, str]:
-    """The submitted values of a data form (or of the first form of a list), as strings."""
-    forms = payload if isinstance(payload, list) else [payload]
-    for item in forms:
-        if isinstance(item, XForm):
-            values = {}
-            submitted = item.get_values()  # type: ignore[no-untyped-call]
-            for var, value in submitted.items():
-                if isinstance(value, list):
-                    value = value[0] if value else ""
-                values[str(var)] = "" if value is None else str(value)
-            return values
-    return {}
+def form_values(command: Element | None) -> dict[str, str]:
+    """The submitted values of the first data form in a command element, as strings."""
+    form = command.find(f"{{{DATA_NS}}}x") if command is not None else None
+    if form is None:
+        return {}
+    values = {}
+    for field in form.iter(f"{{{DATA_NS}}}field"):
+        var = field.get("var")
+        if var:
+            value = field.find(f"{{{DATA_NS}}}value")
+            values[var] = (value.text or "") if value is not None else ""
+    return values
+
+
+def escape(text: str) -> str:
+    """Text for XML character data or a double-quoted attribute (line breaks kept as such)."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\n", "&#10;")
+        .replace("\r", "&#13;")
+        .replace("\t", "&#9;")
+    )
+
+
+def _attr(name: str, value: str) -> str:
+    return f' {name}="{escape(value)}"'
+
+
+def form_xml(form: Form) -> str:
+    """The form as an XEP-0004 ``<x type="form">`` element, as text."""
+    out = [f'<x xmlns="{DATA_NS}" type="form">']
+    if form.title:
+        out.append(f"<title>{escape(form.title)}</title>")
+    if form.instructions:
+        out.append(f"<instructions>{escape(form.instructions)}</instructions>")
+    for f in form.fields:
+        out.append(f"<field{_attr('var', f.var)}{_attr('type', f.kind)}{_attr('label', f.label)}>")
+        if f.desc:
+            out.append(f"<desc>{escape(f.desc)}</desc>")
+        if f.required:
+            out.append("<required/>")
+        if f.value:
+            out.append(f"<value>{escape(f.value)}</value>")
+        for o in f.options:
+            out.append(f"<option{_attr('label', o.label)}><value>{escape(o.value)}</value></option>")
+        out.append("</field>")
+    out.append("</x>")
+    return "".join(out)
 
 
 class AdhocAdapter:
@@ -57,23 +108,35 @@ class AdhocAdapter:
         self.xmpp = xmpp
         self.services = services
         self.commands = [c for c in commands if c.NODE]
+        self._starters: dict[str, StepStarter] = {c.NODE: self._starter(c) for c in self.commands if c.NODE}
         self._clock = clock
-        self._guard_installed = False
+        self._handler_installed = False
+        self._session_ids = 0
+        self._next_sweep = clock()
         xmpp.add_event_handler("session_start", self.register)
+
+    @property
+    def sessions(self) -> dict[str, Any]:
+        # slixmpp's own table, so that whatever inspects it (tests) sees the live sessions.
+        sessions: dict[str, Any] = self.xmpp.plugin["xep_0050"].sessions
+        return sessions
 
     # --- registration ----------------------------------------------------------------------------
 
     def register(self, _event: Any = None) -> None:
         xep_0050 = self.xmpp.plugin["xep_0050"]
-        if not self._guard_installed:
+        if not self._handler_installed:
+            self.xmpp.remove_handler("Ad-Hoc Execute")
             self.xmpp.del_event_handler("command", xep_0050._handle_command_all)
-            self.xmpp.add_event_handler("command", self._guard)
-            self._guard_installed = True
+            self.xmpp.register_handler(
+                CoroutineCallback(_HANDLER, StanzaPath("iq@type=set/command"), self._on_command)
+            )
+            self._handler_installed = True
         for command in self.commands:
-            # slixmpp: no `timeout=` here. Its expiry sends a cancel *from the user's JID*, which
-            # Prosody answers by closing our stream (invalid-from); _forget_old_sessions expires
-            # sessions instead.
-            xep_0050.add_command(node=command.NODE, name=command.NAME, handler=self._starter(command))
+            # For disco (the node's identity, the commands list) and the per-JID registry.
+            xep_0050.add_command(
+                node=command.NODE, name=command.NAME, handler=self._starters[command.NODE or ""]
+            )
         self.xmpp.plugin["xep_0030"].set_node_handler(
             "get_items", jid=self.xmpp.boundjid, node=COMMANDS_NS, handler=self._items
         )
@@ -86,38 +149,111 @@ class AdhocAdapter:
                 items.add_item(self.xmpp.boundjid.full, node=command.NODE, name=command.NAME)
         return items
 
-    async def _guard(self, iq: Any) -> None:
-        xep_0050 = self.xmpp.plugin["xep_0050"]
-        sessionid = iq["command"]["sessionid"]
-        session = xep_0050.sessions.get(sessionid)
-        if session is None and sessionid and iq["command"]["action"] not in ("", "execute"):
-            # slixmpp would trip over the missing session and answer feature-not-implemented.
-            raise XMPPError("item-not-found", text="This command session has ended; run the command again.")
-        if session is not None:
-            if JID(session["from"]) != JID(iq["from"]):
-                log.warning("%s tried to continue an ad-hoc session of someone else", iq["from"])
-                raise XMPPError("forbidden", text="This command session belongs to someone else.")
-            session["pp_action"] = iq["command"]["action"]
+    # --- the IQs ---------------------------------------------------------------------------------
+
+    async def _on_command(self, iq: Any) -> None:
+        element = iq.xml.find(f"{{{COMMANDS_NS}}}command")
+        action = element.get("action") or "execute"
+        sessionid = element.get("sessionid") or ""
+        sessions = self.sessions
+        session = sessions.get(sessionid) if sessionid else None
+        requester_jid = iq.xml.get("from", "")  # as the server stamped it (the same every time)
         try:
-            await xep_0050._handle_command_all(iq)
+            if session is None:
+                if sessionid and action != "execute":
+                    raise XMPPError(
+                        "item-not-found", text="This command session has ended; run the command again."
+                    )
+                session = await self._start(iq, element)
+            else:
+                if session["from"] != requester_jid:
+                    log.warning("%s tried to continue an ad-hoc session of someone else", requester_jid)
+                    raise XMPPError("forbidden", text="This command session belongs to someone else.")
+                if action == "cancel":
+                    session["pp_form"] = None
+                    self._send(iq, session, "canceled", [("info", "Cancelled: nothing was done.")])
+                    return
+                if action == "prev":
+                    self._prev(session)
+                elif action in ("next", "execute", "complete"):
+                    await self._next(session, form_values(element), action == "complete")
+                else:
+                    raise XMPPError("bad-request", text=f"Unknown action {action[:20]!r}.")
+            form: Form | None = session["pp_form"]
+            if form is None:
+                self._send(iq, session, "completed", session["notes"])
+            else:
+                self._send(iq, session, "executing", session["notes"], form)
         finally:
-            self._forget_old_sessions(xep_0050.sessions)
+            if session is not None and session.get("pp_form") is None:
+                sessions.pop(session["id"], None)  # finished (done, cancelled or refused)
+            self._forget_old_sessions(sessions)
+
+    async def _start(self, iq: Any, element: Element) -> dict[str, Any]:
+        node = element.get("node") or ""
+        to = iq["to"]
+        starter = self._starters.get(node) if to == self.xmpp.boundjid else None
+        if starter is None:  # a phone JID's command (contact commands), or no such node
+            found = await self.xmpp.plugin["xep_0050"].api["get_command"](to.full, node, iq["from"])
+            starter = found[1] if found else None
+        if starter is None:
+            raise XMPPError("item-not-found")
+        self._session_ids += 1
+        session: dict[str, Any] = {
+            "id": f"{time.time()}-{self._session_ids}",
+            "from": iq.xml.get("from", ""),
+            "node": node,
+            "pp_started": self._clock(),
+            # A link such as xmpp:phone?command;node=call;number=1002 reaches us as a form field of
+            # the execute request, when the client passes it at all.
+            "pp_prefill": form_values(element),
+        }
+        session = await starter(iq, session)
+        if session.get("pp_form") is not None:
+            self.sessions[session["id"]] = session
+        return session
+
+    def _send(
+        self,
+        iq: Any,
+        session: dict[str, Any],
+        status: str,
+        notes: list[tuple[str, str]] | None,
+        form: Form | None = None,
+    ) -> None:
+        out = [
+            f'<iq type="result"{_attr("id", iq.xml.get("id", ""))}{_attr("to", iq.xml.get("from", ""))}',
+            f'{_attr("from", iq.xml.get("to", ""))}><command xmlns="{COMMANDS_NS}"',
+            f"{_attr('node', session['node'])}{_attr('sessionid', session['id'])}{_attr('status', status)}>",
+        ]
+        if form is not None:
+            actions = ["complete" if form.final else "next"] + (["prev"] if session["pp_stack"] else [])
+            out.append("<actions>" + "".join(f"<{a}/>" for a in actions) + "</actions>")
+        for level, text in notes or ():
+            out.append(f"<note{_attr('type', level)}>{escape(text)}</note>")
+        if form is not None:
+            out.append(form_xml(form))
+        out.append("</command></iq>")
+        self.xmpp.send_raw("".join(out))
 
     def _forget_old_sessions(self, sessions: dict[str, Any]) -> None:
-        """slixmpp keeps every session, finished or abandoned, for ever: drop those that are over.
+        """Drop the sessions left open longer than SESSION_TIMEOUT (finished ones go at once).
 
-        Runs after each command request, so the table holds only live sessions plus at most the
-        forms left open in clients for less than SESSION_TIMEOUT.
+        Looks at most once every SESSION_SWEEP seconds, so a command costs no pass over every
+        open session; the table holds the live sessions plus the forms abandoned in clients for
+        less than SESSION_TIMEOUT + SESSION_SWEEP.
         """
         now = self._clock()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SESSION_SWEEP
         for sid, session in list(sessions.items()):
-            started = session.setdefault("pp_started", now)
-            if session.get("next") is None or now - started > SESSION_TIMEOUT:
+            if session.get("pp_form") is None or now - session["pp_started"] > SESSION_TIMEOUT:
                 del sessions[sid]
 
     # --- steps -----------------------------------------------------------------------------------
 
-    def _starter(self, command: Command) -> Any:
+    def _starter(self, command: Command) -> StepStarter:
         async def execute(iq: Any, session: dict[str, Any]) -> dict[str, Any]:
             requester = self.services.requester(str(iq["from"]))
             if not requester.local and command.ACCESS is not Access.ADMIN:
@@ -127,67 +263,37 @@ class AdhocAdapter:
                 log.warning("%s tried to run the admin command %s", requester.jid, command.NODE)
                 self.services.count_command(command.NAME, "refused")
                 raise XMPPError("forbidden", text="Only the service's administrators may run this command.")
-            session["pp_action"] = "execute"
             session["pp_stack"] = []
-            # A link such as xmpp:phone?command;node=call;number=1002 reaches us as a form field of
-            # the execute request, when the client passes it at all.
-            prefill = form_values(session.get("payload"))
-            reply = await runner.start(command, requester, prefill)
+            reply = await runner.start(command, requester, session.get("pp_prefill") or {})
             return self._render(session, reply)
 
         return execute
 
-    async def _next(self, payload: Any, session: dict[str, Any]) -> dict[str, Any]:
+    async def _next(self, session: dict[str, Any], values: dict[str, str], completing: bool) -> None:
         form: Form = session["pp_form"]
-        reply, refused = await runner.submit(form, form_values(payload))
-        completing = session.get("pp_action") == "complete"
+        reply, refused = await runner.submit(form, values)
         if isinstance(reply, Form) and completing:
-            # slixmpp ends the session on "complete" whatever we answer: say why it did not happen.
+            # "complete" ends the session whatever we answer: say why it did not happen.
             notes = [text for level, text in reply.notes if level == "error"]
             reply = Done(notes[0] if notes else "This command needs another step: use Next.", "error")
-        if refused:
-            return self._render(session, reply)  # the same form again, with the error note
-        session["pp_stack"].append(form)
-        return self._render(session, reply)
+        if not refused:
+            session["pp_stack"].append(form)
+        self._render(session, reply)
 
-    async def _prev(self, _payload: Any, session: dict[str, Any]) -> dict[str, Any]:
+    def _prev(self, session: dict[str, Any]) -> None:
         stack: list[Form] = session["pp_stack"]
-        if not stack:
-            return self._render(session, session["pp_form"])
-        return self._render(session, replace(stack.pop(), notes=[]))
-
-    def _cancel(self, _iq: Any, session: dict[str, Any]) -> None:
-        session["notes"] = [("info", "Cancelled: nothing was done.")]
+        if stack:
+            self._render(session, replace(stack.pop(), notes=[]))
+        else:
+            self._render(session, session["pp_form"])
 
     def _render(self, session: dict[str, Any], reply: Reply) -> dict[str, Any]:
-        session["cancel"] = self._cancel
+        """Keep the step's reply in the session (a Done ends it)."""
+        session.setdefault("pp_stack", [])
         if isinstance(reply, Done):
-            session.update(payload=None, next=None, has_next=False, allow_prev=False, prev=None)
+            session["pp_form"] = None
             session["notes"] = [(reply.level, reply.text)]
-            return session
-        session["pp_form"] = reply
-        session["payload"] = self._xform(reply)
-        session["next"] = self._next
-        session["has_next"] = not reply.final
-        session["allow_complete"] = False
-        session["allow_prev"] = bool(session["pp_stack"])
-        session["prev"] = self._prev if session["pp_stack"] else None
-        session["notes"] = list(reply.notes) or None
+        else:
+            session["pp_form"] = reply
+            session["notes"] = list(reply.notes) or None
         return session
-
-    def _xform(self, form: Form) -> XForm:
-        xform: XForm = self.xmpp.plugin["xep_0004"].make_form(
-            ftype="form", title=form.title, instructions=form.instructions
-        )
-        for f in form.fields:
-            options = [{"label": o.label, "value": o.value} for o in f.options] or None
-            xform.add_field(  # type: ignore[no-untyped-call]
-                var=f.var,
-                ftype=f.kind,
-                label=f.label,
-                desc=f.desc,
-                required=f.required,
-                value=f.value or None,
-                options=options,
-            )
-        return xform

@@ -61,7 +61,11 @@ async def place_call(
     dialled = dial_plan(services.calls).pbx_number(target)
     source: Origin | None = None
     try:
-        user = await wazo.confd.get_user(person.wazo_uuid)
+        # The copy read at provisioning is current unless a Wazo event said the user changed.
+        known = services.known_pbx_user
+        user = (known(person.wazo_uuid) if known is not None else None) or await wazo.confd.get_user(
+            person.wazo_uuid
+        )
         try:  # the user's choice of phone (Settings: ring first), checked against Wazo now
             source = origin(user, services.settings.ring_first(person.wazo_uuid))
         except RingFirstError as error:

@@ -43,8 +43,18 @@ class HangupCommand(Command):
         direction = "outgoing" if call.is_caller else "incoming"
         return f"{who}, {direction}, {_STATUS.get(call.status, call.status.value)}"
 
-    async def _own_calls(self, requester: Requester) -> list[Call]:
+    async def _own_calls(self, requester: Requester, call_id: str = "") -> list[Call]:
+        """The requester's current calls: the tracker's when the Wazo event stream is live, else
+        calld's (its tenant-wide list, filtered).
+
+        calld is also asked when the tracker has no call (or not ``call_id``): a call placed a
+        moment ago may not have reached the event stream yet, and that rare case is worth a request.
+        """
         assert requester.person is not None  # PHONE_USER access
+        tracked = self.services.tracked_calls
+        known = tracked(requester.person.wazo_uuid) if tracked is not None else None
+        if known and (not call_id or any(c.call_id == call_id for c in known)):
+            return list(known)
         try:
             return await self.services.pbx().calld.list_user_calls(requester.person.wazo_uuid)
         except WazoError as error:
@@ -93,7 +103,7 @@ class HangupCommand(Command):
         if len(call_id) > 128:
             raise FieldError("call", "is too long to be a call id")
         # Only the requester's own calls, read again now: a submitted id may be forged or stale.
-        mine = {c.call_id: c for c in await self._own_calls(requester)}
+        mine = {c.call_id: c for c in await self._own_calls(requester, call_id)}
         call = mine.get(call_id)
         if call is None:
             raise CommandError("call: that call is not one of your current calls (it may have ended)")

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from presence.directory import CombinedDirectory
 from presence.identity import People
+from presence.model import Call
 from presence.privacy import PrivacyPolicy
 from presence.sources.wazo.client import WazoClient
+from presence.sources.wazo.confd import WazoUser
 from xmpp_component.commands.base import CommandError, Requester
 from xmpp_component.commands.ratelimit import RateLimiter
 from xmpp_component.commands.revocations import Revocations
@@ -62,6 +64,12 @@ class CommandServices:
     search_limiter: RateLimiter | None = None
     min_query_length: int = 2
     phone_state: Callable[[str], str] | None = None
+    # A user's current calls as the Wazo event stream told them (Wazo uuid -> calls), or None
+    # while the stream is not live and resynchronised (then only calld knows).
+    tracked_calls: Callable[[str], tuple[Call, ...] | None] | None = None
+    # The Wazo user (lines, mobile) as provisioning last read it, when no Wazo event said it
+    # changed since; None: ask confd. Saves a confd request per click-to-call.
+    known_pbx_user: Callable[[str], WazoUser | None] | None = None
     # (message id, owner's Wazo uuid) -> the signed "listen" URL; None when [http] is off.
     voicemail_link: Callable[[str, str], str] | None = None
 
