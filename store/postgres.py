@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from store.api import CallRow
+from store.api import CallRow, bounded_call_row
 from store.db import SchemaError
 
 log = logging.getLogger(__name__)
@@ -436,6 +436,7 @@ class PostgresStore:
     async def save_call(self, row: CallRow, keep: int) -> None:
         """Write one history row (replacing the row of the same call), then keep only the user's
         ``keep`` newest rows; one transaction, unlike SQLite's shared connection."""
+        row = bounded_call_row(row)
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute(
                 """INSERT INTO call_history (user_uuid, call_key, direction, outcome, number, name,
