@@ -712,12 +712,14 @@ class App:
             if self.rosters is not None:
                 self.rosters.cancel()  # it writes to the store, closed below
             self.call_rules.close()
-            await self.history.close()  # it writes to the store, closed below
             if self.intake is not None:
                 await self.intake.close()  # it writes to the store, closed below
             for task in list(self._background):
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
+            # After the Wazo stream stopped (a background task): no call event can come after the
+            # history's last writes. It writes to the store, closed below.
+            await self.history.close()
             for closer in self.shutdown_closers:
                 await closer()
             if self.ops is not None:

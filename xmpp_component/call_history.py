@@ -90,6 +90,7 @@ class CallHistory:
         # (p99 ~14 ms measured by bench/call_history.py) that the next events need not wait for.
         self._jobs: asyncio.Queue[Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._closed = False
         self.notices_sent = 0
 
     # --- events in ---------------------------------------------------------------------------
@@ -105,6 +106,9 @@ class CallHistory:
             self._later(functools.partial(self._voicemail, event))
 
     def _later(self, job: Job) -> None:
+        if self._closed:  # the store may be closed too
+            log.warning("call history closed: a call event after the shutdown is not recorded")
+            return
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="call-history")
         self._jobs.put_nowait(job)
@@ -112,6 +116,8 @@ class CallHistory:
     async def written(self) -> None:
         """Return once every job queued so far is done (a voicemail notice waits for its history
         row, so that the ``call back 1`` it offers already names that caller)."""
+        if self._closed:
+            return
         done = asyncio.get_running_loop().create_future()
 
         async def mark() -> None:
@@ -193,12 +199,18 @@ class CallHistory:
         for handle in self._pending.values():
             handle.cancel()
         self._pending.clear()
-        writer, self._writer = self._writer, None
+        writer = self._writer
         if writer is None:
+            self._closed = True
             return
+        # The writer stays in place while the queue drains: an event still arriving meanwhile
+        # (the Wazo stream is not stopped yet) joins this queue instead of starting a second
+        # writer that nobody would stop.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._jobs.join()
+        self._closed = True
+        self._writer = None
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await writer
