@@ -295,6 +295,7 @@ class App:
         )
         if self.voicemail_http is not None:
             self.commands.services.voicemail_link = self.voicemail_http.link
+        self.commands.services.zone = ZoneInfo(cfg.calendar.timezone)
         self.voicemail_notices = VoicemailNotices(
             xmpp,
             cfg.component.jid,
@@ -302,6 +303,7 @@ class App:
             self.commands.services.directory,
             lambda: self.commands.services.calls,
             self.voicemail_http.link if self.voicemail_http is not None else None,
+            ZoneInfo(cfg.calendar.timezone),
         )
         self._build_call_rules()
         self._watch_sources()

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 
 from presence.directory import CombinedDirectory
@@ -43,12 +44,13 @@ def compose_notice(
     component_jid: str,
     listen_url: str,
     received_at: int,
+    zone: tzinfo,
 ) -> Notice:
     """The notice for one new message (pure: the name and link are looked up before)."""
     number = event.caller_number
     shown = display_number(number, calls.default_region, calls.extension_max_digits) if number else ""
     who = (f"{name} ({shown})" if name and name != shown else shown) if shown else name or "an unknown caller"
-    when = time_text(event.timestamp or received_at)
+    when = time_text(event.timestamp or received_at, zone)
     lines = [f"New voicemail from {who}, {when}, {duration_text(event.duration_seconds)}."]
     if listen_url:
         lines.append(f"Listen: {listen_url}")
@@ -71,6 +73,7 @@ class VoicemailNotices:
         directory: CombinedDirectory,
         calls: Callable[[], CallsSection],
         listen_link: Callable[[str, str], str] | None,
+        zone: tzinfo,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._xmpp = xmpp
@@ -79,6 +82,7 @@ class VoicemailNotices:
         self._directory = directory
         self._calls = calls
         self._listen_link = listen_link  # (message id, owner uuid) -> URL; None: no [http]
+        self._zone = zone  # times are told in calendar.timezone, as the call notices
         self._clock = clock
         self.sent = 0
 
@@ -91,7 +95,13 @@ class VoicemailNotices:
         name = await caller_name(self._directory, event.caller_number, person.chat_jid, calls.default_region)
         listen = self._listen_link(event.message_id, event.user_uuid) if self._listen_link else ""
         notice = compose_notice(
-            event, name or event.caller_name, calls, self._component_jid, listen, int(self._clock())
+            event,
+            name or event.caller_name,
+            calls,
+            self._component_jid,
+            listen,
+            int(self._clock()),
+            self._zone,
         )
         msg = self._xmpp.make_message(
             mto=person.chat_jid, mbody=notice.text, mtype="chat", mfrom=self._component_jid
