@@ -7,6 +7,7 @@ survives a SIGKILL of the component process."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -293,3 +294,26 @@ async def test_the_history_survives_a_sigkill_and_a_restart(
         assert await chat.say("calls") == before
         assert (await chat.say("call back 1")).startswith("Calling Bob Brown (1002)")
         assert sim.originations[-1] == origination("1002")
+
+
+async def test_settings_typed_in_quick_succession_are_all_kept(
+    prosody: ProsodyServer, sim: RecordingSimulator, login: Any, tmp_path: Path
+) -> None:
+    # Each chat message is handled on its own task: three settings typed at once (or pasted) must
+    # each be kept, in memory and in the store, and none undo another.
+    async with running_app(quick_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        chat = Chat(await login("alice"), prosody.component)
+        for text in ("missed calls off", "ring first all", "incoming calls on"):
+            chat.client.send_message(mto=chat.component, mbody=text, mtype="chat")
+        replies = [await asyncio.wait_for(chat.replies.get(), 10) for _ in range(3)]
+        assert all(reply.startswith("Saved.") for reply in replies), replies
+        notices = app.settings.notices(ALICE_UUID)
+        assert (notices.missed_calls, notices.incoming_calls) == (False, True)
+        assert app.settings.ring_first(ALICE_UUID).mode.value == "all"
+        assert app.store is not None
+        (stored,) = [
+            json.loads(text) for _jid, uuid, text in await app.store.all_settings_rows() if uuid == ALICE_UUID
+        ]
+        assert stored["call_notices"] == {"missed_calls": False, "incoming_calls": True}
+        assert stored["ring_first"] == {"mode": "all"}
