@@ -510,9 +510,10 @@ class App:
             self._phone_state_known()
 
     async def _voicemail_notice(self, event: VoicemailReceived) -> None:
-        # After the history has its row: the notice's "call back 1" must already name this caller.
+        # After the history has its row: the notice names that row ("call back N").
         await self.history.written()
-        await self.voicemail_notices.send(event)
+        row = await self.history.voicemail_row(event.user_uuid, event.message_id)
+        await self.voicemail_notices.send(event, row)
 
     def _phone_state_known(self) -> None:
         """Users and their phone states both read from Wazo: subscribers may now get everything."""

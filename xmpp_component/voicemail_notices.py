@@ -26,8 +26,6 @@ from xmpp_component.voicemail_text import caller_name, duration_text, time_text
 log = logging.getLogger(__name__)
 
 OOB_NS = "jabber:x:oob"
-# "call back 1": the Call back list starts with the voicemail messages, newest first (see callback.py).
-CALL_BACK_NEWEST = "call back 1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +43,7 @@ def compose_notice(
     listen_url: str,
     received_at: int,
     zone: tzinfo,
+    call_back_row: int | None,
 ) -> Notice:
     """The notice for one new message (pure: the name and link are looked up before)."""
     number = event.caller_number
@@ -59,7 +58,10 @@ def compose_notice(
     except DialInputError:
         dial = ""
     if dial:
-        lines.append(f"Call back: {call_link(component_jid, dial)}  (or type: {CALL_BACK_NEWEST})")
+        # call_back_row: the message's call in Recent calls, which "call back N" numbers (not
+        # always the newest: another call may have ended while the caller was speaking).
+        typed = f"  (or type: call back {call_back_row})" if call_back_row is not None else ""
+        lines.append(f"Call back: {call_link(component_jid, dial)}{typed}")
     lines.append("Type voicemail to list, mark read or delete your messages.")
     return Notice("\n".join(lines), listen_url, f"Voicemail from {who}, {when}")
 
@@ -86,7 +88,7 @@ class VoicemailNotices:
         self._clock = clock
         self.sent = 0
 
-    async def send(self, event: VoicemailReceived) -> None:
+    async def send(self, event: VoicemailReceived, call_back_row: int | None = None) -> None:
         person = self._people().by_uuid.get(event.user_uuid)
         if person is None:
             log.info("voicemail for a Wazo user with no chat account: no notice")
@@ -102,6 +104,7 @@ class VoicemailNotices:
             listen,
             int(self._clock()),
             self._zone,
+            call_back_row,
         )
         msg = self._xmpp.make_message(
             mto=person.chat_jid, mbody=notice.text, mtype="chat", mfrom=self._component_jid

@@ -317,3 +317,52 @@ async def test_settings_typed_in_quick_succession_are_all_kept(
         ]
         assert stored["call_notices"] == {"missed_calls": False, "incoming_calls": True}
         assert stored["ring_first"] == {"mode": "all"}
+
+
+async def test_the_voicemail_notice_names_the_row_of_its_caller_in_recent_calls(
+    prosody: ProsodyServer, sim: RecordingSimulator, login: Any, tmp_path: Path
+) -> None:
+    # Bob's unanswered call goes to voicemail; while he speaks, Carol's call is missed too. Bob's
+    # message then comes: its row is his call (2nd, Carol's is newer), and the notice's "call
+    # back N" must call Bob, not whoever called last.
+    async with running_app(quick_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        chat = Chat(await login("alice"), prosody.component)
+        sim.ring("alice", from_user="bob")
+        sim.no_answer(user="alice")
+        await history_rows(app, 1)
+        await asyncio.sleep(0.05)  # carol's call starts later than bob's
+        sim.ring("alice", from_user="carol")
+        sim.no_answer(user="alice")
+        await history_rows(app, 2)
+        sim.leave_voicemail("alice", "1002", None, 20)
+        notice = ""
+        while not notice.startswith("New voicemail"):
+            notice = await asyncio.wait_for(chat.replies.get(), 10)
+        rows = await app.history.recent(ALICE_UUID, 5)
+        assert [(r.number, r.outcome) for r in rows] == [
+            ("1003", Outcome.MISSED),
+            ("1002", Outcome.VOICEMAIL),
+        ]
+        assert "(or type: call back 2)" in notice, notice
+        confirm = await chat.say("call back 2")
+        assert "Bob Brown (1002)" in confirm, confirm
+
+
+async def test_a_held_missed_call_notice_names_the_row_of_its_caller(
+    prosody: ProsodyServer, sim: RecordingSimulator, login: Any, tmp_path: Path
+) -> None:
+    # alice has a voicemail box: a missed-call notice waits (0.5 s here) for a voicemail. Carol's
+    # call, missed meanwhile, is newer: bob's notice must say call back 2, carol's call back 1.
+    async with running_app(quick_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        chat = Chat(await login("alice"), prosody.component)
+        sim.ring("alice", from_user="bob")
+        sim.no_answer(user="alice")
+        await asyncio.sleep(0.05)
+        sim.ring("alice", from_user="carol")
+        sim.no_answer(user="alice")
+        notices = [await asyncio.wait_for(chat.replies.get(), 10) for _ in range(2)]
+        by_caller = {notice.split(" at ")[0]: notice for notice in notices}
+        assert by_caller["Missed call from Bob Brown (1002)"].endswith("(or type: call back 2)")
+        assert by_caller["Missed call from Carol Clark (1003)"].endswith("(or type: call back 1)")

@@ -45,6 +45,7 @@ async def history(store: Store, sent: list[tuple[str, str]], *, box: bool, wait:
 async def settle(history: CallHistory) -> None:
     await asyncio.wait_for(history._jobs.join(), 5)
     await asyncio.sleep(0)  # a notice due now (call_later(0)) runs
+    await asyncio.wait_for(history._jobs.join(), 5)  # and is written on the writer's queue
 
 
 async def test_without_a_voicemail_box_the_missed_call_notice_is_sent_at_once(tmp_path: Path) -> None:

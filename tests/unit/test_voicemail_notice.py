@@ -18,7 +18,7 @@ def event(number: str, name: str = "", duration: int = 75) -> VoicemailReceived:
 
 
 def test_without_the_http_listener_there_is_no_link_but_call_back_stays() -> None:
-    notice = compose_notice(event("0612345678"), "Dr Who", CALLS, "phone.example.org", "", 0, UTC)
+    notice = compose_notice(event("0612345678"), "Dr Who", CALLS, "phone.example.org", "", 0, UTC, 1)
     assert notice.listen_url == ""
     assert notice.text.splitlines() == [
         f"New voicemail from Dr Who (+33 6 12 34 56 78), {time_text(1_700_000_000, UTC)}, 1:15.",
@@ -29,7 +29,7 @@ def test_without_the_http_listener_there_is_no_link_but_call_back_stays() -> Non
 
 def test_a_withheld_number_gets_no_call_back() -> None:
     notice = compose_notice(
-        event("", duration=5), "", CALLS, "phone.example.org", "https://x.test/v.wav", 0, UTC
+        event("", duration=5), "", CALLS, "phone.example.org", "https://x.test/v.wav", 0, UTC, None
     )
     assert notice.text.splitlines() == [
         f"New voicemail from an unknown caller, {time_text(1_700_000_000, UTC)}, 0:05.",
@@ -40,5 +40,5 @@ def test_a_withheld_number_gets_no_call_back() -> None:
 
 
 def test_a_name_that_is_the_number_is_shown_once() -> None:
-    notice = compose_notice(event("1002"), "1002", CALLS, "phone.example.org", "", 0, UTC)
+    notice = compose_notice(event("1002"), "1002", CALLS, "phone.example.org", "", 0, UTC, 1)
     assert notice.text.startswith("New voicemail from 1002, ")
