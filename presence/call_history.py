@@ -44,6 +44,8 @@ from presence.model import (
     VoicemailReceived,
 )
 
+# Rows of the Recent calls list, newest first, which "call back N" numbers from 1.
+ROWS_SHOWN = 20
 # How long after a missed call a voicemail from the same number is taken as the same call.
 VOICEMAIL_MATCH_WINDOW_S = 600.0
 

@@ -15,6 +15,19 @@ from typing import Protocol
 # milliseconds, duration in seconds).
 CallRow = tuple[str, str, str, str, str, str, int, int]
 
+# The call_history columns' declared lengths (user uuid, call key, direction, outcome, number,
+# name). PostgreSQL refuses a longer value where SQLite keeps it: both stores cut alike, so a
+# trunk's overlong caller ID name is shortened on either store instead of losing the call.
+CALL_ROW_LENGTHS = (64, 128, 16, 16, 64, 256)
+
+
+def bounded_call_row(row: CallRow) -> CallRow:
+    u, k, d, o, n, m, t, s = row
+    u, k, d, o, n, m = (
+        text[:limit] for text, limit in zip((u, k, d, o, n, m), CALL_ROW_LENGTHS, strict=True)
+    )
+    return (u, k, d, o, n, m, t, s)
+
 
 class StateStore(Protocol):
     @property

@@ -17,7 +17,7 @@ from types import TracebackType
 
 import aiosqlite
 
-from store.api import CallRow
+from store.api import CallRow, bounded_call_row
 
 log = logging.getLogger(__name__)
 
@@ -399,6 +399,7 @@ class Store:
         and one may be inside its own BEGIN. A crash between the two leaves one row too many,
         trimmed at the user's next call.
         """
+        row = bounded_call_row(row)
         await self.db.execute(
             """INSERT INTO call_history (user_uuid, call_key, direction, outcome, number, name,
                    started_at, duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)

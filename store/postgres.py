@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from store.api import CallRow
+from store.api import CallRow, bounded_call_row
 from store.db import SchemaError
 
 log = logging.getLogger(__name__)
@@ -436,6 +436,7 @@ class PostgresStore:
     async def save_call(self, row: CallRow, keep: int) -> None:
         """Write one history row (replacing the row of the same call), then keep only the user's
         ``keep`` newest rows; one transaction, unlike SQLite's shared connection."""
+        row = bounded_call_row(row)
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute(
                 """INSERT INTO call_history (user_uuid, call_key, direction, outcome, number, name,
@@ -474,6 +475,17 @@ class PostgresStore:
         return {"phone_subscriptions": int(subs), "im_subscriptions_approved": int(approved)}
 
 
+# The server probes the lock's session: a holder whose host vanished (power cut, partition: no
+# FIN ever comes) loses the lock after about 5 + 2 * 3 = 11 s instead of the system's default of
+# more than two hours. Not sooner than the holder itself gives up (pair.LOCK_CHECK_INTERVAL +
+# LOCK_CHECK_TIMEOUT, 4 s), so two instances never serve at once. Ignored on a Unix socket.
+LOCK_SESSION_KEEPALIVES = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+}
+
+
 class ActiveLock:
     """The session-level advisory lock that makes one instance of a pair the active one.
 
@@ -494,7 +506,9 @@ class ActiveLock:
     async def acquire(self) -> None:
         """Connect and wait until the lock is ours (blocks as long as another instance holds it).
         Connection errors propagate: the caller retries with a delay."""
-        connection = await asyncpg.connect(self.url, password=self._password)
+        connection = await asyncpg.connect(
+            self.url, password=self._password, server_settings=LOCK_SESSION_KEEPALIVES
+        )
         try:
             await connection.execute("SELECT pg_advisory_lock($1)", self.key)
         except BaseException:

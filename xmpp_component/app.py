@@ -303,6 +303,7 @@ class App:
             self.commands.services.voicemail_link = self.voicemail_http.link
         self.commands.services.tracked_calls = self._tracked_calls
         self.commands.services.known_pbx_user = self._known_pbx_user
+        self.commands.services.zone = ZoneInfo(cfg.calendar.timezone)
         self.voicemail_notices = VoicemailNotices(
             xmpp,
             cfg.component.jid,
@@ -310,6 +311,7 @@ class App:
             self.commands.services.directory,
             lambda: self.commands.services.calls,
             self.voicemail_http.link if self.voicemail_http is not None else None,
+            ZoneInfo(cfg.calendar.timezone),
         )
         self._build_call_rules()
         self._watch_sources()
@@ -547,9 +549,10 @@ class App:
         return self.tracker.get(user_uuid).calls
 
     async def _voicemail_notice(self, event: VoicemailReceived) -> None:
-        # After the history has its row: the notice's "call back 1" must already name this caller.
+        # After the history has its row: the notice names that row ("call back N").
         await self.history.written()
-        await self.voicemail_notices.send(event)
+        row = await self.history.voicemail_row(event.user_uuid, event.message_id)
+        await self.voicemail_notices.send(event, row)
 
     def _phone_state_known(self) -> None:
         """Users and their phone states both read from Wazo: subscribers may now get everything."""
@@ -754,12 +757,14 @@ class App:
             if self.rosters is not None:
                 self.rosters.cancel()  # it writes to the store, closed below
             self.call_rules.close()
-            await self.history.close()  # it writes to the store, closed below
             if self.intake is not None:
                 await self.intake.close()  # it writes to the store, closed below
             for task in list(self._background):
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
+            # After the Wazo stream stopped (a background task): no call event can come after the
+            # history's last writes. It writes to the store, closed below.
+            await self.history.close()
             for closer in self.shutdown_closers:
                 await closer()
             if self.ops is not None:

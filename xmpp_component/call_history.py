@@ -24,10 +24,12 @@ import contextlib
 import functools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import tzinfo
 
 from presence.call_history import (
+    ROWS_SHOWN,
     CallHistoryTracker,
     Direction,
     Ended,
@@ -52,6 +54,8 @@ log = logging.getLogger(__name__)
 
 # Rows read to find the missed call a voicemail message belongs to.
 _VOICEMAIL_LOOKBACK = 20
+# Voicemail messages whose history row is remembered (their notices are composed just after).
+_VOICEMAIL_KEYS_KEPT = 1024
 
 SendChat = Callable[[str, str], None]  # (bare chat JID, body)
 Job = Callable[[], Awaitable[None]]
@@ -90,6 +94,9 @@ class CallHistory:
         # (p99 ~14 ms measured by bench/call_history.py) that the next events need not wait for.
         self._jobs: asyncio.Queue[Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+        # Voicemail message id -> the key of its history row (for the notice's "call back N").
+        self._voicemail_keys: OrderedDict[str, str] = OrderedDict()
         self.notices_sent = 0
 
     # --- events in ---------------------------------------------------------------------------
@@ -105,6 +112,9 @@ class CallHistory:
             self._later(functools.partial(self._voicemail, event))
 
     def _later(self, job: Job) -> None:
+        if self._closed:  # the store may be closed too
+            log.warning("call history closed: a call event after the shutdown is not recorded")
+            return
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="call-history")
         self._jobs.put_nowait(job)
@@ -112,6 +122,8 @@ class CallHistory:
     async def written(self) -> None:
         """Return once every job queued so far is done (a voicemail notice waits for its history
         row, so that the ``call back 1`` it offers already names that caller)."""
+        if self._closed:
+            return
         done = asyncio.get_running_loop().create_future()
 
         async def mark() -> None:
@@ -155,6 +167,9 @@ class CallHistory:
         recent = await self.recent(message.user_uuid, _VOICEMAIL_LOOKBACK)
         entry = match_voicemail(message, recent, self._clock())
         await self._save(entry)
+        self._voicemail_keys[message.message_id] = entry.key
+        while len(self._voicemail_keys) > _VOICEMAIL_KEYS_KEPT:
+            self._voicemail_keys.popitem(last=False)
         held = self._pending.pop((entry.user_uuid, entry.key), None)
         if held is not None:
             held.cancel()  # the call reached voicemail: the voicemail notice tells the user
@@ -165,10 +180,17 @@ class CallHistory:
         jid = self._chat_jid(entry.user_uuid)
         if jid is None or not self._settings.notices(entry.user_uuid).missed_calls:
             return
+        # On the writer's queue: after the rows of calls that ended meanwhile, so the row said is right.
+        self._later(functools.partial(self._missed_notice, entry, jid))
+
+    async def _missed_notice(self, entry: HistoryEntry, jid: str) -> None:
         lines = [missed_call_text(entry, self.party(entry.name, entry.number), self._zone)]
         link = self.link(entry.number)
         if link:
-            lines.append(f"Call back: {link}  (or type: call back 1)")
+            # Its row in Recent calls, as "call back N" numbers them: a call that ended during
+            # the wait for a voicemail is newer.
+            row = await self.row_of(entry.user_uuid, entry.key)
+            lines.append(f"Call back: {link}" + (f"  (or type: call back {row})" if row is not None else ""))
         self._notify(jid, "\n".join(lines))
 
     def _notify(self, jid: str, body: str) -> None:
@@ -193,17 +215,39 @@ class CallHistory:
         for handle in self._pending.values():
             handle.cancel()
         self._pending.clear()
-        writer, self._writer = self._writer, None
+        writer = self._writer
         if writer is None:
+            self._closed = True
             return
+        # The writer stays in place while the queue drains: an event still arriving meanwhile
+        # (the Wazo stream is not stopped yet) joins this queue instead of starting a second
+        # writer that nobody would stop.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._jobs.join()
+        self._closed = True
+        self._writer = None
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await writer
 
     # --- what commands read ------------------------------------------------------------------
+
+    async def voicemail_row(self, user_uuid: str, message_id: str) -> int | None:
+        """The row of a voicemail message's call in the user's Recent calls (see :meth:`row_of`)."""
+        key = self._voicemail_keys.get(message_id)
+        return await self.row_of(user_uuid, key) if key is not None else None
+
+    async def row_of(self, user_uuid: str, key: str) -> int | None:
+        """The row (from 1) of the call ``key`` among the user's recent calls as Recent calls
+        shows them and ``call back N`` numbers them; None when it is not there (or cannot be
+        read now: the notice goes out all the same, without the row)."""
+        try:
+            entries = await self.recent(user_uuid, ROWS_SHOWN)
+        except Exception as error:
+            log.warning("call history: cannot read the recent calls (%s)", type(error).__name__)
+            return None
+        return next((row for row, entry in enumerate(entries, 1) if entry.key == key), None)
 
     async def recent(self, user_uuid: str, limit: int) -> list[HistoryEntry]:
         """The user's newest ``limit`` calls, newest first."""

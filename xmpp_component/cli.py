@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 from pathlib import Path
 
 import xmpp_component
+from presence.sources.wazo.config import Secret
 from store import SchemaError
-from xmpp_component.config import ConfigError, load_config
+from xmpp_component.config import Config, ConfigError, load_config
 from xmpp_component.logs import setup_logging
 
 EXIT_CONFIG = 2
 EXIT_LOST_LOCK = 3  # the active instance of a pair lost its lock's PostgreSQL session
+
+
+def log_secrets(config: Config) -> list[Secret]:
+    """Every secret the configuration read, whichever section: each is masked in the logs.
+    Taken from the fields' values, so a secret added to Config later is masked without a change here."""
+    return [
+        value
+        for item in dataclasses.fields(config)
+        if isinstance(value := getattr(config, item.name), Secret)
+    ]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,10 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{args.config}: configuration is valid")
         return 0
-    secrets = [config.component_secret] + ([config.wazo_password] if config.wazo_password else [])
-    secrets += [config.caldav_password] if config.caldav_password else []
-    secrets += [config.store_password] if config.store_password else []
-    setup_logging(config.logging.level, secrets, config.logging.format, config.logging.personal_data)
+    setup_logging(
+        config.logging.level, log_secrets(config), config.logging.format, config.logging.personal_data
+    )
     from xmpp_component.app import App  # imported late: `check-config` needs no XMPP stack
 
     app = App(config)

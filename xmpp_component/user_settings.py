@@ -9,9 +9,11 @@ read is logged with the key at fault and treated as "no setting": the row stays 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +130,7 @@ class UserSettings:
         self.on_call_rules_change: Callable[[str], object] | None = None
         self._ring_first: dict[str, RingFirst] = {}  # wazo uuid -> which phone rings first
         self._notices: dict[str, CallNotices] = {}  # wazo uuid -> call notices
+        self._writing = asyncio.Lock()  # store writes in the order of the changes
 
     async def load(self) -> None:
         for user_jid, wazo_uuid, text in await self._store.all_settings_rows():
@@ -158,6 +161,41 @@ class UserSettings:
             log.info("settings of %d users now follow their Wazo user", adopted)
         return adopted
 
+    @contextlib.asynccontextmanager
+    async def _changing(self, wazo_uuid: str, user_jid: str, key: str, value: Any) -> AsyncIterator[None]:
+        """Set one key of the user's document in memory, then write the document to the store.
+
+        In memory first, before any await: each chat message is handled on its own task, and a
+        second change typed at once must start from this one, not from the document as it was
+        (it would write that back, undoing this one). The body sets the parsed value, at once as
+        well. The writes go out one at a time, in the order of the changes, each with the user's
+        document as it is then. A failed write puts the memory back as it was, if nothing changed
+        it meanwhile, and raises.
+        """
+        before = self._documents.get(wazo_uuid)
+        unadopted = self._unadopted.pop(user_jid, None)
+        document = dict(before or unadopted or {})
+        document[key] = value
+        self._documents[wazo_uuid] = document
+        yield
+        try:
+            async with self._writing:
+                latest = self._documents.get(wazo_uuid, document)
+                await self._store.save_settings(user_jid, json.dumps(latest, sort_keys=True), wazo_uuid)
+        except BaseException:
+            if self._documents.get(wazo_uuid) is document:
+                if before is not None:
+                    self._remember(wazo_uuid, before, user_jid)
+                else:
+                    self._documents.pop(wazo_uuid, None)
+                    self._privacy.pop(wazo_uuid, None)
+                    self._call_rules.pop(wazo_uuid, None)
+                    self._ring_first.pop(wazo_uuid, None)
+                    self._notices.pop(wazo_uuid, None)
+                if unadopted is not None:
+                    self._unadopted[user_jid] = unadopted
+            raise
+
     def _remember(self, wazo_uuid: str, document: dict[str, Any], user_jid: str) -> None:
         self._documents[wazo_uuid] = document
         self._privacy[wazo_uuid] = _privacy_from(document, user_jid)
@@ -170,12 +208,9 @@ class UserSettings:
 
     async def set_privacy(self, wazo_uuid: str, user_jid: str, privacy: OwnerPrivacy) -> None:
         """Save ``privacy`` for Wazo user ``wazo_uuid`` (chat JID ``user_jid`` today)."""
-        document = dict(self._documents.get(wazo_uuid) or self._unadopted.get(user_jid) or {})
-        document["privacy"] = {"hidden": privacy.hidden, "visible_to": sorted(privacy.visible_to)}
-        await self._store.save_settings(user_jid, json.dumps(document, sort_keys=True), wazo_uuid)
-        self._unadopted.pop(user_jid, None)
-        self._documents[wazo_uuid] = document
-        self._privacy[wazo_uuid] = privacy
+        value = {"hidden": privacy.hidden, "visible_to": sorted(privacy.visible_to)}
+        async with self._changing(wazo_uuid, user_jid, "privacy", value):
+            self._privacy[wazo_uuid] = privacy
         if self.on_privacy_change is not None:
             await self.on_privacy_change(wazo_uuid)
 
@@ -186,12 +221,8 @@ class UserSettings:
 
     async def set_call_rules(self, wazo_uuid: str, user_jid: str, rules: RuleSettings) -> None:
         """Save ``rules`` for Wazo user ``wazo_uuid`` (chat JID ``user_jid`` today)."""
-        document = dict(self._documents.get(wazo_uuid) or self._unadopted.get(user_jid) or {})
-        document["call_rules"] = _call_rules_document(rules)
-        await self._store.save_settings(user_jid, json.dumps(document, sort_keys=True), wazo_uuid)
-        self._unadopted.pop(user_jid, None)
-        self._documents[wazo_uuid] = document
-        self._call_rules[wazo_uuid] = rules
+        async with self._changing(wazo_uuid, user_jid, "call_rules", _call_rules_document(rules)):
+            self._call_rules[wazo_uuid] = rules
         if self.on_call_rules_change is not None:
             self.on_call_rules_change(wazo_uuid)
 
@@ -202,12 +233,8 @@ class UserSettings:
 
     async def set_ring_first(self, wazo_uuid: str, user_jid: str, choice: RingFirst) -> None:
         """Save ``choice`` for Wazo user ``wazo_uuid`` (chat JID ``user_jid`` today)."""
-        document = dict(self._documents.get(wazo_uuid) or self._unadopted.get(user_jid) or {})
-        document["ring_first"] = choice.to_document()
-        await self._store.save_settings(user_jid, json.dumps(document, sort_keys=True), wazo_uuid)
-        self._unadopted.pop(user_jid, None)
-        self._documents[wazo_uuid] = document
-        self._ring_first[wazo_uuid] = choice
+        async with self._changing(wazo_uuid, user_jid, "ring_first", choice.to_document()):
+            self._ring_first[wazo_uuid] = choice
 
     # --- call notices (missed and incoming calls) -----------------------------------------------
 
@@ -216,12 +243,6 @@ class UserSettings:
 
     async def set_notices(self, wazo_uuid: str, user_jid: str, notices: CallNotices) -> None:
         """Save ``notices`` for Wazo user ``wazo_uuid`` (chat JID ``user_jid`` today)."""
-        document = dict(self._documents.get(wazo_uuid) or self._unadopted.get(user_jid) or {})
-        document["call_notices"] = {
-            "missed_calls": notices.missed_calls,
-            "incoming_calls": notices.incoming_calls,
-        }
-        await self._store.save_settings(user_jid, json.dumps(document, sort_keys=True), wazo_uuid)
-        self._unadopted.pop(user_jid, None)
-        self._documents[wazo_uuid] = document
-        self._notices[wazo_uuid] = notices
+        value = {"missed_calls": notices.missed_calls, "incoming_calls": notices.incoming_calls}
+        async with self._changing(wazo_uuid, user_jid, "call_notices", value):
+            self._notices[wazo_uuid] = notices

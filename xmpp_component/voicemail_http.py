@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 DEFAULT_AUDIO_TYPE = "audio/wav"  # calld's recordings (its spec: produces audio/wav)
+# At stop, how long a download still running may take before it is cut. aiohttp's default is a
+# minute: a paused player that reads nothing would hold the component's stop past the service
+# manager's stop timeout, with the store and the pair's active lock held all along.
+STOP_GRACE = 1.0
 
 
 def _forbidden() -> web.Response:
@@ -50,7 +54,7 @@ class VoicemailHttpServer:
     async def start(self) -> None:
         web_app = web.Application()
         web_app.router.add_get(PATH_PREFIX + "{name}", self._recording)
-        runner = web.AppRunner(web_app, access_log=None)
+        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=STOP_GRACE)
         await runner.setup()
         try:
             await web.TCPSite(runner, self.settings.bind, self.settings.port).start()

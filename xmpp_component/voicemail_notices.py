@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 
 from presence.directory import CombinedDirectory
@@ -25,8 +26,6 @@ from xmpp_component.voicemail_text import caller_name, duration_text, time_text
 log = logging.getLogger(__name__)
 
 OOB_NS = "jabber:x:oob"
-# "call back 1": the Call back list starts with the voicemail messages, newest first (see callback.py).
-CALL_BACK_NEWEST = "call back 1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +42,14 @@ def compose_notice(
     component_jid: str,
     listen_url: str,
     received_at: int,
+    zone: tzinfo,
+    call_back_row: int | None,
 ) -> Notice:
     """The notice for one new message (pure: the name and link are looked up before)."""
     number = event.caller_number
     shown = display_number(number, calls.default_region, calls.extension_max_digits) if number else ""
     who = (f"{name} ({shown})" if name and name != shown else shown) if shown else name or "an unknown caller"
-    when = time_text(event.timestamp or received_at)
+    when = time_text(event.timestamp or received_at, zone)
     lines = [f"New voicemail from {who}, {when}, {duration_text(event.duration_seconds)}."]
     if listen_url:
         lines.append(f"Listen: {listen_url}")
@@ -57,7 +58,10 @@ def compose_notice(
     except DialInputError:
         dial = ""
     if dial:
-        lines.append(f"Call back: {call_link(component_jid, dial)}  (or type: {CALL_BACK_NEWEST})")
+        # call_back_row: the message's call in Recent calls, which "call back N" numbers (not
+        # always the newest: another call may have ended while the caller was speaking).
+        typed = f"  (or type: call back {call_back_row})" if call_back_row is not None else ""
+        lines.append(f"Call back: {call_link(component_jid, dial)}{typed}")
     lines.append("Type voicemail to list, mark read or delete your messages.")
     return Notice("\n".join(lines), listen_url, f"Voicemail from {who}, {when}")
 
@@ -71,6 +75,7 @@ class VoicemailNotices:
         directory: CombinedDirectory,
         calls: Callable[[], CallsSection],
         listen_link: Callable[[str, str], str] | None,
+        zone: tzinfo,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._xmpp = xmpp
@@ -79,10 +84,11 @@ class VoicemailNotices:
         self._directory = directory
         self._calls = calls
         self._listen_link = listen_link  # (message id, owner uuid) -> URL; None: no [http]
+        self._zone = zone  # times are told in calendar.timezone, as the call notices
         self._clock = clock
         self.sent = 0
 
-    async def send(self, event: VoicemailReceived) -> None:
+    async def send(self, event: VoicemailReceived, call_back_row: int | None = None) -> None:
         person = self._people().by_uuid.get(event.user_uuid)
         if person is None:
             log.info("voicemail for a Wazo user with no chat account: no notice")
@@ -91,7 +97,14 @@ class VoicemailNotices:
         name = await caller_name(self._directory, event.caller_number, person.chat_jid, calls.default_region)
         listen = self._listen_link(event.message_id, event.user_uuid) if self._listen_link else ""
         notice = compose_notice(
-            event, name or event.caller_name, calls, self._component_jid, listen, int(self._clock())
+            event,
+            name or event.caller_name,
+            calls,
+            self._component_jid,
+            listen,
+            int(self._clock()),
+            self._zone,
+            call_back_row,
         )
         msg = self._xmpp.make_message(
             mto=person.chat_jid, mbody=notice.text, mtype="chat", mfrom=self._component_jid

@@ -3,7 +3,7 @@ from the directories, the time, the duration. No XMPP here, so both can import i
 
 from __future__ import annotations
 
-import time
+from datetime import datetime, tzinfo
 
 from presence.directory import CombinedDirectory, DirectoryUnavailable
 from presence.directory.ranking import number_key
@@ -13,8 +13,10 @@ def duration_text(seconds: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def time_text(timestamp: int) -> str:
-    return time.strftime("%d %b %H:%M", time.localtime(timestamp))
+def time_text(timestamp: int, zone: tzinfo) -> str:
+    """In the company's time zone (``calendar.timezone``), as the call history's notices: never
+    the host's, which for a server or a container is often UTC."""
+    return datetime.fromtimestamp(timestamp, zone).strftime("%d %b %H:%M")
 
 
 async def caller_name(directory: CombinedDirectory, number: str, owner_jid: str, region: str) -> str:

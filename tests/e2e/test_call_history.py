@@ -7,6 +7,7 @@ survives a SIGKILL of the component process."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -293,3 +294,75 @@ async def test_the_history_survives_a_sigkill_and_a_restart(
         assert await chat.say("calls") == before
         assert (await chat.say("call back 1")).startswith("Calling Bob Brown (1002)")
         assert sim.originations[-1] == origination("1002")
+
+
+async def test_settings_typed_in_quick_succession_are_all_kept(
+    prosody: ProsodyServer, sim: RecordingSimulator, login: Any, tmp_path: Path
+) -> None:
+    # Each chat message is handled on its own task: three settings typed at once (or pasted) must
+    # each be kept, in memory and in the store, and none undo another.
+    async with running_app(quick_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        chat = Chat(await login("alice"), prosody.component)
+        for text in ("missed calls off", "ring first all", "incoming calls on"):
+            chat.client.send_message(mto=chat.component, mbody=text, mtype="chat")
+        replies = [await asyncio.wait_for(chat.replies.get(), 10) for _ in range(3)]
+        assert all(reply.startswith("Saved.") for reply in replies), replies
+        notices = app.settings.notices(ALICE_UUID)
+        assert (notices.missed_calls, notices.incoming_calls) == (False, True)
+        assert app.settings.ring_first(ALICE_UUID).mode.value == "all"
+        assert app.store is not None
+        (stored,) = [
+            json.loads(text) for _jid, uuid, text in await app.store.all_settings_rows() if uuid == ALICE_UUID
+        ]
+        assert stored["call_notices"] == {"missed_calls": False, "incoming_calls": True}
+        assert stored["ring_first"] == {"mode": "all"}
+
+
+async def test_the_voicemail_notice_names_the_row_of_its_caller_in_recent_calls(
+    prosody: ProsodyServer, sim: RecordingSimulator, login: Any, tmp_path: Path
+) -> None:
+    # Bob's unanswered call goes to voicemail; while he speaks, Carol's call is missed too. Bob's
+    # message then comes: its row is his call (2nd, Carol's is newer), and the notice's "call
+    # back N" must call Bob, not whoever called last.
+    async with running_app(quick_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        chat = Chat(await login("alice"), prosody.component)
+        sim.ring("alice", from_user="bob")
+        sim.no_answer(user="alice")
+        await history_rows(app, 1)
+        await asyncio.sleep(0.05)  # carol's call starts later than bob's
+        sim.ring("alice", from_user="carol")
+        sim.no_answer(user="alice")
+        await history_rows(app, 2)
+        sim.leave_voicemail("alice", "1002", None, 20)
+        notice = ""
+        while not notice.startswith("New voicemail"):
+            notice = await asyncio.wait_for(chat.replies.get(), 10)
+        rows = await app.history.recent(ALICE_UUID, 5)
+        assert [(r.number, r.outcome) for r in rows] == [
+            ("1003", Outcome.MISSED),
+            ("1002", Outcome.VOICEMAIL),
+        ]
+        assert "(or type: call back 2)" in notice, notice
+        confirm = await chat.say("call back 2")
+        assert "Bob Brown (1002)" in confirm, confirm
+
+
+async def test_a_held_missed_call_notice_names_the_row_of_its_caller(
+    prosody: ProsodyServer, sim: RecordingSimulator, login: Any, tmp_path: Path
+) -> None:
+    # alice has a voicemail box: a missed-call notice waits (0.5 s here) for a voicemail. Carol's
+    # call, missed meanwhile, is newer: bob's notice must say call back 2, carol's call back 1.
+    async with running_app(quick_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        chat = Chat(await login("alice"), prosody.component)
+        sim.ring("alice", from_user="bob")
+        sim.no_answer(user="alice")
+        await asyncio.sleep(0.05)
+        sim.ring("alice", from_user="carol")
+        sim.no_answer(user="alice")
+        notices = [await asyncio.wait_for(chat.replies.get(), 10) for _ in range(2)]
+        by_caller = {notice.split(" at ")[0]: notice for notice in notices}
+        assert by_caller["Missed call from Bob Brown (1002)"].endswith("(or type: call back 2)")
+        assert by_caller["Missed call from Carol Clark (1003)"].endswith("(or type: call back 1)")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -29,6 +30,15 @@ pytestmark = pytest.mark.server
 ALICE = "11111111-1111-4111-8111-111111111111"
 BOB = "22222222-2222-4222-8222-222222222222"
 LINK_KEY = "voicemail-link-key-for-tests-0123456789"
+# The company's time zone (calendar.timezone), on purpose not the host's: notices, the Voicemail
+# command and the call history all tell times in it (UTC+14: no test machine runs in it).
+ZONE = "Pacific/Kiritimati"
+
+
+def at(timestamp: int) -> str:
+    return time_text(timestamp, ZoneInfo(ZONE))
+
+
 OOB = "{jabber:x:oob}"
 
 
@@ -56,6 +66,7 @@ def voicemail_config(server: ProsodyServer, sim: RecordingSimulator, store: Path
         store,
         wazo={"enabled": True, "base_url": sim.base_url, "username": "phonepresence"},
         presence={"privilege_grace": 0.3},
+        calendar={"timezone": ZONE},
         http={"enabled": True, "port": port, "public_base_url": f"http://127.0.0.1:{port}/"},
         env={"PHONEPRESENCE_WAZO_PASSWORD": SERVICE_PASSWORD, "PHONEPRESENCE_HTTP_LINK_KEY": LINK_KEY},
     )
@@ -136,13 +147,13 @@ async def test_notice_link_and_call_back(
         url = oob_url(notice)
         assert url.startswith(f"http://127.0.0.1:{app.config.http.port}/voicemail/{left['id']}.wav?")
         assert str(notice["body"]).splitlines() == [
-            f"New voicemail from Bob Brown (1002), {time_text(left['timestamp'])}, 0:03.",
+            f"New voicemail from Bob Brown (1002), {at(left['timestamp'])}, 0:03.",
             f"Listen: {url}",
             f"Call back: xmpp:{prosody.component}?command;node=call;number=1002  (or type: call back 1)",
             "Type voicemail to list, mark read or delete your messages.",
         ]
         assert notice.xml.findtext(f"{OOB}x/{OOB}desc") == (
-            f"Voicemail from Bob Brown (1002), {time_text(left['timestamp'])}"
+            f"Voicemail from Bob Brown (1002), {at(left['timestamp'])}"
         )
 
         # The link plays the recording: exactly the simulator's bytes, as audio.
@@ -197,7 +208,7 @@ async def test_a_user_offline_when_the_voicemail_arrives_gets_the_notice_at_next
         bob.send_presence()  # available: the server now delivers what it kept
         notice = await inbox.next("New voicemail from Dr Who")
         assert str(notice["body"]).startswith(
-            f"New voicemail from Dr Who (+33 6 12 34 56 78), {time_text(left['timestamp'])}, 1:05."
+            f"New voicemail from Dr Who (+33 6 12 34 56 78), {at(left['timestamp'])}, 1:05."
         )
         assert notice.xml.find("{urn:xmpp:delay}delay") is not None  # it was stored, then delivered
         assert (await fetch(http, oob_url(notice)))[2] == recording_of(sim, BOB, left["id"])
@@ -219,7 +230,7 @@ async def test_the_voicemail_command_lists_marks_read_and_deletes_only_one_s_own
         await inbox.next("New voicemail from Bob Brown")
         await inbox.next("New voicemail from Dr Who")
         link = f"xmpp:{component}?command;node=call;number="
-        at_older, at_newer = time_text(older["timestamp"]), time_text(newer["timestamp"])
+        at_older, at_newer = at(older["timestamp"]), at(newer["timestamp"])
 
         assert (await say(alice, inbox, component, "voicemail", "")).splitlines() == [
             "2 new, 0 old, newest first. Pick one; in a chat you can also type: voicemail listen N, "

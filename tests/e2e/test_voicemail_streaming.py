@@ -88,3 +88,40 @@ async def test_the_first_bytes_arrive_before_calld_has_sent_the_rest() -> None:
             slow.release.set()
             await server.stop()
             await runner.cleanup()
+
+
+class EndlessRecording:
+    """An upstream that keeps sending (a long recording) for as long as its reader takes it."""
+
+    async def handler(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "audio/wav"})
+        await response.prepare(request)
+        while True:
+            await response.write(b"\x03" * CHUNK)
+
+
+async def test_stopping_does_not_wait_for_a_client_that_stopped_reading() -> None:
+    # A paused player keeps its connection open and reads nothing: the listener's write waits.
+    # The component's stop must not wait for it (aiohttp's default: a minute, past the service
+    # manager's stop timeout, and the store and the active lock stay held all along).
+    endless = EndlessRecording()
+    upstream = web.Application()
+    upstream.router.add_get("/recording", endless.handler)
+    runner = web.AppRunner(upstream, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    upstream_url = f"http://127.0.0.1:{runner.addresses[0][1]}/recording"
+    async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as player:
+        wazo = type("Wazo", (), {"calld": Calld(session, upstream_url)})()
+        port = free_port()
+        settings = HttpSection(enabled=True, port=port, public_base_url=f"http://127.0.0.1:{port}")
+        server = VoicemailHttpServer(settings, LinkSigner(b"k" * 32, 600), lambda: wazo)  # type: ignore[arg-type, return-value]
+        await server.start()
+        try:
+            async with player.get(server.link("1-1", OWNER)) as response:
+                assert response.status == 200
+                await asyncio.sleep(1.0)  # the buffers between fill up; the listener's write waits
+                await asyncio.wait_for(server.stop(), 15)
+        finally:
+            await server.stop()
+            await runner.cleanup()

@@ -51,3 +51,25 @@ async def test_the_holder_sees_its_session_end(postgres_url: str) -> None:
     finally:
         watching.cancel()
         await holder.close()
+
+
+async def test_the_server_probes_the_holder_so_a_vanished_host_releases_the_lock(postgres_url: str) -> None:
+    # A host that loses power sends no FIN: PostgreSQL ends the lock's session only when its TCP
+    # keepalives fail, by default after more than two hours. The lock's session asks the server
+    # to probe it, so the standby takes over in seconds; and not before the holder itself gave
+    # up (it stops serving after LOCK_CHECK_INTERVAL + LOCK_CHECK_TIMEOUT): never two active.
+    from xmpp_component.pair import LOCK_CHECK_INTERVAL, LOCK_CHECK_TIMEOUT
+
+    holder = ActiveLock(postgres_url, None, "phone.example.test")
+    await holder.acquire()
+    try:
+        connection = holder._connection
+        assert connection is not None
+        idle, interval, count = [
+            int(await connection.fetchval(f"SHOW {name}"))
+            for name in ("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count")
+        ]
+        detected_after = idle + interval * count
+        assert LOCK_CHECK_INTERVAL + LOCK_CHECK_TIMEOUT < idle <= detected_after <= 15
+    finally:
+        await holder.close()

@@ -45,6 +45,7 @@ async def history(store: Store, sent: list[tuple[str, str]], *, box: bool, wait:
 async def settle(history: CallHistory) -> None:
     await asyncio.wait_for(history._jobs.join(), 5)
     await asyncio.sleep(0)  # a notice due now (call_later(0)) runs
+    await asyncio.wait_for(history._jobs.join(), 5)  # and is written on the writer's queue
 
 
 async def test_without_a_voicemail_box_the_missed_call_notice_is_sent_at_once(tmp_path: Path) -> None:
@@ -97,3 +98,21 @@ async def test_a_failed_write_is_logged_and_the_next_call_is_recorded(
         await settle(calls)
         assert [e.key for e in await calls.recent(ALICE, 5)] == ["c2"]
         await calls.close()
+
+
+async def test_a_call_ending_while_the_history_closes_is_written_and_no_writer_is_left_running(
+    tmp_path: Path,
+) -> None:
+    # At shutdown the Wazo stream may still deliver an event while the queued writes are flushed.
+    sent: list[tuple[str, str]] = []
+    async with Store(tmp_path / "db.sqlite") as store:
+        calls = await history(store, sent, box=False, wait=600)
+        await calls.on_event(ringing("c1", CallEventKind.ENDED))
+        closing = asyncio.ensure_future(calls.close())
+        await asyncio.sleep(0)  # close() is flushing the queue
+        await calls.on_event(ringing("c2", CallEventKind.ENDED))
+        await asyncio.wait_for(closing, 10)
+        await asyncio.sleep(0.1)
+        writers = [t for t in asyncio.all_tasks() if t.get_name() == "call-history" and not t.done()]
+        assert writers == []  # nothing left to write to a store about to close
+        assert sorted(e.key for e in await calls.recent(ALICE, 5)) == ["c1", "c2"]

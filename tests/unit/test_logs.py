@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from presence.sources.wazo.config import Secret
+from xmpp_component.cli import log_secrets
 from xmpp_component.config import ConfigError, parse_config
 from xmpp_component.logs import mask_personal_data, setup_logging
 
@@ -93,3 +94,41 @@ def test_logging_keys_are_checked() -> None:
     assert (config.logging.format, config.logging.personal_data) == ("text", False)
     with pytest.raises(ConfigError, match=r'^logging\.format: expected "text" or "json", got \'xml\''):
         parse_config({"component": {"jid": "phone.example.org"}, "logging": {"format": "xml"}}, env)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_every_secret_of_the_configuration_is_masked_in_the_logs(capsys: pytest.CaptureFixture[str]) -> None:
+    # What the CLI hands to the log set-up: each secret the configuration read, whichever section.
+    env = {
+        "PHONEPRESENCE_COMPONENT_SECRET": "component-secret-1",
+        "PHONEPRESENCE_HTTP_LINK_KEY": "link-key-0123456789abcdef",
+        "PHONEPRESENCE_LDAP_PASSWORD": "ldap-password-1",
+        "PHONEPRESENCE_CARDDAV_PASSWORD": "carddav-password-1",
+    }
+    config = parse_config(
+        {
+            "component": {"jid": "phone.example.org"},
+            "http": {"enabled": True, "public_base_url": "https://phone.example.org"},
+            "directory": {
+                "ldap": {
+                    "enabled": True,
+                    "uris": ["ldap://127.0.0.1"],
+                    "base_dn": "dc=example,dc=org",
+                    "bind_dn": "cn=reader,dc=example,dc=org",
+                },
+                "carddav": {
+                    "enabled": True,
+                    "company_url": "https://dav.example.org/company/",
+                    "username": "reader",
+                },
+            },
+        },
+        env,
+    )
+    setup_logging("debug", log_secrets(config), "text", personal_data=True)
+    for value in env.values():
+        logging.getLogger("aiohttp.client").debug("sent %s", value)
+    err = capsys.readouterr().err
+    for value in env.values():
+        assert value not in err
+    assert err.count("sent ***") == len(env)

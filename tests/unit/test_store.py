@@ -223,3 +223,19 @@ async def test_call_history_is_kept_bounded_per_user_newest_first_and_a_call_is_
         assert [r[1] for r in await s.recent_calls("alice", 2)] == ["c4", "c3"]
     finally:
         await s.close()
+
+
+async def test_a_call_with_an_overlong_caller_name_or_number_is_kept_alike_on_both_stores(
+    backend: Backend,
+) -> None:
+    # A caller ID name is whatever a trunk sends: PostgreSQL enforces the columns' lengths where
+    # SQLite does not, and a refused row would be a call missing from the history on one store only.
+    s = await backend.open()
+    try:
+        long_name, long_number = "N" * 300, "1" * 80
+        await s.save_call(("alice", "c1", "incoming", "missed", long_number, long_name, 1000, 0), keep=5)
+        assert await s.recent_calls("alice", 5) == [
+            ("alice", "c1", "incoming", "missed", "1" * 64, "N" * 256, 1000, 0)
+        ]
+    finally:
+        await s.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from presence.call_history import HistoryEntry
+from presence.call_history import ROWS_SHOWN, HistoryEntry
 from xmpp_component.commands.base import (
     Command,
     CommandError,
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from xmpp_component.call_history import CallHistory
     from xmpp_component.commands.services import CommandServices
 
-SHOWN = 20  # rows of the list (the store keeps calls.history_size)
+SHOWN = ROWS_SHOWN  # rows of the list (the store keeps calls.history_size)
 ENTRY = "entry"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from presence.directory import CombinedDirectory
@@ -72,6 +73,8 @@ class CommandServices:
     known_pbx_user: Callable[[str], WazoUser | None] | None = None
     # (message id, owner's Wazo uuid) -> the signed "listen" URL; None when [http] is off.
     voicemail_link: Callable[[str, str], str] | None = None
+    # The company's time zone (calendar.timezone): times said to users (voicemail messages).
+    zone: tzinfo = UTC
 
     def requester(self, jid: str) -> Requester:
         bare = jid.split("/", 1)[0].lower()

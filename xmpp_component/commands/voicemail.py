@@ -99,7 +99,7 @@ class VoicemailCommand(Command):
     def _label(self, message: VoicemailMessage, name: str) -> str:
         state = "New" if message.folder in NEW_FOLDERS else "Old"
         return (
-            f"{state}: {self._who(message, name)}, {time_text(message.timestamp)}, "
+            f"{state}: {self._who(message, name)}, {time_text(message.timestamp, self.services.zone)}, "
             f"{duration_text(message.duration_seconds)}"
         )
 
@@ -192,7 +192,9 @@ class VoicemailCommand(Command):
                 "That message is not in your mailbox (deleted meanwhile, or not yours): nothing was done.",
                 level="error",
             )
-        what = f"voicemail from {self._who(message, name)}, {time_text(message.timestamp)}"
+        what = (
+            f"voicemail from {self._who(message, name)}, {time_text(message.timestamp, self.services.zone)}"
+        )
         calld = self.services.pbx().calld
         try:
             if action == "listen":
