@@ -123,8 +123,17 @@ class Publisher:
     def send_current(self, owner: str, alias: str, to: str) -> None:
         """Answer a probe or a new subscription with the current presence of Wazo user ``owner``
         from phone JID ``alias``."""
-        template = self._template(alias, self._hub.presence(owner))
+        presence = self._hub.presence(owner)
+        template = self._template(alias, presence)
         self._unproven_watchers.add(to.split("/", 1)[0])
+        if (
+            owner not in self._last_sent
+            and sum(map(len, self._subscriptions.subscribers(owner).values())) == 1
+        ):
+            # The first watcher of someone not yet sent to anyone: every watcher has it now, so
+            # a reconnect need not send it to them again unless it changes.
+            self._last_sent[owner] = presence
+            self._unproven.add(owner)
         self._write([template.for_subscriber(to)])
 
     @property
@@ -238,6 +247,11 @@ class Publisher:
         """The server answered ping ``mark``: everything written before it reached the server."""
         while self._in_flight and self._in_flight[0][0] <= mark:
             _, self._delivered_at, _, _ = self._in_flight.pop(0)
+
+    @property
+    def delivered_at(self) -> float | None:
+        """Unix time before which everything written is proven to have reached the server."""
+        return self._delivered_at
 
     def new_stream(self) -> float | None:
         """A new stream starts: forget what may have been lost with the old one.

@@ -16,7 +16,15 @@ import pytest
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
 from presence.privacy import OwnerPrivacy
-from tests.e2e.test_combined_presence import ALICE_UUID, CAROL_UUID, SERVICE_PASSWORD, e2e_config, ready
+from tests.e2e.test_combined_presence import (
+    ALICE_UUID,
+    CAROL_UUID,
+    SERVICE_PASSWORD,
+    e2e_config,
+    ready,
+    reconnect_sends_only_what_is_needed,
+    watcher_offline_during_a_change,
+)
 from tests.e2e.watch import PresenceWatch, component_barrier
 from tests.xmpp.appctl import running_app, wait_online, wait_until
 from wazo_sim.app import WazoSimulator
@@ -409,3 +417,19 @@ async def test_a_colleague_who_left_wazo_leaves_the_rosters(
         assert roster.get(f"alice@{server.component}") == "to"
         assert app.subscriptions is not None
         assert not app.subscriptions.is_subscribed("carol", f"bob@{server.domain}")
+
+
+async def test_a_watcher_offline_during_a_change_is_not_sent_it_and_sees_it_at_login(
+    prosody_privileged: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    async with running_app(e2e_config(prosody_privileged, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        assert app.intake is not None
+        await wait_until(lambda: app.intake.privileged_presence, 10, "XEP-0356 presence privilege")
+        await watcher_offline_during_a_change(app, prosody_privileged, sim)
+
+
+async def test_after_a_reconnect_a_watcher_who_stayed_gets_only_what_changed(
+    prosody_privileged: ProsodyServer, sim: WazoSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await reconnect_sends_only_what_is_needed(prosody_privileged, sim, tmp_path, monkeypatch)
