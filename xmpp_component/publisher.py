@@ -16,7 +16,7 @@ keepalive ping the server answered). Otherwise only watchers who may hold nothin
 whose sessions may have started during the outage (their probes bounced off the missing
 component), and those whose state cannot be known (other domains, not learnt). The full resend
 is thus kept exactly where it is needed: the first connect of the process, a server that
-restarted (every session is new), a server that does not stamp presences (ejabberd), and links
+restarted (every session is new), a server that does not stamp presences, and links
 without keepalive (nothing is proven delivered).
 """
 
