@@ -45,7 +45,6 @@ _BUFFER_LIMIT = 1 << 20
 # A presence the server stamped this long before the last proven delivery counts as set before it:
 # covers the clocks of the server and the component disagreeing, and the probe answered late.
 CLOCK_MARGIN = 5.0
-_NOBODY: frozenset[str] = frozenset()
 
 
 class Publisher:
@@ -190,8 +189,7 @@ class Publisher:
             while self._backlog():  # noqa: ASYNC110  # neither slixmpp nor asyncio signals a drain
                 await asyncio.sleep(0.002)
             if not self._online():
-                self._unpublished.clear()
-                return  # the next connect starts over
+                return  # the next connect starts over (new_stream: the owners left count as changed)
             sent += self._publish_owners(owners[index : index + _OWNERS_PER_BATCH])
         self._publishing = None
         self._published(sent)

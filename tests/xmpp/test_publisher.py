@@ -266,3 +266,48 @@ async def test_without_an_answered_ping_everyone_gets_everything_after_a_reconne
     sessions.update("alice@example.test", ONLINE, stamp=time.time() - 100)
     publisher.publish_all()
     assert len(stream.stanzas()) == 3
+
+
+async def test_owners_a_resend_cut_by_a_link_loss_had_not_reached_go_to_everyone_next_time(
+    tmp_path: Path,
+) -> None:
+    async with Store(tmp_path / "db.sqlite") as store:
+        subscriptions = PhoneSubscriptions(store)
+        for i in range(250):
+            await subscriptions.add(f"user{i:03}", f"watcher{i:03}@example.test", f"user{i:03}")
+        sessions = ChatSessions()
+        watchers = [f"watcher{i:03}@example.test" for i in range(250)]
+        for jid in watchers:
+            sessions.update(jid, ONLINE)
+        stream, hub, transport, online = FakeStream(), PresenceHub(), SlowTransport(), [True]
+        stream.transport = transport  # type: ignore[attr-defined]
+        publisher = Publisher(stream, hub, subscriptions, lambda: online[0], sessions)
+        transport.drained = True
+        publisher.publish_all()
+        await asyncio.wait_for(publishing(), 5)
+        publisher.delivered(publisher.checkpoint())  # everyone has everything
+
+        # A reconnect where every watcher logged in anew: everything goes again, paced...
+        sessions.new_stream(publisher.new_stream())
+        for jid in watchers:
+            sessions.update(jid, ONLINE, stamp=time.time() + 100)
+        transport.drained = False
+        publisher.publish_all()  # 100 owners written, the rest waits for the socket
+        resend = publishing()
+        publisher.delivered(publisher.checkpoint())  # those 100 arrived
+        online[0] = False  # ... and the link dies before the rest is written
+        transport.drained = True
+        await asyncio.wait_for(resend, 5)
+        stream.writes.clear()
+
+        online[0] = True  # next reconnect: their sessions now predate a proven delivery
+        sessions.new_stream(publisher.new_stream())
+        for jid in watchers:
+            sessions.update(jid, ONLINE, stamp=time.time() - 100)
+        publisher.publish_all()
+        await asyncio.wait_for(publishing(), 5)
+        assert len(stream.stanzas()) == 150  # the owners the cut resend never reached
+
+
+def publishing() -> asyncio.Task[None]:
+    return next(t for t in asyncio.all_tasks() if t.get_name() == "publish-all")
