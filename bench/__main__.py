@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("latency", "fanout", "scale", "commands", "rosters", "calendar", "directory")
+BENCHMARKS = ("latency", "fanout", "scale", "watchers", "commands", "rosters", "calendar", "directory")
 
 
 def main() -> int:

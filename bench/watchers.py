@@ -200,11 +200,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--online", type=float, default=0.3)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="5,000 users, 1 run (smoke test)")
+    parser.add_argument("--profile", action="store_true", help="pyinstrument report of the runs")
     args = parser.parse_args(argv)
     if args.quick:
         args.users, args.runs = 5_000, 1
     print(f"machine: {machine()}")
-    return asyncio.run(bench(args.users, args.watches, args.online, args.runs))
+    if not args.profile:
+        return asyncio.run(bench(args.users, args.watches, args.online, args.runs))
+    from pyinstrument import Profiler
+
+    with Profiler(async_mode="disabled") as profiler:
+        verdicts = asyncio.run(bench(args.users, args.watches, args.online, args.runs))
+    print(profiler.output_text(unicode=False, color=False)[:8000])
+    return verdicts
 
 
 if __name__ == "__main__":
