@@ -41,8 +41,12 @@ def _text(value: str) -> str:
     return escape(_XML_INVALID.sub("", value))
 
 
+@lru_cache(maxsize=4096)
 def _attr(value: str) -> str:
-    """A double-quoted attribute value (fixed quotes, unlike quoteattr, so it is cheap and stable)."""
+    """A double-quoted attribute value (fixed quotes, unlike quoteattr, so it is cheap and stable).
+
+    Cached: the values are the few raw states ("ringing", "false"...), serialised at every change
+    (the largest part of building a stanza in the fan-out profile)."""
     return '"' + escape(_XML_INVALID.sub("", value), _ATTR_ENTITIES) + '"'
 
 
