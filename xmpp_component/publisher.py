@@ -124,7 +124,7 @@ class Publisher:
         from phone JID ``alias``."""
         presence = self._hub.presence(owner)
         template = self._template(alias, presence)
-        self._unproven_watchers.add(to.split("/", 1)[0])
+        self._unproven_watchers.add(to.split("/", 1)[0].lower())
         if (
             owner not in self._last_sent
             and sum(map(len, self._subscriptions.subscribers(owner).values())) == 1
