@@ -58,7 +58,9 @@ class Watchers:
     online_share: float
 
     def online(self) -> list[int]:
-        return [k for k in range(self.count) if k * 37 % 100 < round(self.online_share * 100)]
+        """round(count x share) of them, spread over the ring (neighbours watch the same users)."""
+        spread = sorted(range(self.count), key=lambda k: k * 37 % 100)
+        return sorted(spread[: round(self.count * self.online_share)])
 
     def watches(self, k: int, i: int) -> bool:
         return (i + k) % self.count < self.per_user
