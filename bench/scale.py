@@ -141,7 +141,7 @@ async def bench(
                 component.send("uncapture")
                 await component.wait("uncaptured")
             finally:
-                await component.stop()
+                await component.stop(timeout=90)  # 300,000 goodbyes to drain at this size
             await rig.quiesce(0.5)
             data = capture.read_bytes()
             rig.reset()
