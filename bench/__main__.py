@@ -18,6 +18,7 @@ BENCHMARKS = (
     "latency",
     "fanout",
     "scale",
+    "watchers",
     "commands",
     "rosters",
     "calendar",

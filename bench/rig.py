@@ -248,14 +248,28 @@ def _encode(part: str) -> str:
     return "".join(c if c.isalnum() else f"%{ord(c):02x}" for c in part)
 
 
-def start_prosody(workdir: Path, accounts: dict[str, str]) -> ProsodyServer:
+def start_prosody(
+    workdir: Path, accounts: dict[str, str], component_in_rosters: Iterable[str] = ()
+) -> ProsodyServer:
     """Prosody with ``accounts`` written straight into its internal storage (prosodyctl takes
-    ~25 ms per account), then started. Fails loudly if Prosody does not start."""
+    ~25 ms per account), then started. Fails loudly if Prosody does not start.
+
+    The accounts in ``component_in_rosters`` have approved the component's subscription (a roster
+    item with subscription "from"): the server answers its probes and tells it their logins."""
     server = ProsodyServer(workdir, component=COMPONENT, component_secret=SECRET, users={}, other_users={})
     folder = workdir / "data" / _encode(DOMAIN) / "accounts"
     folder.mkdir(parents=True, exist_ok=True)
     for user, password in accounts.items():
         (folder / f"{_encode(user)}.dat").write_text(f'return {{\n\t["password"] = "{password}";\n}};\n')
+    rosters = workdir / "data" / _encode(DOMAIN) / "roster"
+    rosters.mkdir(parents=True, exist_ok=True)
+    for user in component_in_rosters:
+        (rosters / f"{_encode(user)}.dat").write_text(
+            "return {\n"
+            '\t[false] = { ["version"] = 1; ["pending"] = {}; };\n'
+            f'\t["{COMPONENT}"] = {{ ["subscription"] = "from"; ["groups"] = {{}}; }};\n'
+            "};\n"
+        )
     server.start()
     return server
 
@@ -512,6 +526,10 @@ class Rig:
     readers: int
     latency_clients: int
     track: bool = False
+    # Watchers that are Wazo users (scale --watchers): readers named after them, the offline ones
+    # with an account but no connection, all with the component approved in their rosters.
+    names: list[str] | None = None
+    idle: list[str] = field(default_factory=list)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="phonepresence-bench-")))
     prosody: ProsodyServer | None = None
     sim: Simulator | None = None
@@ -519,7 +537,7 @@ class Rig:
     clients: list[LatencyClient] = field(default_factory=list)
 
     def reader_name(self, k: int) -> str:
-        return f"reader{k}"
+        return self.names[k] if self.names is not None else f"reader{k}"
 
     def client_name(self, k: int) -> str:
         return f"lat{k}"
@@ -527,7 +545,9 @@ class Rig:
     async def __aenter__(self) -> Rig:
         accounts = {self.reader_name(k): f"pw-r{k}" for k in range(self.readers)}
         accounts |= {self.client_name(k): f"pw-l{k}" for k in range(self.latency_clients)}
-        self.prosody = start_prosody(self.workdir / "prosody", accounts)
+        accounts |= {name: "pw-idle" for name in self.idle}
+        approved = [*map(self.reader_name, range(self.readers)), *self.idle] if self.names is not None else []
+        self.prosody = start_prosody(self.workdir / "prosody", accounts, approved)
         try:
             self.sim = Simulator(self.workdir, self.users)
             await self.sim.ready()

@@ -7,7 +7,7 @@ method added to one store and not the other is a type error, not a surprise in p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -46,6 +46,10 @@ class StateStore(Protocol):
     async def remove_phone_subscription(self, owner: str, subscriber: str) -> bool: ...
 
     async def all_phone_subscriptions(self) -> list[tuple[str, str, str | None]]: ...
+
+    def phone_subscription_batches(
+        self, size: int = 10_000
+    ) -> AsyncIterator[list[tuple[str, str, str | None]]]: ...
 
     async def set_im_subscription(self, user_jid: str, state: str) -> None: ...
 

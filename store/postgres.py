@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -296,6 +296,26 @@ class PostgresStore:
                ORDER BY owner COLLATE "C", subscriber COLLATE "C" """
         )
         return [(str(o), str(s), str(u) if u is not None else None) for o, s, u in rows]
+
+    async def phone_subscription_batches(
+        self, size: int = 10_000
+    ) -> AsyncIterator[list[tuple[str, str, str | None]]]:
+        """Every (owner localpart, subscriber, owner uuid or None) row, ``size`` rows at a time,
+        through a server-side cursor (a million rows are never one list)."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            cursor = connection.cursor(
+                """SELECT owner, subscriber, owner_uuid FROM phone_subscriptions
+                   ORDER BY owner COLLATE "C", subscriber COLLATE "C" """,
+                prefetch=size,
+            )
+            batch: list[tuple[str, str, str | None]] = []
+            async for owner, subscriber, uuid in cursor:
+                batch.append((str(owner), str(subscriber), str(uuid) if uuid is not None else None))
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
 
     # --- the component's subscriptions to users' chat presence --------------------------------
 

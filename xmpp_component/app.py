@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from slixmpp import JID
 
 from presence.backoff import Backoff
+from presence.chat_sessions import ChatSessions
 from presence.directory import DirectoryEntry
 from presence.directory.address_book import COMPANY_BOOK
 from presence.directory.wazo_users import entries_of
@@ -216,7 +217,12 @@ class App:
         self.subscriptions = PhoneSubscriptions(self.store)
         await self.subscriptions.load()
         supervisor = self.supervisor
-        self.publisher = Publisher(xmpp, self.hub, self.subscriptions, supervisor.online.is_set)
+        # Who is online in chat: learnt by the intake, read by the publisher (one record).
+        self.chat_sessions = ChatSessions()
+        self.publisher = Publisher(
+            xmpp, self.hub, self.subscriptions, supervisor.online.is_set, self.chat_sessions
+        )
+        supervisor.on_ping_sent, supervisor.on_pong = self.publisher.checkpoint, self.publisher.delivered
         self.hub.add_listener(self._latency.on_change)  # after the publisher's: times its flush
         if cfg.wazo.enabled:  # first publish_all once the phone state is known (see _phone_state_known)
             self.publisher.hold(INITIAL_PUBLISH_WAIT)
@@ -248,6 +254,7 @@ class App:
             self.domains,
             privilege_grace=cfg.presence.privilege_grace,
             rosters=self.rosters,
+            sessions=self.chat_sessions,
         )
         await self.intake.load()
         self.phone_jids = PhoneJidService(
@@ -438,7 +445,9 @@ class App:
     def _on_session_start(self, _event: Any) -> None:
         assert self.intake is not None
         assert self.publisher is not None
-        self.intake.on_session_start()
+        # What the old stream may have lost, and how far the watchers' sessions are proven to
+        # predate it: publish_all then sends only what is needed (see publisher.py).
+        self.intake.on_session_start(self.publisher.new_stream())
         self._spawn(self._publish_all_when_learnt(), "publish-all-after-connect")
 
     async def _publish_all_when_learnt(self) -> None:
@@ -483,6 +492,8 @@ class App:
         if to.domain != self.xmpp.boundjid.domain:
             return
         if to.user:
+            if pres["type"] == "probe":  # a watcher's session is starting: they can receive
+                self.chat_sessions.probed(pres["from"].bare.lower())
             await self.phone_jids.handle(pres)
         else:
             await self.intake.handle(pres)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slixmpp import JID, ComponentXMPP
@@ -51,6 +52,11 @@ class ConnectionSupervisor:
         self.sessions = 0  # completed handshakes since start, for admin figures and tests
         self._stopping = asyncio.Event()
         self._stream_error: str | None = None
+        # Told before each keepalive ping is written (returns a mark) and when it is answered:
+        # the answer proves the server read everything written before the ping (the publisher
+        # uses it to resend, after a reconnect, only what may not have arrived).
+        self.on_ping_sent: Callable[[], int] | None = None
+        self.on_pong: Callable[[int], None] | None = None
 
     async def run(self) -> None:
         """Connect, and reconnect after every loss, until :meth:`stop`."""
@@ -168,6 +174,7 @@ class ConnectionSupervisor:
         ping = self.xmpp.plugin["xep_0199"]
         while True:
             await asyncio.sleep(self.keepalive_interval)
+            mark = self.on_ping_sent() if self.on_ping_sent is not None else None
             try:
                 await ping.send_ping(JID(target), ifrom=self.xmpp.boundjid, timeout=self.keepalive_timeout)
             except IqError:
@@ -176,6 +183,8 @@ class ConnectionSupervisor:
                 return self._give_up(
                     f"no answer to a ping within {self.keepalive_timeout:g} s (half-open connection)"
                 )
+            if mark is not None and self.on_pong is not None:
+                self.on_pong(mark)
 
     def _give_up(self, why: str) -> str:
         """End a stream the server no longer answers; the run loop reconnects as for any loss."""

@@ -17,10 +17,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from slixmpp import JID, ComponentXMPP, Presence
 from slixmpp.exceptions import IqError, IqTimeout
 
+from presence.chat_sessions import ChatSessions
 from presence.hub import PresenceHub
 from presence.identity import People, Person
 from presence.im import OFFLINE, ImResources
@@ -53,6 +55,7 @@ class ImPresenceIntake:
         *,
         privilege_grace: float = 1.0,
         rosters: RosterSync | None = None,
+        sessions: ChatSessions | None = None,
     ) -> None:
         self._xmpp = xmpp
         self._store = store
@@ -62,9 +65,10 @@ class ImPresenceIntake:
         self._domains = domains
         self._privilege_grace = privilege_grace
         self._rosters = rosters
-        # Chat JID -> resources heard since this stream started, provisioned or not (see _keep).
-        self._resources: dict[str, ImResources] = {}
-        self._unprovisioned: set[str] = set()  # keys of _resources without a Wazo user
+        # Chat JID -> resources heard since this stream started, provisioned or not (see _keep),
+        # and who is known offline: the one record of who is online, read by the publisher too.
+        self.sessions = sessions if sessions is not None else ChatSessions()
+        self._unprovisioned: set[str] = set()  # chat JIDs heard from without a Wazo user
         self._swept = False  # this stream's "not heard from = offline" rule has been applied
         self.sweeps = 0  # for tests: how many times that rule ran
         self._unmatched_logged: set[str] = set()
@@ -84,19 +88,20 @@ class ImPresenceIntake:
 
     def chat_users_heard(self) -> int:
         """Chat users with at least one resource heard on this stream (for the admins' Status)."""
-        return sum(1 for resources in self._resources.values() if resources.resources)
+        return self.sessions.online_count()
 
     async def load(self) -> None:
         self._approvals = await self._store.im_subscriptions()
 
     # --- connection life-cycle -------------------------------------------------------------------
 
-    def on_session_start(self) -> None:
+    def on_session_start(self, cutoff: float | None = None) -> None:
+        """A new stream; ``cutoff``: see :meth:`ChatSessions.new_stream`."""
         # What we knew of each user's resources may be stale (a client may have left while the
         # stream was down). The server answers our probes (or, privileged, re-sends presences)
         # with every resource that is still there, so rebuild from those answers; the hub keeps
         # showing the last state until they arrive instead of flashing everyone offline.
-        self._resources.clear()
+        self.sessions.new_stream(cutoff)
         self._unprovisioned.clear()
         self._swept = False
         self.learnt.clear()
@@ -116,7 +121,8 @@ class ImPresenceIntake:
         people = self._people()
         for chat_jid in [jid for jid in self._unprovisioned if jid in people.by_chat_jid]:
             self._unprovisioned.discard(chat_jid)
-            self._hub.apply_im(people.by_chat_jid[chat_jid].wazo_uuid, self._resources[chat_jid].state)
+            state = self.sessions.resources(chat_jid).state
+            self._hub.apply_im(people.by_chat_jid[chat_jid].wazo_uuid, state)
         if self._provisioning is not None:
             self._provisioning.cancel()
         self._provisioning = asyncio.create_task(self._provision(), name="im-provisioning")
@@ -159,7 +165,11 @@ class ImPresenceIntake:
             await self._learn_current_presence(people)
             self.learnt.set()
             return
-        self.learnt.set()  # approved users answer the probes above as they come
+        # Approved users answer the probes above (``unavailable`` when offline): once the server
+        # answered a ping sent after them, the answers are in, and the first send can skip those
+        # known offline instead of sending to everyone.
+        await self._barrier()
+        self.learnt.set()
         for person in people.by_chat_jid.values():
             if person.chat_jid not in self._approvals:
                 await self.ask_subscription(person.chat_jid)
@@ -177,24 +187,31 @@ class ImPresenceIntake:
         after everything sent before it, is the positive end of "nothing more will come".
         """
         for person in people.by_chat_jid.values():
-            if person.chat_jid not in self._resources:
+            if not self.sessions.known(person.chat_jid):
                 self._xmpp.send_presence(pto=person.chat_jid, ptype="probe")
         if self._swept:
             return
+        await self._barrier()
+        self._swept = True
+        self.sweeps += 1
+        gone = 0
+        for person in self._people().by_chat_jid.values():
+            if self.sessions.known(person.chat_jid):
+                continue
+            self.sessions.offline(person.chat_jid)  # the server would have said so: it is sure
+            if self._hub.apply_im(person.wazo_uuid, OFFLINE):
+                gone += 1
+        if gone:
+            log.info("%d users not heard from since the connection: offline in chat", gone)
+
+    async def _barrier(self) -> None:
+        """Return once the server has answered everything sent to it before (or a timeout)."""
         for domain in self._domains:
             # An error answer is as ordered as a pong; a timeout bounds the wait anyway.
             with contextlib.suppress(IqError, IqTimeout):
                 await self._xmpp.plugin["xep_0199"].send_ping(
                     JID(domain), ifrom=JID(self._xmpp.boundjid.bare), timeout=BARRIER_TIMEOUT
                 )
-        self._swept = True
-        self.sweeps += 1
-        gone = 0
-        for person in self._people().by_chat_jid.values():
-            if person.chat_jid not in self._resources and self._hub.apply_im(person.wazo_uuid, OFFLINE):
-                gone += 1
-        if gone:
-            log.info("%d users not heard from since the connection: offline in chat", gone)
 
     # --- stanzas addressed to the component domain -----------------------------------------------
 
@@ -213,7 +230,10 @@ class ImPresenceIntake:
             await self._set_approval(sender, "revoked")
             if ptype == "unsubscribe":
                 self._xmpp.send_presence_subscription(pto=sender, ptype="unsubscribed")
-            self._update(person, sender, ImResources())  # we will not hear from them any more
+            # We will not hear from them any more: offline in chat for the hub, but unknown (not
+            # offline) as a watcher, who may well be online and must keep receiving.
+            self._update(person, sender, ImResources(), stamp=None)
+            self.sessions.forget(sender)
         elif ptype == "subscribe":
             # The user wants the component in their roster both ways (XEP-0100 style): accept,
             # and ask back if we do not already see them.
@@ -224,25 +244,26 @@ class ImPresenceIntake:
         elif ptype == "probe":
             self._xmpp.send_presence(pto=pres["from"])
         elif ptype == "unavailable":
-            resources = self._resources.get(sender, ImResources())
-            self._update(person, sender, resources.unavailable(pres["from"].resource or None))
+            resources = self.sessions.resources(sender)
+            self._update(person, sender, resources.unavailable(pres["from"].resource or None), None)
         elif ptype in ("available", "chat", "away", "xa", "dnd"):
             resource = pres["from"].resource or ""
             show = _SHOWS.get(pres["show"], ImShow.AVAILABLE)
             priority = _priority(pres)
-            resources = self._resources.get(sender, ImResources())
-            self._update(person, sender, resources.available(resource, show, pres["status"] or "", priority))
+            status = pres["status"] or ""
+            resources = self.sessions.resources(sender).available(resource, show, status, priority)
+            self._update(person, sender, resources, _stamp(pres))
 
-    def _update(self, person: Person | None, sender: str, resources: ImResources) -> None:
+    def _update(
+        self, person: Person | None, sender: str, resources: ImResources, stamp: float | None
+    ) -> None:
         if person is None and not self._keep(sender):
             return
         if len(resources.resources) > MAX_RESOURCES:
             resources = ImResources(resources.resources[-MAX_RESOURCES:])  # the oldest go first
-        if resources.resources:
-            self._resources[sender] = resources
-        else:
-            self._resources.pop(sender, None)
-            self._unprovisioned.discard(sender)
+        # An unprovisioned user keeps their place in the bound while offline too: the record of
+        # who is offline is bounded like the rest.
+        self.sessions.update(sender, resources, stamp)
         if person is not None:
             self._hub.apply_im(person.wazo_uuid, resources.state)
 
@@ -271,3 +292,14 @@ def _priority(pres: Presence) -> int:
         return int(pres["priority"])
     except (TypeError, ValueError):
         return 0  # a malformed <priority/> is not worth dropping the presence for
+
+
+def _stamp(pres: Presence) -> float | None:
+    """When the server says this presence was set (XEP-0203 ``delay``, on what it re-sends), or None."""
+    delay = pres.xml.find("{urn:xmpp:delay}delay")
+    if delay is None:
+        return None
+    try:
+        return datetime.fromisoformat(delay.get("stamp", "").replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None  # a bad stamp proves nothing: the watcher gets everything again

@@ -5,16 +5,31 @@ event-loop tick, each dirty user's presence is serialised once per phone JID the
 under (presence/wire.py; one JID, or two while watchers of an old name remain) and stamped with
 each subscriber's JID; the whole batch goes to the stream as one string, so the cost per
 subscriber is two string concatenations and no stanza objects.
+
+Only watchers who can receive are sent to: a watcher known to be offline in chat (see
+presence/chat_sessions.py, the one record of who is online) is skipped, since its server would
+discard the presence; at login its server probes the phone JIDs and the answer is current.
+
+After a reconnect, publish_all sends an owner's presence to all its watchers only if it changed
+while the link was down, or if what was last sent is not proven delivered (written after the last
+keepalive ping the server answered). Otherwise only watchers who may hold nothing get it: those
+whose sessions may have started during the outage (their probes bounced off the missing
+component), and those whose state cannot be known (other domains, not learnt). The full resend
+is thus kept exactly where it is needed: the first connect of the process, a server that
+restarted (every session is new), a server that does not stamp presences, and links
+without keepalive (nothing is proven delivered).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from slixmpp import ComponentXMPP
 
+from presence.chat_sessions import ChatSessions
 from presence.hub import INITIAL_PRESENCE, PresenceHub
 from presence.model import CombinedPresence
 from presence.wire import PresenceTemplate, build_presence, phone_jid
@@ -27,6 +42,9 @@ log = logging.getLogger(__name__)
 # server to read: resending everything (200,000 subscriptions) must not hold hundreds of MB of XML.
 _OWNERS_PER_BATCH = 100
 _BUFFER_LIMIT = 1 << 20
+# A presence the server stamped this long before the last proven delivery counts as set before it:
+# covers the clocks of the server and the component disagreeing, and the probe answered late.
+CLOCK_MARGIN = 5.0
 
 
 class Publisher:
@@ -36,8 +54,10 @@ class Publisher:
         hub: PresenceHub,
         subscriptions: PhoneSubscriptions,
         online: Callable[[], bool],
+        sessions: ChatSessions | None = None,
     ) -> None:
         self._xmpp = xmpp
+        self._sessions = sessions or ChatSessions()
         self._hub = hub
         self._subscriptions = subscriptions
         self._online = online
@@ -59,6 +79,15 @@ class Publisher:
         # Owners a paced publish_all has not reached yet: a change of theirs meanwhile is not sent
         # on its own, their batch will carry the presence current at that moment.
         self._unpublished: set[str] = set()
+        # What is proven delivered: owners (and watchers sent a single answer) written since the
+        # last keepalive ping, then per ping in flight; a pong proves everything before its ping.
+        self._unproven: set[str] = set()
+        self._unproven_watchers: set[str] = set()
+        self._in_flight: list[tuple[int, float, set[str], set[str]]] = []
+        self._marks = 0
+        self._delivered_at: float | None = None  # Unix time of the last ping answered
+        # After a link loss: watchers whose single answers may be lost (they get everything).
+        self._lost_watchers: set[str] = set()
         hub.add_listener(self._on_change)
 
     # --- change path ---------------------------------------------------------------------------
@@ -74,6 +103,7 @@ class Publisher:
         if not self._online() or self._held:
             return  # everyone gets the current presence on (re)connect or release (publish_all)
         chunks: list[str] = []
+        offline = self._sessions.known_offline()
         for owner in dirty:
             if owner in self._unpublished:
                 continue
@@ -81,9 +111,10 @@ class Publisher:
             if self._last_sent.get(owner) == presence:
                 continue
             self._last_sent[owner] = presence
+            self._unproven.add(owner)
             for alias, subscribers in self._subscriptions.subscribers(owner).items():
                 template = self._template(alias, presence)
-                chunks.extend(template.for_subscriber(subscriber) for subscriber in subscribers)
+                chunks.extend(template.for_subscriber(s) for s in subscribers if s not in offline)
         self._write(chunks)
 
     # --- forced sends (probe, new subscription, reconnect, shutdown) ---------------------------
@@ -91,7 +122,17 @@ class Publisher:
     def send_current(self, owner: str, alias: str, to: str) -> None:
         """Answer a probe or a new subscription with the current presence of Wazo user ``owner``
         from phone JID ``alias``."""
-        template = self._template(alias, self._hub.presence(owner))
+        presence = self._hub.presence(owner)
+        template = self._template(alias, presence)
+        self._unproven_watchers.add(to.split("/", 1)[0].lower())
+        if (
+            owner not in self._last_sent
+            and sum(map(len, self._subscriptions.subscribers(owner).values())) == 1
+        ):
+            # The first watcher of someone not yet sent to anyone: every watcher has it now, so
+            # a reconnect need not send it to them again unless it changes.
+            self._last_sent[owner] = presence
+            self._unproven.add(owner)
         self._write([template.for_subscriber(to)])
 
     @property
@@ -134,10 +175,10 @@ class Publisher:
         self._unpublished = set(owners)
         sent = self._publish_owners(owners[:_OWNERS_PER_BATCH])
         if len(owners) <= _OWNERS_PER_BATCH:
-            log.info("sent current presence to %d subscriptions", sent)
+            self._published(sent)
         elif getattr(self._xmpp, "transport", None) is None:  # no socket (tests): all at once
             sent += self._publish_owners(owners[_OWNERS_PER_BATCH:])
-            log.info("sent current presence to %d subscriptions", sent)
+            self._published(sent)
         else:
             self._publishing = asyncio.get_running_loop().create_task(
                 self._publish_rest(owners, _OWNERS_PER_BATCH, sent), name="publish-all"
@@ -148,23 +189,88 @@ class Publisher:
             while self._backlog():  # noqa: ASYNC110  # neither slixmpp nor asyncio signals a drain
                 await asyncio.sleep(0.002)
             if not self._online():
-                self._unpublished.clear()
-                return  # the next connect starts over
+                return  # the next connect starts over (new_stream: the owners left count as changed)
             sent += self._publish_owners(owners[index : index + _OWNERS_PER_BATCH])
         self._publishing = None
-        log.info("sent current presence to %d subscriptions", sent)
+        self._published(sent)
+
+    def _published(self, sent: int) -> None:
+        self._lost_watchers.clear()  # they got everything (or its loss will be noticed: unproven)
+        log.info(
+            "sent current presence to %d of %d subscriptions (watchers known offline, and those who "
+            "hold it since before a reconnect, skipped)",
+            sent,
+            self._subscriptions.count(),
+        )
 
     def _publish_owners(self, owners: list[str]) -> int:
         chunks: list[str] = []
+        offline = self._sessions.known_offline()
         for owner in owners:
             self._unpublished.discard(owner)
             presence = self._hub.presence(owner)
+            # Unchanged since it was last (provably) sent: only watchers who may hold nothing.
+            unchanged = self._last_sent.get(owner) == presence
             self._last_sent[owner] = presence
+            written = len(chunks)
             for alias, subscribers in self._subscriptions.subscribers(owner).items():
                 template = self._template(alias, presence)
-                chunks.extend(template.for_subscriber(s) for s in subscribers)
+                if unchanged:
+                    chunks.extend(
+                        template.for_subscriber(s)
+                        for s in subscribers
+                        if s not in offline and not self._holds_current(s)
+                    )
+                else:
+                    chunks.extend(template.for_subscriber(s) for s in subscribers if s not in offline)
+            if len(chunks) > written:
+                self._unproven.add(owner)
         self._write(chunks)
         return len(chunks)
+
+    def _holds_current(self, watcher: str) -> bool:
+        """Whether ``watcher`` still holds everything sent before the reconnect (see the module doc)."""
+        return self._sessions.continued(watcher) and watcher not in self._lost_watchers
+
+    # --- what reached the server (keepalive pings prove it) --------------------------------------
+
+    def checkpoint(self) -> int:
+        """A keepalive ping is about to be written; its answer will prove what was written before."""
+        self._marks += 1
+        self._in_flight.append((self._marks, time.time(), self._unproven, self._unproven_watchers))
+        self._unproven, self._unproven_watchers = set(), set()
+        return self._marks
+
+    def delivered(self, mark: int) -> None:
+        """The server answered ping ``mark``: everything written before it reached the server."""
+        while self._in_flight and self._in_flight[0][0] <= mark:
+            _, self._delivered_at, _, _ = self._in_flight.pop(0)
+
+    @property
+    def delivered_at(self) -> float | None:
+        """Unix time before which everything written is proven to have reached the server."""
+        return self._delivered_at
+
+    def new_stream(self) -> float | None:
+        """A new stream starts: forget what may have been lost with the old one.
+
+        Owners written after the last answered ping (and those a paced resend had not reached)
+        count as changed; watchers sent a single answer meanwhile get everything. Returns the
+        cutoff for :meth:`ChatSessions.new_stream` (None when nothing is proven).
+        """
+        owners = self._unproven | self._unpublished
+        watchers = set(self._unproven_watchers)
+        for _, _, in_flight_owners, in_flight_watchers in self._in_flight:
+            owners |= in_flight_owners
+            watchers |= in_flight_watchers
+        for owner in owners:
+            self._last_sent.pop(owner, None)
+        self._lost_watchers |= watchers
+        self._unproven, self._unproven_watchers = set(), set()
+        self._in_flight.clear()
+        self._unpublished.clear()
+        delivered, self._delivered_at = self._delivered_at, None
+        return None if delivered is None else delivered - CLOCK_MARGIN
 
     async def drain(self, timeout: float) -> bool:
         """Wait until what was written has left slixmpp's queue and the socket buffer (or timeout)."""
@@ -198,10 +304,11 @@ class Publisher:
             self._publishing = None
         self._unpublished.clear()
         chunks: list[str] = []
+        offline = self._sessions.known_offline()
         for owner in self._subscriptions.owners():
             for alias, subscribers in self._subscriptions.subscribers(owner).items():
                 template = build_presence(INITIAL_PRESENCE, phone_jid(alias, self._domain))
-                chunks.extend(template.for_subscriber(s) for s in subscribers)
+                chunks.extend(template.for_subscriber(s) for s in subscribers if s not in offline)
         self._last_sent.clear()
         self._write(chunks)
 

@@ -40,8 +40,9 @@ class PhoneSubscriptions:
         self._by_uuid.clear()
         # A few subscribers watch many owners: one string per JID, not one per row.
         intern = sys.intern
-        for alias, subscriber, owner_uuid in await self._store.all_phone_subscriptions():
-            self._index(intern(alias), intern(subscriber), intern(owner_uuid) if owner_uuid else None)
+        async for batch in self._store.phone_subscription_batches():
+            for alias, subscriber, owner_uuid in batch:
+                self._index(intern(alias), intern(subscriber), intern(owner_uuid) if owner_uuid else None)
 
     def _index(self, alias: str, subscriber: str, owner_uuid: str | None) -> None:
         self._by_alias.setdefault(alias, {})[subscriber] = owner_uuid

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from devservers.xmpp_client import connect_client, disconnect_client
 from tests.e2e.watch import PresenceWatch, component_barrier
 from tests.xmpp.appctl import component_config, running_app, wait_online, wait_until
 from wazo_sim.app import WazoSimulator
+from xmpp_component import publisher as publisher_module
 from xmpp_component.app import App
 from xmpp_component.config import Config
 
@@ -440,3 +442,126 @@ async def test_a_stop_right_after_start_always_ends_the_app(
         app.request_stop()
         done, _ = await asyncio.wait([running], timeout=30)
         assert done, f"attempt {attempt}: the app did not stop; tasks left: {asyncio.all_tasks()}"
+
+
+async def watcher_offline_during_a_change(
+    app: App, server: ProsodyServer | EjabberdServer, sim: WazoSimulator
+) -> None:
+    """bob watches alice's phone, logs out, alice's phone rings: nothing is sent to bob (his server
+    would drop it), and at his next login he sees her ringing, then her next change."""
+    alice_phone, bob_jid = f"alice@{server.component}", f"bob@{server.domain}"
+    bob = await connect_client(bob_jid, server.users["bob"], server.c2s_port)
+    try:
+        watch = PresenceWatch(bob)
+        await bob.get_roster(timeout=5)
+        if alice_phone in bob.client_roster:  # left by another test on this shared server
+            await bob.del_roster_item(alice_phone)
+        bob.send_presence()
+        bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+        await watch.wait_for(alice_phone, ptype="subscribed")
+        await watch.wait_for(alice_phone, ptype="available")
+        await wait_until(lambda: app.chat_sessions.known(bob_jid), 10, "bob's chat presence learnt")
+    finally:
+        await disconnect_client(bob)
+    await wait_until(lambda: not app.chat_sessions.may_receive(bob_jid), 10, "bob known offline")
+    assert app.publisher is not None
+    sent = app.publisher.stanzas_sent
+    call = sim.ring("alice", from_number="+33123456789")
+    await wait_until(lambda: app.hub.presence(ALICE_UUID).activity == "ringing", 10, "alice ringing")
+    await asyncio.sleep(0.2)  # a flush would have been written by now
+    assert app.publisher.stanzas_sent == sent  # bob is alice's only watcher: nothing to anyone
+
+    bob = await connect_client(bob_jid, server.users["bob"], server.c2s_port)
+    try:
+        watch = PresenceWatch(bob)
+        await bob.get_roster(timeout=5)
+        bob.send_presence()  # his server probes alice's phone JID: the answer is current
+        await watch.wait_for(alice_phone, show="dnd", state="ringing")
+        mark = watch.mark()
+        sim.hangup(call_id=call["call_id"])
+        await watch.wait_for(alice_phone, mark, ptype="available", state="reachable_by_phone")
+    finally:
+        await disconnect_client(bob)
+
+
+async def test_a_watcher_offline_during_a_change_is_not_sent_it_and_sees_it_at_login(
+    xmpp_server: ProsodyServer | EjabberdServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    # Subscription mode, on Prosody (login broadcast before the probes) and ejabberd (probes first).
+    async with running_app(e2e_config(xmpp_server, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        await watcher_offline_during_a_change(app, xmpp_server, sim)
+
+
+async def test_after_a_reconnect_a_watcher_who_stayed_gets_only_what_changed(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await reconnect_sends_only_what_is_needed(prosody, sim, tmp_path, monkeypatch)
+
+
+async def reconnect_sends_only_what_is_needed(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The component's stream dies and comes back: bob, online all along, gets alice's change made
+    meanwhile and not carol's unchanged presence again; carol, who logged in a second client while
+    the link was down (its probes bounced off the missing component), gets everything."""
+    alice_phone, bob_phone, carol_phone = (f"{u}@{prosody.component}" for u in ("alice", "bob", "carol"))
+    bob_jid, carol_jid = f"bob@{prosody.domain}", f"carol@{prosody.domain}"
+    config = component_config(
+        prosody,
+        tmp_path / "state.sqlite",
+        wazo={"enabled": True, "base_url": sim.base_url, "username": "phonepresence"},
+        presence={"privilege_grace": 0.3},
+        # A pong proves delivery soon after each write; the outage lasts long enough for a login.
+        component={"keepalive_interval": 0.2, "reconnect_min_delay": 3.0, "reconnect_max_delay": 3.0},
+        env={"PHONEPRESENCE_WAZO_PASSWORD": SERVICE_PASSWORD},
+    )
+    # Server and component share a clock here: a second of tolerance instead of five keeps it short.
+    monkeypatch.setattr(publisher_module, "CLOCK_MARGIN", 1.0)
+    async with running_app(config) as app:
+        await ready(app)
+        assert app.publisher is not None
+        assert app.supervisor is not None
+        assert app.xmpp is not None
+        bob = await connect_client(bob_jid, prosody.users["bob"], prosody.c2s_port)
+        carol = await connect_client(carol_jid, prosody.users["carol"], prosody.c2s_port)
+        carol2 = None
+        try:
+            watch = PresenceWatch(bob)
+            await bob.get_roster(timeout=5)
+            bob.send_presence()
+            for phone in (alice_phone, carol_phone):
+                bob.send_presence_subscription(pto=phone, ptype="subscribe")
+                await watch.wait_for(phone, ptype="available")
+            await carol.get_roster(timeout=5)
+            carol.send_presence()
+            carol.send_presence_subscription(pto=bob_phone, ptype="subscribe")
+            await PresenceWatch(carol).wait_for(bob_phone, ptype="available")
+            for jid in (bob_jid, carol_jid):
+                await wait_until(lambda jid=jid: app.chat_sessions.known(jid), 10, f"{jid} learnt")
+            await asyncio.sleep(1.2)  # Prosody's delay stamps have a one-second resolution
+            # A keepalive ping answered after every write so far: all of it proven delivered.
+            proven = time.time()
+            await wait_until(lambda: (app.publisher.delivered_at or 0) > proven, 5, "a keepalive pong")
+
+            sessions = app.supervisor.sessions
+            app.xmpp.abort()  # the stream dies; meanwhile alice's phone rings and carol logs in again
+            sim.ring("alice", from_number="+33123456789")
+            await wait_until(lambda: app.hub.presence(ALICE_UUID).activity == "ringing", 10, "alice ringing")
+            carol2 = await connect_client(carol_jid, prosody.users["carol"], prosody.c2s_port)
+            carol2_watch = PresenceWatch(carol2)
+            await carol2.get_roster(timeout=5)
+            mark = watch.mark()
+            carol2.send_presence()  # its probe of bob's phone JID bounces: the component is away
+            await carol2_watch.wait_for(bob_phone, ptype="error")
+            assert not app.supervisor.online.is_set()
+            await wait_online(app, sessions=sessions + 1)
+
+            await watch.wait_for(alice_phone, mark, state="ringing")
+            await carol2_watch.wait_for(bob_phone, ptype="available")
+            await component_barrier(bob, prosody.component)
+            assert [s.frm for s in watch.seen[mark:] if s.frm.startswith("carol@")] == []
+        finally:
+            for client in (bob, carol, carol2):
+                if client is not None:
+                    await disconnect_client(client)

@@ -16,7 +16,15 @@ import pytest
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
 from presence.privacy import OwnerPrivacy
-from tests.e2e.test_combined_presence import ALICE_UUID, CAROL_UUID, SERVICE_PASSWORD, e2e_config, ready
+from tests.e2e.test_combined_presence import (
+    ALICE_UUID,
+    CAROL_UUID,
+    SERVICE_PASSWORD,
+    e2e_config,
+    ready,
+    reconnect_sends_only_what_is_needed,
+    watcher_offline_during_a_change,
+)
 from tests.e2e.watch import PresenceWatch, component_barrier
 from tests.xmpp.appctl import running_app, wait_online, wait_until
 from wazo_sim.app import WazoSimulator
@@ -430,49 +438,17 @@ def sim_with_dave() -> WazoSimulator:
     return WazoSimulator(replace(config, users=(*config.users, dave)))
 
 
-async def test_a_roster_push_the_server_refuses_is_not_recorded_and_is_retried_next_time(
-    prosody_privileged: ProsodyServer, tmp_path: Path
+async def test_a_watcher_offline_during_a_change_is_not_sent_it_and_sees_it_at_login(
+    prosody_privileged: ProsodyServer, sim: WazoSimulator, tmp_path: Path
 ) -> None:
-    server = prosody_privileged
-    dave_jid = f"dave@{server.domain}"
-    store = tmp_path / "state.sqlite"
-    phones = {f"{who}@{server.component}" for who in ("alice", "bob", "carol")}
-    async with sim_with_dave() as sim:
-        # dave has no account on the chat server yet: his roster reads empty, every write into it
-        # is refused.
-        async with running_app(colleagues_config(server, sim, store)) as app:
-            await ready(app)
-            assert app.rosters is not None
-            assert app.store is not None
-            assert app.subscriptions is not None
-            await rosters_synced(app)
-            assert app.rosters.writes >= 1  # a write was tried, and refused
-            assert await app.store.roster_items(dave_jid) == []
-            for phone in phones:
-                assert not app.subscriptions.is_subscribed(phone.split("@")[0], dave_jid)
-        server.register("dave", "dave-pass")
-        try:
-            async with running_app(colleagues_config(server, sim, store)) as app:
-                await ready(app)
-                assert app.rosters is not None
-                assert app.store is not None
-                assert app.subscriptions is not None
-                await rosters_synced(app)
-                rows = await app.store.roster_items(dave_jid)
-                written = {item for item, state, _ in rows if state == "written"}
-                assert written == {*phones, server.component}
-                for phone in phones:
-                    assert app.subscriptions.is_subscribed(phone.split("@")[0], dave_jid)
-                dave = await connect_client(dave_jid, "dave-pass", server.c2s_port)
-                try:
-                    roster = await roster_of(dave, server)
-                finally:
-                    await disconnect_client(dave)
-                assert {jid: roster.get(jid) for jid in phones} == dict.fromkeys(phones, "to")
-        finally:
-            subprocess.run(
-                ["prosodyctl", "--config", str(server.config_path), "deluser", dave_jid],
-                capture_output=True,
-                timeout=30,
-                check=False,
-            )
+    async with running_app(e2e_config(prosody_privileged, sim, tmp_path / "state.sqlite")) as app:
+        await ready(app)
+        assert app.intake is not None
+        await wait_until(lambda: app.intake.privileged_presence, 10, "XEP-0356 presence privilege")
+        await watcher_offline_during_a_change(app, prosody_privileged, sim)
+
+
+async def test_after_a_reconnect_a_watcher_who_stayed_gets_only_what_changed(
+    prosody_privileged: ProsodyServer, sim: WazoSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await reconnect_sends_only_what_is_needed(prosody_privileged, sim, tmp_path, monkeypatch)

@@ -1,6 +1,10 @@
-"""Chat presence that arrives before its user is provisioned (XEP-0356 sends it at connect)."""
+"""Chat presence that arrives before its user is provisioned (XEP-0356 sends it at connect), and
+the record of who can receive that the intake keeps."""
 
 from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 
 import pytest
 from slixmpp import Presence
@@ -91,3 +95,37 @@ async def test_a_user_who_left_before_provisioning_is_not_kept(
     await receiver.handle(presence("bob@example.org/c", ptype="unavailable"))
     await receiver.handle(presence("bob@example.org/d", ptype="unavailable"))
     assert hub.im("uuid-bob").show is ImShow.OFFLINE  # "a" was the oldest: dropped at the bound
+
+
+async def test_the_intake_keeps_the_record_of_who_can_receive(
+    intake: tuple[ImPresenceIntake, PresenceHub, Users], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver, hub, users = intake
+    users.now = people("alice", "bob")
+
+    async def no_store(_jid: str, _state: str) -> None:
+        return None
+
+    monkeypatch.setattr(receiver, "_set_approval", no_store)
+    sessions = receiver.sessions
+    await receiver.handle(presence("alice@example.org/laptop", ptype="unavailable"))
+    assert not sessions.may_receive("alice@example.org")  # the server said so
+    await receiver.handle(presence("bob@example.org/laptop", ptype="unavailable"))
+    await receiver.handle(presence("bob@example.org", ptype="unsubscribed"))
+    assert sessions.may_receive("bob@example.org")  # nothing more will be heard: unknown again
+    assert hub.im("uuid-bob").show is ImShow.OFFLINE
+
+    # The server's stamp on a re-sent presence (Prosody's XEP-0203 delay) reaches the record:
+    # it tells a session that spans a reconnect from one that started during it.
+    await receiver.handle(presence("alice@example.org/laptop"))
+    await receiver.handle(presence("bob@example.org/laptop"))
+    sessions.new_stream(cutoff=datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+    await receiver.handle(stamped(presence("alice@example.org/laptop"), "2025-12-31T23:59:00Z"))
+    await receiver.handle(stamped(presence("bob@example.org/laptop"), "2026-01-01T00:01:00Z"))
+    assert sessions.continued("alice@example.org")
+    assert not sessions.continued("bob@example.org")
+
+
+def stamped(pres: Presence, stamp: str) -> Presence:
+    pres.xml.append(ET.Element("{urn:xmpp:delay}delay", {"from": "example.org", "stamp": stamp}))
+    return pres

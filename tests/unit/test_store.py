@@ -239,3 +239,17 @@ async def test_a_call_with_an_overlong_caller_name_or_number_is_kept_alike_on_bo
         ]
     finally:
         await s.close()
+
+
+async def test_subscriptions_are_read_in_batches_in_byte_order(backend: Backend) -> None:
+    s = await backend.open()
+    try:
+        for i in range(7):
+            await s.add_phone_subscription(f"user{i}", f"w{i}@example.test")
+        await s.add_phone_subscription("User9", "a@x")  # byte order: upper case first
+        batches = [batch async for batch in s.phone_subscription_batches(size=3)]
+        assert [len(batch) for batch in batches] == [3, 3, 2]
+        assert [row for batch in batches for row in batch] == await s.all_phone_subscriptions()
+        assert batches[0][0] == ("User9", "a@x", None)
+    finally:
+        await s.close()

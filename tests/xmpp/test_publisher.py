@@ -1,9 +1,11 @@
 """The publisher's hot path without a server: coalescing per loop tick, one stanza per subscriber,
-no resend of an unchanged presence, nothing written while offline, everyone resent on reconnect."""
+no resend of an unchanged presence, nothing written while offline, nothing to watchers known
+offline, and after a reconnect what changed (to all) or what a watcher may lack (to them)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from presence.chat_sessions import ChatSessions
 from presence.hub import PresenceHub
+from presence.im import ImResources
 from presence.model import ImShow, ImState, LineState, PhoneState
 from tests.conftest import StoreOpener
 from xmpp_component import publisher as publisher_module
@@ -178,3 +182,135 @@ async def test_drain_waits_for_the_socket_and_gives_up_after_its_timeout(parts) 
     assert await publisher.drain(0.05) is False  # the server is not reading
     asyncio.get_running_loop().call_later(0.05, setattr, transport, "drained", True)
     assert await publisher.drain(5.0) is True
+
+
+ONLINE = ImResources().available("laptop")
+
+
+def pairs_sent(stream: FakeStream) -> list[tuple[str, str]]:
+    return sorted((s.get("from", "").split("@")[0], s.get("to", "")) for s in stream.stanzas())
+
+
+async def test_a_change_skips_watchers_known_offline_only(parts) -> None:
+    stream, hub, subscriptions, online = parts
+    sessions = ChatSessions()
+    sessions.update("bob@example.test", ImResources())  # bob logged out: his server would drop it
+    # carol: never heard of (another server, or no approval): she may be online and receives.
+    publisher = Publisher(stream, hub, subscriptions, lambda: online[0], sessions)
+    hub.apply_im("alice", ImState(ImShow.AWAY, ""))
+    await asyncio.sleep(0)
+    assert pairs_sent(stream) == [("alice", "carol@example.test")]
+    stream.writes.clear()
+    publisher.publish_all()  # the cold start too
+    assert pairs_sent(stream) == [("alice", "carol@example.test"), ("bob", "alice@example.test")]
+    stream.writes.clear()
+    publisher.send_unavailable_to_all()
+    assert pairs_sent(stream) == [("alice", "carol@example.test"), ("bob", "alice@example.test")]
+
+
+async def test_after_a_reconnect_watchers_who_kept_their_sessions_get_only_what_changed(parts) -> None:
+    stream, hub, subscriptions, online = parts
+    await subscriptions.add("bob", "carol@example.test", "bob")
+    sessions = ChatSessions()
+    for jid in ("alice@example.test", "bob@example.test", "carol@example.test"):
+        sessions.update(jid, ONLINE)
+    publisher = Publisher(stream, hub, subscriptions, lambda: online[0], sessions)
+    publisher.publish_all()
+    publisher.delivered(publisher.checkpoint())  # a keepalive ping answered: all that arrived
+    online[0] = False
+    hub.apply_im("alice", ImState(ImShow.AWAY, ""))  # while the link is down
+    await asyncio.sleep(0)
+    stream.writes.clear()
+
+    online[0] = True
+    sessions.new_stream(publisher.new_stream())
+    before, after = time.time() - 100, time.time() + 100
+    sessions.update("alice@example.test", ONLINE, stamp=before)  # the same session all along
+    sessions.update("bob@example.test", ONLINE, stamp=before)
+    sessions.update("carol@example.test", ONLINE, stamp=after)  # logged in while the link was down
+    publisher.publish_all()
+    assert pairs_sent(stream) == [
+        ("alice", "bob@example.test"),  # alice changed: everyone watching her
+        ("alice", "carol@example.test"),
+        ("bob", "carol@example.test"),  # bob did not, but carol's probes bounced: she has nothing
+    ]
+
+
+async def test_what_was_written_after_the_last_answered_ping_is_resent_after_a_reconnect(parts) -> None:
+    stream, hub, subscriptions, online = parts
+    sessions = ChatSessions()
+    for jid in ("alice@example.test", "bob@example.test", "carol@example.test"):
+        sessions.update(jid, ONLINE)
+    publisher = Publisher(stream, hub, subscriptions, lambda: online[0], sessions)
+    publisher.publish_all()
+    publisher.delivered(publisher.checkpoint())
+    hub.apply_im("bob", ImState(ImShow.AWAY, ""))  # written, but the ping after it is never answered
+    await asyncio.sleep(0)
+    publisher.checkpoint()
+    online[0] = False
+    stream.writes.clear()
+
+    online[0] = True
+    sessions.new_stream(publisher.new_stream())
+    for jid in ("alice@example.test", "bob@example.test", "carol@example.test"):
+        sessions.update(jid, ONLINE, stamp=time.time() - 100)
+    publisher.publish_all()
+    assert pairs_sent(stream) == [("bob", "alice@example.test")]
+
+
+async def test_without_an_answered_ping_everyone_gets_everything_after_a_reconnect(parts) -> None:
+    stream, hub, subscriptions, online = parts
+    sessions = ChatSessions()
+    sessions.update("alice@example.test", ONLINE)
+    publisher = Publisher(stream, hub, subscriptions, lambda: online[0], sessions)
+    publisher.publish_all()
+    stream.writes.clear()
+    sessions.new_stream(publisher.new_stream())  # no keepalive answered: no cutoff
+    sessions.update("alice@example.test", ONLINE, stamp=time.time() - 100)
+    publisher.publish_all()
+    assert len(stream.stanzas()) == 3
+
+
+async def test_owners_a_resend_cut_by_a_link_loss_had_not_reached_go_to_everyone_next_time(
+    store_opener: StoreOpener,
+) -> None:
+    async with store_opener() as store:
+        subscriptions = PhoneSubscriptions(store)
+        for i in range(250):
+            await subscriptions.add(f"user{i:03}", f"watcher{i:03}@example.test", f"user{i:03}")
+        sessions = ChatSessions()
+        watchers = [f"watcher{i:03}@example.test" for i in range(250)]
+        for jid in watchers:
+            sessions.update(jid, ONLINE)
+        stream, hub, transport, online = FakeStream(), PresenceHub(), SlowTransport(), [True]
+        stream.transport = transport  # type: ignore[attr-defined]
+        publisher = Publisher(stream, hub, subscriptions, lambda: online[0], sessions)
+        transport.drained = True
+        publisher.publish_all()
+        await asyncio.wait_for(publishing(), 5)
+        publisher.delivered(publisher.checkpoint())  # everyone has everything
+
+        # A reconnect where every watcher logged in anew: everything goes again, paced...
+        sessions.new_stream(publisher.new_stream())
+        for jid in watchers:
+            sessions.update(jid, ONLINE, stamp=time.time() + 100)
+        transport.drained = False
+        publisher.publish_all()  # 100 owners written, the rest waits for the socket
+        resend = publishing()
+        publisher.delivered(publisher.checkpoint())  # those 100 arrived
+        online[0] = False  # ... and the link dies before the rest is written
+        transport.drained = True
+        await asyncio.wait_for(resend, 5)
+        stream.writes.clear()
+
+        online[0] = True  # next reconnect: their sessions now predate a proven delivery
+        sessions.new_stream(publisher.new_stream())
+        for jid in watchers:
+            sessions.update(jid, ONLINE, stamp=time.time() - 100)
+        publisher.publish_all()
+        await asyncio.wait_for(publishing(), 5)
+        assert len(stream.stanzas()) == 150  # the owners the cut resend never reached
+
+
+def publishing() -> asyncio.Task[None]:
+    return next(t for t in asyncio.all_tasks() if t.get_name() == "publish-all")
