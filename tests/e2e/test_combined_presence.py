@@ -184,7 +184,13 @@ async def test_a_resource_that_left_while_the_stream_was_down_is_forgotten(
         desk = await connect_client(jid, password, prosody.c2s_port)
         laptop = await connect_client(jid, password, prosody.c2s_port)
         try:
+            # One after the other: presences set before the component's subscription is approved
+            # are re-sent to it together, in the server's order, with one-second stamps, so
+            # which of two is "the most recent" would be a coin toss.
             desk.send_presence(pshow="away")
+            await wait_until(
+                lambda: app.hub.im(ALICE_UUID).show.value == "away", 10, "alice away at her desk"
+            )
             laptop.send_presence(pshow="chat")
             await wait_until(
                 lambda: app.hub.im(ALICE_UUID).show.value == "chat", 10, "alice chatty on her laptop"
