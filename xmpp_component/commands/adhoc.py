@@ -16,6 +16,7 @@ command itself on a click-to-call.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -58,10 +59,18 @@ def form_values(command: Element | None) -> dict[str, str]:
     return values
 
 
+# Characters XML 1.0 does not allow at all, not even as references: one in the text we send is a
+# not-well-formed stream, and the server closes the component's connection (everyone's commands
+# and presence). Names from Wazo, LDAP or an address book may hold them (pasted control codes).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def escape(text: str) -> str:
-    """Text for XML character data or a double-quoted attribute (line breaks kept as such)."""
+    """Text for XML character data or a double-quoted attribute (line breaks kept as such);
+    characters XML cannot carry become U+FFFD."""
     return (
-        text.replace("&", "&amp;")
+        _NOT_XML.sub("\ufffd", text)
+        .replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")
         .replace('"', "&quot;")

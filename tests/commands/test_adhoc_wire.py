@@ -1,0 +1,69 @@
+"""The ad-hoc answers written as raw XML, over the wire (real Prosody): whatever a name holds,
+the answer is well-formed XML, so the server neither refuses it nor closes the component's stream."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slixmpp import ClientXMPP
+
+from devservers.prosody import ProsodyServer
+from devservers.xmpp_client import connect_client, disconnect_client
+from tests.commands.harness import Adhoc, RecordingSimulator, fields, status
+from tests.e2e.test_combined_presence import e2e_config, ready
+from tests.xmpp.appctl import running_app
+from wazo_sim.config import DEMO_USERS_FILE, SimConfig, parse_config
+from xmpp_component.app import App
+
+pytestmark = pytest.mark.server
+
+
+def control_character_world() -> SimConfig:
+    """The demo world where bob's last name, as typed in Wazo, holds characters XML 1.0 forbids
+    (a vertical tab and an escape, pasted from elsewhere)."""
+    raw = tomllib.loads(DEMO_USERS_FILE.read_text())
+    for user in raw["users"]:
+        if user["username"] == "bob":
+            user["firstname"] = "Bob"
+            user["lastname"] = "Br\x0bown\x1b"
+    return parse_config(raw)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RecordingSimulator]:
+    async with RecordingSimulator(control_character_world()) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def app(prosody: ProsodyServer, sim: RecordingSimulator, tmp_path: Path) -> AsyncIterator[App]:
+    config = e2e_config(prosody, sim, tmp_path / "state.sqlite")
+    async with running_app(config) as running:
+        await ready(running)
+        yield running
+
+
+@pytest.fixture
+async def alice(prosody: ProsodyServer) -> AsyncIterator[ClientXMPP]:
+    client = await connect_client(f"alice@{prosody.domain}", prosody.users["alice"], prosody.c2s_port)
+    yield client
+    await disconnect_client(client)
+
+
+async def test_a_name_with_characters_xml_forbids_gives_a_well_formed_answer(
+    app: App, prosody: ProsodyServer, alice: ClientXMPP
+) -> None:
+    assert app.supervisor is not None
+    connections = app.supervisor.sessions
+    adhoc = Adhoc(alice, prosody.component)
+    await adhoc.execute("call")
+    iq: Any = await adhoc.act("next", number="Bob")
+    assert status(iq) == "executing"
+    summary = str(fields(iq)["summary"]["value"])
+    assert summary == "Call Bob Br\ufffdown\ufffd — 1002 (extension)?"
+    assert app.supervisor.online.is_set()
+    assert app.supervisor.sessions == connections  # the stream to the server stayed up
