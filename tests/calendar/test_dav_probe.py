@@ -186,3 +186,47 @@ async def test_https_with_and_without_certificate_verification(serve, tmp_path) 
     finally:
         await unverified.close()
         await verified.close()
+
+
+async def test_a_body_ended_by_the_connection_is_read_to_its_end() -> None:
+    """No Content-Length, no chunks (HTTP/1.0, or a proxy): the body is whatever comes until the
+    server closes, however many packets it takes."""
+    body = MULTISTATUS.replace(b"{n}", b"1")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 207 Multi-Status\r\nContent-Type: application/xml\r\n\r\n")
+        for start in range(0, len(body), 40):  # a slow server: the body in several packets
+            writer.write(body[start : start + 40])
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    probe = DavTagProbe("Basic eA==", timeout=5)
+    try:
+        assert await probe.tag(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/c/") == "TAG-1"
+    finally:
+        await probe.close()
+        server.close()
+
+
+async def test_a_body_without_end_is_refused_at_the_size_limit() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 207 Multi-Status\r\n\r\n")
+        try:
+            while True:  # never ends
+                writer.write(b"<d:x>" + b"y" * 65536)
+                await writer.drain()
+        except ConnectionError:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    probe = DavTagProbe("Basic eA==", timeout=5)
+    try:
+        with pytest.raises(ProbeFailed, match="too large"):
+            await probe.tag(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/c/")
+    finally:
+        await probe.close()
+        server.close()
