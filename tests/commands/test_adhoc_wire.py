@@ -3,6 +3,7 @@ the answer is well-formed XML, so the server neither refuses it nor closes the c
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from slixmpp import ClientXMPP
+from slixmpp.exceptions import IqError
 
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
@@ -67,3 +69,20 @@ async def test_a_name_with_characters_xml_forbids_gives_a_well_formed_answer(
     assert summary == "Call Bob Br\ufffdown\ufffd — 1002 (extension)?"
     assert app.supervisor.online.is_set()
     assert app.supervisor.sessions == connections  # the stream to the server stayed up
+
+
+async def test_a_step_sent_twice_at_once_runs_once(
+    app: App, prosody: ProsodyServer, sim: RecordingSimulator, alice: ClientXMPP
+) -> None:
+    """A client that sends "complete" again before the first answer (a double click, a resend)
+    must not dial twice: the second request is refused while the first one runs."""
+    adhoc = Adhoc(alice, prosody.component)
+    await adhoc.execute("call")
+    iq: Any = await adhoc.act("next", number="1002")
+    assert set(iq["command"]["actions"]) == {"complete", "prev"}
+    answers = await asyncio.gather(adhoc.act("complete"), adhoc.act("complete"), return_exceptions=True)
+    completed = [a for a in answers if not isinstance(a, BaseException)]
+    refused = [a for a in answers if isinstance(a, IqError)]
+    assert [status(a) for a in completed] == ["completed"]
+    assert len(refused) == 1
+    assert len(sim.originations) == 1

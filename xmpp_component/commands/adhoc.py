@@ -178,6 +178,13 @@ class AdhocAdapter:
                 if session["from"] != requester_jid:
                     log.warning("%s tried to continue an ad-hoc session of someone else", requester_jid)
                     raise XMPPError("forbidden", text="This command session belongs to someone else.")
+                if session.get("pp_busy"):
+                    # The same step sent again before our answer (a double click, a resend): a
+                    # second run would, say, dial twice; a cancel now could not undo the first.
+                    raise XMPPError(
+                        "unexpected-request",
+                        text="Your previous answer to this command is still being handled.",
+                    )
                 if action == "cancel":
                     session["pp_form"] = None
                     self._send(iq, session, "canceled", [("info", "Cancelled: nothing was done.")])
@@ -185,7 +192,11 @@ class AdhocAdapter:
                 if action == "prev":
                     self._prev(session)
                 elif action in ("next", "execute", "complete"):
-                    await self._next(session, form_values(element), action == "complete")
+                    session["pp_busy"] = True
+                    try:
+                        await self._next(session, form_values(element), action == "complete")
+                    finally:
+                        session["pp_busy"] = False
                 else:
                     raise XMPPError("bad-request", text=f"Unknown action {action[:20]!r}.")
             form: Form | None = session["pp_form"]
