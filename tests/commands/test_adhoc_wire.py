@@ -23,6 +23,8 @@ from xmpp_component.app import App
 
 pytestmark = pytest.mark.server
 
+COMMANDS = "http://jabber.org/protocol/commands"
+
 
 def control_character_world() -> SimConfig:
     """The demo world where bob's last name, as typed in Wazo, holds characters XML 1.0 forbids
@@ -86,3 +88,31 @@ async def test_a_step_sent_twice_at_once_runs_once(
     assert [status(a) for a in completed] == ["completed"]
     assert len(refused) == 1
     assert len(sim.originations) == 1
+
+
+def _app_condition(error: IqError) -> list[str]:
+    """The XEP-0050 application-specific conditions of an error answer."""
+    return [child.tag for child in error.iq["error"].xml if child.tag.startswith(f"{{{COMMANDS}}}")]
+
+
+async def test_an_ended_or_unknown_session_and_an_unknown_action_get_the_xep_0050_errors(
+    app: App, prosody: ProsodyServer, sim: RecordingSimulator, alice: ClientXMPP
+) -> None:
+    adhoc = Adhoc(alice, prosody.component)
+    iq: Any = await adhoc.execute("hangup")  # completes at once: its session has ended
+    assert status(iq) == "completed"
+    for action in ("next", "cancel", "execute"):
+        with pytest.raises(IqError) as ended:
+            await adhoc.act(action, number="1002")
+        assert ended.value.iq["error"]["condition"] == "not-allowed", action
+        assert _app_condition(ended.value) == [f"{{{COMMANDS}}}session-expired"], action
+    assert sim.originations == []
+    assert app.xmpp.plugin["xep_0050"].sessions == {}  # an execute did not start a session instead
+
+    await adhoc.execute("call")
+    with pytest.raises(IqError) as unknown:
+        await adhoc.act("jump")
+    assert unknown.value.iq["error"]["condition"] == "bad-request"
+    assert _app_condition(unknown.value) == [f"{{{COMMANDS}}}malformed-action"]
+    iq = await adhoc.act("next", number="1002")  # the session is still there
+    assert status(iq) == "executing"

@@ -169,9 +169,15 @@ class AdhocAdapter:
         requester_jid = iq.xml.get("from", "")  # as the server stamped it (the same every time)
         try:
             if session is None:
-                if sessionid and action != "execute":
+                if sessionid:
+                    # XEP-0050 4.6: a session completed, cancelled or timed out. Not a new start
+                    # either (an "execute" with it would run the first step with a later step's
+                    # values).
                     raise XMPPError(
-                        "item-not-found", text="This command session has ended; run the command again."
+                        "not-allowed",
+                        text="This command session has ended; run the command again.",
+                        extension="session-expired",
+                        extension_ns=COMMANDS_NS,
                     )
                 session = await self._start(iq, element)
             else:
@@ -198,7 +204,12 @@ class AdhocAdapter:
                     finally:
                         session["pp_busy"] = False
                 else:
-                    raise XMPPError("bad-request", text=f"Unknown action {action[:20]!r}.")
+                    raise XMPPError(
+                        "bad-request",
+                        text=f"Unknown action {action[:20]!r}.",
+                        extension="malformed-action",
+                        extension_ns=COMMANDS_NS,
+                    )
             form: Form | None = session["pp_form"]
             if form is None:
                 self._send(iq, session, "completed", session["notes"])
