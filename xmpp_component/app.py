@@ -37,8 +37,9 @@ from presence.phone_numbers import DialInputError, parse_number
 from presence.privacy import PrivacyPolicy
 from presence.source_stats import SourceActivity
 from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
-from presence.sources.calendar.discovery import PrincipalDiscovery, is_principal_name
+from presence.sources.calendar.discovery import PrincipalDiscovery
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
+from presence.sources.dav_names import is_single_segment
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.confd import WazoUser
 from presence.sources.wazo.config import Secret, WazoSettings
@@ -425,7 +426,7 @@ class App:
         users = []
         for person in self.people.by_uuid.values():
             fill = {"localpart": person.chat_jid.split("@")[0], "email": person.chat_jid}
-            if not is_principal_name(fill["localpart"]):
+            if not is_single_segment(fill["localpart"]):
                 # "x%2f..%2falice" is a valid localpart, and a path to alice's calendar once the
                 # server decodes it: such a user gets no calendar rather than someone else's.
                 log.warning(

@@ -20,6 +20,8 @@ from caldav.davclient import DAVClient
 from caldav.elements import dav
 from caldav.lib import error as caldav_error
 
+from presence.sources.dav_names import is_single_segment
+
 
 class DiscoveryFailed(Exception):
     """The server did not lead to the user's calendars; the message names the step."""
@@ -66,7 +68,7 @@ class PrincipalDiscovery:
 
     def calendars(self, name: str) -> tuple[str, ...]:
         """The URLs of the calendar collections holding events of the user ``name`` (sorted)."""
-        if not is_principal_name(name):
+        if not is_single_segment(name):
             raise DiscoveryFailed(f"{name!r} is not a name for a principal (a path or an escape)")
         client = self._client()
         principal_url = urljoin(self.principal_collection(), quote(name, safe="@.+-_~") + "/")
@@ -87,16 +89,6 @@ class PrincipalDiscovery:
             if "VEVENT" in components:
                 urls.append(str(calendar.url))
         return tuple(sorted(urls))
-
-
-def is_principal_name(name: str) -> bool:
-    """Whether ``name`` is one path segment that stays one. The name comes from a Wazo username
-    or e-mail: quoting its "/" is not enough, as servers (Radicale) decode %2F and then resolve
-    "..", so "x/../bob" led to bob's principal and calendars; "%" is refused for the same reason
-    (decoded once more), "\\" as some servers take it for "/"."""
-    return (
-        bool(name) and name not in (".", "..") and not any(c in name for c in "/\\%") and name.isprintable()
-    )
 
 
 def _first_href(found: Any) -> str | None:
