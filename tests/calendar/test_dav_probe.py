@@ -230,3 +230,32 @@ async def test_a_body_without_end_is_refused_at_the_size_limit() -> None:
     finally:
         await probe.close()
         server.close()
+
+
+async def test_a_calendar_without_a_usable_tag_is_read_at_every_round(serve) -> None:  # type: ignore[no-untyped-def]
+    """A server without getctag and sync-token, or one that redirects the probe: the probe gives
+    no tag, and the watcher reads the calendar as before the probe existed (not never)."""
+    from presence.sources.calendar.caldav_reader import CtagProbe, Delta
+    from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
+
+    untagged = b"<d:multistatus xmlns:d='DAV:'><d:response><d:href>/c/</d:href></d:response></d:multistatus>"
+    replies = [
+        b"HTTP/1.1 207 Multi-Status\r\nContent-Length: %d\r\n\r\n%s" % (len(untagged), untagged),
+        b"HTTP/1.1 301 Moved Permanently\r\nLocation: /c2/\r\nContent-Length: 0\r\n\r\n",
+    ]
+    peer = await serve(lambda n, _h: replies[(n - 1) % 2])
+    probe = CtagProbe("service", "pw", timeout=5)
+    reads: list[str | None] = []
+
+    def read(_url: str, token: str | None) -> Delta:
+        reads.append(token)
+        return Delta(f"token-{len(reads)}", full=token is None)
+
+    watcher = CalendarWatcher(read, lambda _k, _f: None, 60, probe=probe.ctag)
+    watcher.set_users([CalendarUser("bob", f"http://127.0.0.1:{peer.port}/c/", frozenset())])
+    try:
+        for _ in range(3):
+            await watcher.poll_user("bob")
+        assert reads == [None, "token-1", "token-2"]
+    finally:
+        await probe.close()
