@@ -116,3 +116,22 @@ async def test_an_ended_or_unknown_session_and_an_unknown_action_get_the_xep_005
     assert _app_condition(unknown.value) == [f"{{{COMMANDS}}}malformed-action"]
     iq = await adhoc.act("next", number="1002")  # the session is still there
     assert status(iq) == "executing"
+
+
+def _execute_default(iq: Any) -> str | None:
+    actions = iq["command"].xml.find(f"{{{COMMANDS}}}actions")
+    return None if actions is None else actions.get("execute")
+
+
+async def test_each_form_names_the_action_execute_stands_for(
+    app: App, prosody: ProsodyServer, alice: ClientXMPP
+) -> None:
+    """XEP-0050 3.4: without an 'execute' attribute, "execute" means "next", which the last step
+    does not offer; the attribute names one of the offered actions."""
+    adhoc = Adhoc(alice, prosody.component)
+    iq: Any = await adhoc.execute("call")
+    assert set(iq["command"]["actions"]) == {"next"}
+    assert _execute_default(iq) == "next"
+    iq = await adhoc.act("next", number="1002")
+    assert set(iq["command"]["actions"]) == {"complete", "prev"}
+    assert _execute_default(iq) == "complete"

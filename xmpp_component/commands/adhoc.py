@@ -259,7 +259,11 @@ class AdhocAdapter:
         ]
         if form is not None:
             actions = ["complete" if form.final else "next"] + (["prev"] if session["pp_stack"] else [])
-            out.append("<actions>" + "".join(f"<{a}/>" for a in actions) + "</actions>")
+            # 'execute' says what "execute" stands for (XEP-0050 3.4); absent it means "next",
+            # which the last step does not offer.
+            out.append(
+                f'<actions execute="{actions[0]}">' + "".join(f"<{a}/>" for a in actions) + "</actions>"
+            )
         for level, text in notes or ():
             out.append(f"<note{_attr('type', level)}>{escape(text)}</note>")
         if form is not None:
