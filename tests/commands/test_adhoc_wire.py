@@ -135,3 +135,22 @@ async def test_each_form_names_the_action_execute_stands_for(
     iq = await adhoc.act("next", number="1002")
     assert set(iq["command"]["actions"]) == {"complete", "prev"}
     assert _execute_default(iq) == "complete"
+
+
+async def test_a_user_keeps_a_bounded_number_of_open_sessions(
+    app: App, prosody: ProsodyServer, alice: ClientXMPP
+) -> None:
+    """Forms started and never finished are kept SESSION_TIMEOUT each: a client starting them in
+    a loop must not grow the table without end. Beyond the bound, the user's oldest one ends."""
+    from xmpp_component.commands.adhoc import MAX_OPEN_SESSIONS
+
+    sessions = app.xmpp.plugin["xep_0050"].sessions
+    started = [Adhoc(alice, prosody.component) for _ in range(MAX_OPEN_SESSIONS + 5)]
+    for adhoc in started:
+        await adhoc.execute("call")
+    assert len(sessions) == MAX_OPEN_SESSIONS
+    with pytest.raises(IqError) as ended:
+        await started[0].act("next", number="1002")
+    assert ended.value.iq["error"]["condition"] == "not-allowed"
+    iq: Any = await started[-1].act("next", number="1002")  # the newest ones go on
+    assert status(iq) == "executing"

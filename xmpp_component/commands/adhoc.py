@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 SESSION_TIMEOUT = 600.0  # seconds; same as a pending chat question
 SESSION_SWEEP = 10.0  # seconds between two looks for abandoned sessions
+# Open sessions per user (bare JID): a client starting forms in a loop ends its own oldest ones
+# instead of growing the table for SESSION_TIMEOUT each.
+MAX_OPEN_SESSIONS = 20
 
 COMMANDS_NS = "http://jabber.org/protocol/commands"
 DATA_NS = "jabber:x:data"
@@ -121,6 +124,7 @@ class AdhocAdapter:
         self._clock = clock
         self._handler_installed = False
         self._session_ids = 0
+        self._open: dict[str, list[str]] = {}  # bare JID -> its sessions' ids, oldest first
         self._next_sweep = clock()
         xmpp.add_event_handler("session_start", self.register)
 
@@ -242,7 +246,17 @@ class AdhocAdapter:
         session = await starter(iq, session)
         if session.get("pp_form") is not None:
             self.sessions[session["id"]] = session
+            self._bound(session["from"].split("/", 1)[0], session["id"])
         return session
+
+    def _bound(self, user: str, new: str) -> None:
+        """At most MAX_OPEN_SESSIONS open sessions for ``user``: the oldest ones go."""
+        sessions = self.sessions
+        ids = [sid for sid in self._open.get(user, ()) if sid in sessions]
+        ids.append(new)
+        while len(ids) > MAX_OPEN_SESSIONS:
+            sessions.pop(ids.pop(0), None)
+        self._open[user] = ids
 
     def _send(
         self,
