@@ -40,6 +40,7 @@ from presence.source_stats import SourceActivity
 from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe
 from presence.sources.calendar.discovery import PrincipalDiscovery
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
+from presence.sources.dav_names import is_single_segment
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.confd import WazoUser
 from presence.sources.wazo.config import Secret, WazoSettings
@@ -432,6 +433,14 @@ class App:
         users = []
         for person in self.people.by_uuid.values():
             fill = {"localpart": person.chat_jid.split("@")[0], "email": person.chat_jid}
+            if not is_single_segment(fill["localpart"]):
+                # "x%2f..%2falice" is a valid localpart, and a path to alice's calendar once the
+                # server decodes it: such a user gets no calendar rather than someone else's.
+                log.warning(
+                    "calendar: no calendar read for %s (its localpart would be a path: / \\ %% or dots)",
+                    person.chat_jid,
+                )
+                continue
             users.append(
                 CalendarUser(person.wazo_uuid, template.format(**fill), frozenset({person.chat_jid}))
                 if template

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -9,9 +10,12 @@ from presence.directory import CombinedDirectory, Directory, WazoUsersDirectory
 from presence.directory.address_book import COMPANY_BOOK, AddressBookDirectory, AddressBooks, personal_book
 from presence.identity import People
 from presence.sources.carddav import AddressBookSync, CardDavReader
+from presence.sources.dav_names import is_single_segment
 from presence.sources.ldap_directory import LdapDirectory, LdapSettings
 from store import StateStore
 from xmpp_component.config import Config
+
+log = logging.getLogger(__name__)
 
 
 def ldap_settings(config: Config) -> LdapSettings:
@@ -73,6 +77,11 @@ def set_address_book_users(config: Config, sync: AddressBookSync, people: People
     urls = {COMPANY_BOOK: carddav.company_url} if carddav.company_url else {}
     if carddav.personal_url_template:
         for jid in people.by_chat_jid:
+            if not is_single_segment(jid.split("@")[0]):
+                # "x%2f..%2falice" is a valid localpart, and a path to alice's book once the
+                # server decodes it: such a user gets no personal book rather than someone else's.
+                log.warning("carddav: no personal address book for %s (its localpart would be a path)", jid)
+                continue
             url = carddav.personal_url_template.format(localpart=jid.split("@")[0], email=jid)
             urls[personal_book(jid)] = url
     sync.set_books(urls)

@@ -12,7 +12,7 @@ import pytest
 
 from devservers.radicale import SERVICE_PASSWORD, SERVICE_USER, RadicaleServer
 from presence.sources.calendar.caldav_reader import CalDavReader, CtagProbe, Delta, NoCalendar, href_of
-from presence.sources.calendar.discovery import PrincipalDiscovery
+from presence.sources.calendar.discovery import DiscoveryFailed, PrincipalDiscovery
 from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
 from rules.model import Interval
 from tests.calendar.ics import event
@@ -254,6 +254,10 @@ async def test_principal_discovery_finds_every_event_calendar_of_the_user(
     assert book not in found
     assert all(url.startswith(f"{radicale.base_url}/bob/") for url in found)  # bob's only
     assert discovery.calendars("nobody-here") == ()
+    # a user name (from a Wazo username or e-mail) that is a path leads to nobody else's calendars
+    for name in ("x/../bob", "../bob", "bob/.", "bob\\..\\bob", "..", ".", "b%6fb"):
+        with pytest.raises(DiscoveryFailed, match="not a name"):
+            discovery.calendars(name)
 
     reports: list[tuple[Interval, ...]] = []
     watcher = CalendarWatcher(reader.read, lambda _k, f: reports.append(f), 60, discover=discovery.calendars)

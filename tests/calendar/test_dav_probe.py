@@ -186,3 +186,76 @@ async def test_https_with_and_without_certificate_verification(serve, tmp_path) 
     finally:
         await unverified.close()
         await verified.close()
+
+
+async def test_a_body_ended_by_the_connection_is_read_to_its_end() -> None:
+    """No Content-Length, no chunks (HTTP/1.0, or a proxy): the body is whatever comes until the
+    server closes, however many packets it takes."""
+    body = MULTISTATUS.replace(b"{n}", b"1")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 207 Multi-Status\r\nContent-Type: application/xml\r\n\r\n")
+        for start in range(0, len(body), 40):  # a slow server: the body in several packets
+            writer.write(body[start : start + 40])
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    probe = DavTagProbe("Basic eA==", timeout=5)
+    try:
+        assert await probe.tag(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/c/") == "TAG-1"
+    finally:
+        await probe.close()
+        server.close()
+
+
+async def test_a_body_without_end_is_refused_at_the_size_limit() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 207 Multi-Status\r\n\r\n")
+        try:
+            while True:  # never ends
+                writer.write(b"<d:x>" + b"y" * 65536)
+                await writer.drain()
+        except ConnectionError:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    probe = DavTagProbe("Basic eA==", timeout=5)
+    try:
+        with pytest.raises(ProbeFailed, match="too large"):
+            await probe.tag(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/c/")
+    finally:
+        await probe.close()
+        server.close()
+
+
+async def test_a_calendar_without_a_usable_tag_is_read_at_every_round(serve) -> None:  # type: ignore[no-untyped-def]
+    """A server without getctag and sync-token, or one that redirects the probe: the probe gives
+    no tag, and the watcher reads the calendar as before the probe existed (not never)."""
+    from presence.sources.calendar.caldav_reader import CtagProbe, Delta
+    from presence.sources.calendar.watcher import CalendarUser, CalendarWatcher
+
+    untagged = b"<d:multistatus xmlns:d='DAV:'><d:response><d:href>/c/</d:href></d:response></d:multistatus>"
+    replies = [
+        b"HTTP/1.1 207 Multi-Status\r\nContent-Length: %d\r\n\r\n%s" % (len(untagged), untagged),
+        b"HTTP/1.1 301 Moved Permanently\r\nLocation: /c2/\r\nContent-Length: 0\r\n\r\n",
+    ]
+    peer = await serve(lambda n, _h: replies[(n - 1) % 2])
+    probe = CtagProbe("service", "pw", timeout=5)
+    reads: list[str | None] = []
+
+    def read(_url: str, token: str | None) -> Delta:
+        reads.append(token)
+        return Delta(f"token-{len(reads)}", full=token is None)
+
+    watcher = CalendarWatcher(read, lambda _k, _f: None, 60, probe=probe.ctag)
+    watcher.set_users([CalendarUser("bob", f"http://127.0.0.1:{peer.port}/c/", frozenset())])
+    try:
+        for _ in range(3):
+            await watcher.poll_user("bob")
+        assert reads == [None, "token-1", "token-2"]
+    finally:
+        await probe.close()

@@ -453,6 +453,6 @@ async def test_finished_and_abandoned_sessions_are_forgotten_and_the_stream_stay
     assert sessions == {}
     with pytest.raises(IqError) as ended:
         await abandoned.act("next", number="1002")
-    assert ended.value.iq["error"]["condition"] == "item-not-found"  # the old session is gone, cleanly
+    assert ended.value.iq["error"]["condition"] == "not-allowed"  # session-expired: gone, cleanly
     assert app.supervisor.online.is_set()
     assert app.supervisor.sessions == connections  # no reconnect: nothing sent from a user's JID

@@ -261,6 +261,13 @@ async def test_a_name_found_outside_the_phone_system_is_confirmed_in_chat_before
         app.commands.chat._clock = lambda: later
         assert await chat.say("yes") == "That question has expired: nothing was done. Send the command again."
         assert len(sim.originations) == calls + 1
+        # ... counted from the question: a reply that is not an answer does not restart the wait
+        assert (await chat.say("call lovelace")).endswith("? (yes/no)")
+        app.commands.chat._clock = lambda: later + 100
+        assert await chat.say("maybe") == "Reply yes to call, or no."
+        app.commands.chat._clock = lambda: later + 125
+        assert await chat.say("yes") == "That question has expired: nothing was done. Send the command again."
+        assert len(sim.originations) == calls + 1
 
         # a colleague found by name is dialled at once, as typed
         reply = await chat.say("call bob brown")

@@ -375,3 +375,46 @@ async def test_chat_dnd_and_meeting_rules_hand_over_without_overwriting_each_oth
             assert alice(sim)["forwards"]["unconditional"] == {"enabled": False, "destination": None}
         finally:
             await disconnect_client(alice_chat)
+
+
+async def test_a_user_name_holding_an_encoded_path_reads_nobody_elses_calendar(
+    prosody: ProsodyServer, radicale: RadicaleServer, tmp_path: Path
+) -> None:
+    """A Wazo e-mail such as "x%2f..%2falice@..." gives a valid chat localpart; put in url_template it
+    made .../x%2f..%2falice/cal/, which Radicale decodes and resolves to alice's calendar: that user
+    would have been "In a meeting" during alice's meetings. They get no calendar at all."""
+    import tomllib
+
+    from wazo_sim.config import DEMO_USERS_FILE, parse_config
+
+    raw = tomllib.loads(DEMO_USERS_FILE.read_text())
+    raw["users"].append(
+        {
+            "id": 9,
+            "uuid": "99999999-9999-4999-8999-999999999999",
+            "firstname": "Eve",
+            "lastname": "Path",
+            "email": "x%2f..%2falice@example.test",
+            "username": "eve",
+            "password": "eve-pass",
+            "exten": "1009",
+            "context": "default",
+            "line_id": 19,
+            "line_name": "eve-desk",
+        }
+    )
+    calendar = calendar_name(tmp_path)
+    url = radicale.make_calendar("alice", calendar)
+    start = seconds_from_now(-60)
+    radicale.put_event("alice", "planning", event("planning", start, start + timedelta(hours=1)), calendar)
+    async with WazoSimulator(parse_config(raw)) as sim:
+        config = config_for(prosody, radicale, sim, tmp_path / "state.sqlite", calendar, poll_interval=60.0)
+        async with running_app(config) as app:
+            await ready(app)
+            assert app.calendar is not None
+            eve = "99999999-9999-4999-8999-999999999999"
+            await wait_until(lambda: eve in app.people.by_uuid, 10, "eve mapped")
+            await wait_until(lambda: app.hub.calendar(ALICE_UUID).busy, 15, "alice in a meeting")
+            assert app.calendar.calendars(ALICE_UUID) == (url,)
+            assert app.calendar.calendars(eve) == ()
+            assert not app.hub.calendar(eve).busy

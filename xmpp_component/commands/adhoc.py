@@ -16,6 +16,7 @@ command itself on a click-to-call.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 SESSION_TIMEOUT = 600.0  # seconds; same as a pending chat question
 SESSION_SWEEP = 10.0  # seconds between two looks for abandoned sessions
+# Open sessions per user (bare JID): a client starting forms in a loop ends its own oldest ones
+# instead of growing the table for SESSION_TIMEOUT each.
+MAX_OPEN_SESSIONS = 20
 
 COMMANDS_NS = "http://jabber.org/protocol/commands"
 DATA_NS = "jabber:x:data"
@@ -58,10 +62,18 @@ def form_values(command: Element | None) -> dict[str, str]:
     return values
 
 
+# Characters XML 1.0 does not allow at all, not even as references: one in the text we send is a
+# not-well-formed stream, and the server closes the component's connection (everyone's commands
+# and presence). Names from Wazo, LDAP or an address book may hold them (pasted control codes).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def escape(text: str) -> str:
-    """Text for XML character data or a double-quoted attribute (line breaks kept as such)."""
+    """Text for XML character data or a double-quoted attribute (line breaks kept as such);
+    characters XML cannot carry become U+FFFD."""
     return (
-        text.replace("&", "&amp;")
+        _NOT_XML.sub("\ufffd", text)
+        .replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")
         .replace('"', "&quot;")
@@ -112,6 +124,7 @@ class AdhocAdapter:
         self._clock = clock
         self._handler_installed = False
         self._session_ids = 0
+        self._open: dict[str, list[str]] = {}  # bare JID -> its sessions' ids, oldest first
         self._next_sweep = clock()
         xmpp.add_event_handler("session_start", self.register)
 
@@ -160,15 +173,28 @@ class AdhocAdapter:
         requester_jid = iq.xml.get("from", "")  # as the server stamped it (the same every time)
         try:
             if session is None:
-                if sessionid and action != "execute":
+                if sessionid:
+                    # XEP-0050 4.6: a session completed, cancelled or timed out. Not a new start
+                    # either (an "execute" with it would run the first step with a later step's
+                    # values).
                     raise XMPPError(
-                        "item-not-found", text="This command session has ended; run the command again."
+                        "not-allowed",
+                        text="This command session has ended; run the command again.",
+                        extension="session-expired",
+                        extension_ns=COMMANDS_NS,
                     )
                 session = await self._start(iq, element)
             else:
                 if session["from"] != requester_jid:
                     log.warning("%s tried to continue an ad-hoc session of someone else", requester_jid)
                     raise XMPPError("forbidden", text="This command session belongs to someone else.")
+                if session.get("pp_busy"):
+                    # The same step sent again before our answer (a double click, a resend): a
+                    # second run would, say, dial twice; a cancel now could not undo the first.
+                    raise XMPPError(
+                        "unexpected-request",
+                        text="Your previous answer to this command is still being handled.",
+                    )
                 if action == "cancel":
                     session["pp_form"] = None
                     self._send(iq, session, "canceled", [("info", "Cancelled: nothing was done.")])
@@ -176,9 +202,18 @@ class AdhocAdapter:
                 if action == "prev":
                     self._prev(session)
                 elif action in ("next", "execute", "complete"):
-                    await self._next(session, form_values(element), action == "complete")
+                    session["pp_busy"] = True
+                    try:
+                        await self._next(session, form_values(element), action == "complete")
+                    finally:
+                        session["pp_busy"] = False
                 else:
-                    raise XMPPError("bad-request", text=f"Unknown action {action[:20]!r}.")
+                    raise XMPPError(
+                        "bad-request",
+                        text=f"Unknown action {action[:20]!r}.",
+                        extension="malformed-action",
+                        extension_ns=COMMANDS_NS,
+                    )
             form: Form | None = session["pp_form"]
             if form is None:
                 self._send(iq, session, "completed", session["notes"])
@@ -211,7 +246,17 @@ class AdhocAdapter:
         session = await starter(iq, session)
         if session.get("pp_form") is not None:
             self.sessions[session["id"]] = session
+            self._bound(session["from"].split("/", 1)[0], session["id"])
         return session
+
+    def _bound(self, user: str, new: str) -> None:
+        """At most MAX_OPEN_SESSIONS open sessions for ``user``: the oldest ones go."""
+        sessions = self.sessions
+        ids = [sid for sid in self._open.get(user, ()) if sid in sessions]
+        ids.append(new)
+        while len(ids) > MAX_OPEN_SESSIONS:
+            sessions.pop(ids.pop(0), None)
+        self._open[user] = ids
 
     def _send(
         self,
@@ -228,7 +273,11 @@ class AdhocAdapter:
         ]
         if form is not None:
             actions = ["complete" if form.final else "next"] + (["prev"] if session["pp_stack"] else [])
-            out.append("<actions>" + "".join(f"<{a}/>" for a in actions) + "</actions>")
+            # 'execute' says what "execute" stands for (XEP-0050 3.4); absent it means "next",
+            # which the last step does not offer.
+            out.append(
+                f'<actions execute="{actions[0]}">' + "".join(f"<{a}/>" for a in actions) + "</actions>"
+            )
         for level, text in notes or ():
             out.append(f"<note{_attr('type', level)}>{escape(text)}</note>")
         if form is not None:

@@ -107,7 +107,7 @@ class ChatAdapter:
         if command is not None:
             return await self._start(requester, command, args)
         if pending is not None:
-            return await self._answer(requester, pending.form, text)
+            return await self._answer(requester, pending, text)
         if expired:
             return "That question has expired: nothing was done. Send the command again."
         first = text.split(" ", 1)[0][:30]
@@ -120,20 +120,21 @@ class ChatAdapter:
             reply, _refused = await runner.submit(reply, self._defaults(reply))
         return self._render(requester, reply)
 
-    async def _answer(self, requester: Requester, form: Form, text: str) -> str:
+    async def _answer(self, requester: Requester, pending: _Pending, text: str) -> str:
+        form = pending.form
         values = self._defaults(form)
         choices = [f for f in form.fields if f.kind == "list-single"]
         free = [f for f in form.fields if f.kind == "text-single"]
         if choices:
             options = choices[0].options
             if not (text.isdigit() and 1 <= int(text) <= len(options)):
-                self._keep(requester, form)
+                self._keep(requester, form, pending.since)
                 return f"Reply with a number from 1 to {len(options)}, or cancel."
             values[choices[0].var] = options[int(text) - 1].value
         elif free:
             values[free[0].var] = text
         elif text.casefold() not in YES:
-            self._keep(requester, form)
+            self._keep(requester, form, pending.since)
             return "Reply yes to call, or no." if form.ask_in_chat else "Reply yes to go ahead, or cancel."
         reply, _refused = await runner.submit(form, values)
         return self._render(requester, reply)
@@ -142,8 +143,10 @@ class ChatAdapter:
     def _defaults(form: Form) -> dict[str, str]:
         return {f.var: f.value for f in form.fields if f.kind in ("hidden", "fixed", "text-single")}
 
-    def _keep(self, requester: Requester, form: Form) -> None:
-        self._pending[requester.jid] = _Pending(form, self._clock())
+    def _keep(self, requester: Requester, form: Form, since: float | None = None) -> None:
+        """The question waits for its answer; asked again after a reply that was not one, it
+        keeps the time it was first asked (its expiry is about the question, not the chatter)."""
+        self._pending[requester.jid] = _Pending(form, self._clock() if since is None else since)
 
     def _link(self, number: str) -> str:
         calls = self.services.calls

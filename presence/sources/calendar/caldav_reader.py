@@ -36,6 +36,7 @@ def _no_caldav_chatter(record: logging.LogRecord) -> bool:
 
 
 logging.getLogger().addFilter(_no_caldav_chatter)
+log = logging.getLogger(__name__)
 
 
 _DAV = "{DAV:}"
@@ -66,10 +67,6 @@ def href_of(url: Any) -> str:
     return unquote(urlsplit(str(url)).path)
 
 
-class CalendarUnreadable(Exception):
-    """The server answered the probe with something else than a multistatus."""
-
-
 class CtagProbe:
     """``await probe.ctag(url)``: the collection's getctag (or sync-token), one PROPFIND Depth 0
     (see :mod:`.dav_probe` for why it is not made with a general HTTP client)."""
@@ -78,13 +75,17 @@ class CtagProbe:
         authorization = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._probe = DavTagProbe(authorization, timeout, verify_tls)
 
-    async def ctag(self, url: str) -> str:
+    async def ctag(self, url: str) -> str | None:
+        """The tag, or None when the server gives none this way (no getctag nor sync-token, a
+        redirect, an error status): the calendar is then read, as if it had changed, and that
+        read reports the server's errors. Failing here instead left it never read at all."""
         try:
             return await self._probe.tag(url)
         except NoCollection:
             raise NoCalendar(url) from None
         except ProbeFailed as error:
-            raise CalendarUnreadable(str(error)) from None
+            log.debug("ctag probe of %s: %s; reading the calendar", url, error)
+            return None
 
     async def close(self) -> None:
         await self._probe.close()

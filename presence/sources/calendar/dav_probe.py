@@ -193,7 +193,7 @@ class DavTagProbe:
                 raise ProbeFailed("reply too large for a probe")
             body = await reader.readexactly(length)
         else:
-            body = await reader.read(_MAX_BODY)  # delimited by the end of the connection
+            body = await _read_to_end(reader)  # delimited by the end of the connection
             keep = False
         return status, body, keep
 
@@ -202,6 +202,19 @@ class DavTagProbe:
             for _reader, writer in connections:
                 writer.close()
         self._idle.clear()
+
+
+async def _read_to_end(reader: asyncio.StreamReader) -> bytes:
+    """Up to the server's close (``read(n)`` alone returns the first packet only), at most
+    _MAX_BODY: a server that never stops sending gets a ProbeFailed, not our memory."""
+    parts: list[bytes] = []
+    size = 0
+    while part := await reader.read(_MAX_BODY - size + 1):
+        size += len(part)
+        if size > _MAX_BODY:
+            raise ProbeFailed("reply too large for a probe")
+        parts.append(part)
+    return b"".join(parts)
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

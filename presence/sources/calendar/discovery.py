@@ -20,6 +20,8 @@ from caldav.davclient import DAVClient
 from caldav.elements import dav
 from caldav.lib import error as caldav_error
 
+from presence.sources.dav_names import is_single_segment
+
 
 class DiscoveryFailed(Exception):
     """The server did not lead to the user's calendars; the message names the step."""
@@ -66,6 +68,8 @@ class PrincipalDiscovery:
 
     def calendars(self, name: str) -> tuple[str, ...]:
         """The URLs of the calendar collections holding events of the user ``name`` (sorted)."""
+        if not is_single_segment(name):
+            raise DiscoveryFailed(f"{name!r} is not a name for a principal (a path or an escape)")
         client = self._client()
         principal_url = urljoin(self.principal_collection(), quote(name, safe="@.+-_~") + "/")
         try:

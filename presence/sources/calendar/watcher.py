@@ -40,7 +40,7 @@ RE_DISCOVER = 6 * 3600.0  # s: calendars found by discovery are looked for again
 TICK = 0.1  # s: the round's reads are started in batches this far apart at most
 
 Fetch = Callable[[str, str | None], Delta]  # blocking: (collection URL, sync token) → changes
-Probe = Callable[[str], Awaitable[str]]  # async: collection URL → its ctag (changes on any change)
+Probe = Callable[[str], Awaitable[str | None]]  # async: URL → its ctag (changes on any change) or None
 Listener = Callable[[str, tuple[Interval, ...]], None]
 Discover = Callable[[str], tuple[str, ...]]  # blocking: the user's name → their calendars' URLs
 
