@@ -324,7 +324,7 @@ class App:
         self._build_call_rules()
         self._watch_sources()
         self.contact_commands = ContactCommands(
-            self.commands.adhoc, self._contact_entries, self.phone_jids.may_see
+            self.commands.adhoc, self._contact_entries, self.phone_jids.may_see, self.commands.chat.flood
         )
         assert self.commands.address_books is not None
         self.address_book_sync = address_book_sync(cfg, self.store, self.commands.address_books)

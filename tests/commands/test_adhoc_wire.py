@@ -154,3 +154,38 @@ async def test_a_user_keeps_a_bounded_number_of_open_sessions(
     assert ended.value.iq["error"]["condition"] == "not-allowed"
     iq: Any = await started[-1].act("next", number="1002")  # the newest ones go on
     assert status(iq) == "executing"
+
+
+async def test_an_action_the_step_does_not_offer_gets_bad_action_and_keeps_the_session(
+    app: App, prosody: ProsodyServer, sim: RecordingSimulator, alice: ClientXMPP
+) -> None:
+    """XEP-0050 4.6: "prev" on the first step and "complete" on a step that offers only "next"
+    are refused with bad-request + <bad-action/> (type modify); the session goes on."""
+    adhoc = Adhoc(alice, prosody.component)
+    iq: Any = await adhoc.execute("call")
+    assert set(iq["command"]["actions"]) == {"next"}
+    for action, values in (("prev", {}), ("complete", {"number": "1002"})):
+        with pytest.raises(IqError) as refused:
+            await adhoc.act(action, **values)
+        error = refused.value.iq["error"]
+        assert (error["type"], error["condition"]) == ("modify", "bad-request"), action
+        assert _app_condition(refused.value) == [f"{{{COMMANDS}}}bad-action"], action
+    assert sim.originations == []
+    iq = await adhoc.act("next", number="1002")  # the session is still there, at its first step
+    assert status(iq) == "executing"
+    assert set(iq["command"]["actions"]) == {"complete", "prev"}
+
+
+async def test_a_first_request_that_cancels_starts_nothing(
+    app: App, prosody: ProsodyServer, sim: RecordingSimulator, alice: ClientXMPP
+) -> None:
+    """A cancel without a session has nothing to cancel: refused with <bad-action/>, and the
+    command is not run (no form left open, nothing asked of the phone system)."""
+    for node in ("hangup", "call"):
+        with pytest.raises(IqError) as refused:
+            await alice.plugin["xep_0050"].send_command(prosody.component, node, action="cancel", timeout=10)
+        error = refused.value.iq["error"]
+        assert (error["type"], error["condition"]) == ("modify", "bad-request"), node
+        assert _app_condition(refused.value) == [f"{{{COMMANDS}}}bad-action"], node
+    assert app.xmpp.plugin["xep_0050"].sessions == {}
+    assert sim.originations == []

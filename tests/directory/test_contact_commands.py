@@ -15,7 +15,8 @@ from devservers.xmpp_client import connect_client, disconnect_client
 from tests.commands.harness import Adhoc, RecordingSimulator, fields, options, status, two_bobs_world
 from tests.commands.test_click_to_call import Chat
 from tests.e2e.test_combined_presence import e2e_config, ready
-from tests.xmpp.appctl import running_app
+from tests.e2e.watch import component_barrier
+from tests.xmpp.appctl import running_app, wait_until
 
 pytestmark = pytest.mark.server
 COMMANDS = "http://jabber.org/protocol/commands"
@@ -74,3 +75,45 @@ async def test_contact_commands_on_phone_jids(
         finally:
             await disconnect_client(alice)
             await disconnect_client(mallory)
+
+
+async def test_call_sent_to_a_phone_jid_is_rate_limited_like_the_main_chat(
+    prosody: ProsodyServer, sim: RecordingSimulator, tmp_path: Path
+) -> None:
+    """ "call" to a phone JID dials at once: it counts against calls.max_calls_per_minute, and a
+    sender flooding phone JIDs gets silence (the same per-sender budget as the chat to the
+    component: a runaway client or another bot must not get an answer per message)."""
+    from xmpp_component.commands.chat import MESSAGES_PER_MINUTE
+
+    config = e2e_config(prosody, sim, tmp_path / "s.sqlite")
+    config = type(config)(
+        **{**config.__dict__, "calls": type(config.calls)(max_calls_per_minute=2, missed_call_wait=600)}
+    )
+    async with running_app(config) as app:
+        await ready(app)
+        alice = await connect_client(f"alice@{prosody.domain}", prosody.users["alice"], prosody.c2s_port)
+        try:
+            bobm = next(p for p in app.people.by_uuid.values() if p.wazo_uuid.startswith("4444"))
+            chat = Chat(alice, f"{bobm.localpart}@{prosody.component}")
+            for _ in range(2):
+                assert (await chat.say("call")).startswith("Calling Bob Martin (1004)")
+                sim.hangup(user="alice")
+            assert (await chat.say("call")).splitlines()[0] == (
+                "Sorry: Too many calls: at most 2 per minute; try again in 60 s."
+            )
+            assert len(sim.originations) == 2
+
+            for _ in range(MESSAGES_PER_MINUTE + 5):
+                alice.send_message(mto=chat.component, mbody="call", mtype="chat")
+            answered = MESSAGES_PER_MINUTE - 3  # 3 messages counted already
+            await wait_until(lambda: chat.replies.qsize() >= answered, 10, "the answers within the limit")
+            await component_barrier(alice, prosody.component)  # answers to the rest would be here
+            assert chat.replies.qsize() == answered
+            # one budget per sender: the component's own chat is silent for them too, for now
+            own = Chat(alice, prosody.component)
+            alice.send_message(mto=prosody.component, mbody="help", mtype="chat")
+            await component_barrier(alice, prosody.component)
+            assert own.replies.qsize() == 0
+            assert len(sim.originations) == 2
+        finally:
+            await disconnect_client(alice)

@@ -109,6 +109,14 @@ def form_xml(form: Form) -> str:
     return "".join(out)
 
 
+def _bad_action(text: str) -> XMPPError:
+    """XEP-0050 4.6: an action the responder understands but cannot accept now (one the current
+    step does not offer): bad-request, type modify, with <bad-action/>."""
+    return XMPPError(
+        "bad-request", text=text, etype="modify", extension="bad-action", extension_ns=COMMANDS_NS
+    )
+
+
 class AdhocAdapter:
     def __init__(
         self,
@@ -183,6 +191,10 @@ class AdhocAdapter:
                         extension="session-expired",
                         extension_ns=COMMANDS_NS,
                     )
+                if action == "cancel":
+                    # Nothing to cancel yet: a first request offers only "execute". XEP-0050 4.6,
+                    # bad-action: the action cannot be accepted (here, before any session).
+                    raise _bad_action("There is no command session to cancel.")
                 session = await self._start(iq, element)
             else:
                 if session["from"] != requester_jid:
@@ -200,7 +212,14 @@ class AdhocAdapter:
                     self._send(iq, session, "canceled", [("info", "Cancelled: nothing was done.")])
                     return
                 if action == "prev":
+                    if not session["pp_stack"]:
+                        # XEP-0050 4.6 bad-action: the first step does not offer "prev".
+                        raise _bad_action("This is the first step: there is no previous one.")
                     self._prev(session)
+                elif action == "complete" and not session["pp_form"].final:
+                    # XEP-0050 4.6 bad-action: this step offers "next", not "complete"; the
+                    # session stays at this step.
+                    raise _bad_action("This command needs another step: use Next.")
                 elif action in ("next", "execute", "complete"):
                     session["pp_busy"] = True
                     try:
@@ -330,11 +349,8 @@ class AdhocAdapter:
         self._render(session, reply)
 
     def _prev(self, session: dict[str, Any]) -> None:
-        stack: list[Form] = session["pp_stack"]
-        if stack:
-            self._render(session, replace(stack.pop(), notes=[]))
-        else:
-            self._render(session, session["pp_form"])
+        stack: list[Form] = session["pp_stack"]  # not empty: checked by the caller
+        self._render(session, replace(stack.pop(), notes=[]))
 
     def _render(self, session: dict[str, Any], reply: Reply) -> dict[str, Any]:
         """Keep the step's reply in the session (a Done ends it)."""

@@ -59,7 +59,9 @@ class ChatAdapter:
         self.commands = [c for c in commands if c.CHAT_COMMAND]
         self._clock = clock
         self._pending: dict[str, _Pending] = {}
-        self._flood = RateLimiter(MESSAGES_PER_MINUTE, 60.0, clock)
+        # Per sender, for every chat message the component answers (the contact commands on the
+        # phone JIDs share it): one budget, whichever of our addresses a runaway client writes to.
+        self.flood = RateLimiter(MESSAGES_PER_MINUTE, 60.0, clock)
         # Longest first, so that "call back" wins over "call".
         words = [(w, c) for c in self.commands for w in (c.CHAT_COMMAND or "", *c.CHAT_ALIASES)]
         self._words = sorted(words, key=lambda pair: -len(pair[0]))
@@ -73,7 +75,7 @@ class ChatAdapter:
         body = msg["body"]
         if not body or not body.strip():
             return  # chat states, receipts
-        if self._flood.acquire(msg["from"].bare) is not None:
+        if self.flood.acquire(msg["from"].bare) is not None:
             # Beyond this a sender is a runaway client or another bot answering our answers:
             # stay silent rather than feed the loop.
             log.debug("dropping a message from %s: over %d per minute", msg["from"].bare, MESSAGES_PER_MINUTE)

@@ -3,7 +3,9 @@
 - XEP-0050 on the phone JID: its disco#items on the commands node list "Call <name>", and running
   it gives the confirmation (one number) or a pick list of the colleague's numbers.
 - Chat: the message ``call`` sent to the phone JID calls the colleague at once (the typed word
-  is the confirmation), on their first number (the desk extension), naming the others.
+  is the confirmation), on their first number (the desk extension), naming the others. Like the
+  chat to the component, it counts against the user's calls per minute (``place_call``) and the
+  sender's messages per minute (beyond which they get no answer).
 
 Only users allowed to see that phone JID (the privacy rules) are offered or served anything.
 
@@ -27,8 +29,10 @@ from xmpp_component.commands import runner
 from xmpp_component.commands.adhoc import COMMANDS_NS, AdhocAdapter
 from xmpp_component.commands.base import Done, FieldError, Reply, Requester, Values
 from xmpp_component.commands.call import CallCommand, entry_label
+from xmpp_component.commands.chat import MESSAGES_PER_MINUTE
 from xmpp_component.commands.dialing import dial_target, place_call
 from xmpp_component.commands.links import call_link
+from xmpp_component.commands.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +59,16 @@ class ContactCallCommand(CallCommand):
 
 
 class ContactCommands:
-    def __init__(self, adhoc: AdhocAdapter, entries: Entries, may_see: MaySee) -> None:
+    def __init__(
+        self, adhoc: AdhocAdapter, entries: Entries, may_see: MaySee, flood: RateLimiter | None = None
+    ) -> None:
         self.adhoc = adhoc
         self.xmpp = adhoc.xmpp
         self.services = adhoc.services
         self.entries = entries
         self.may_see = may_see
+        # The chat adapter's limiter when given: one messages-per-minute budget per sender.
+        self.flood = flood if flood is not None else RateLimiter(MESSAGES_PER_MINUTE, 60.0)
         self.command = ContactCallCommand(self.services, entries)
         self._installed = False
         self.register()
@@ -132,6 +140,13 @@ class ContactCommands:
         body = " ".join(str(msg["body"] or "").split()).casefold()
         if not contact or body not in ("call", "dial"):
             return  # anything else sent to a phone JID is not a command
+        if self.flood.acquire(msg["from"].bare) is not None:
+            # As the chat to the component: past the limit a sender is a runaway client or a bot
+            # answering our answers; silence ends the loop (and each "call" would dial).
+            log.debug(
+                "dropping a call message from %s: over %d per minute", msg["from"].bare, MESSAGES_PER_MINUTE
+            )
+            return
         requester = self.services.requester(str(msg["from"]))
         if not self._allowed(contact, requester):
             return  # say nothing: the phone JID does not exist for them

@@ -107,6 +107,11 @@ class DavTagProbe:
                     # A kept connection the server closed meanwhile: once more on a new one.
                     writer.close()
                     status, body, keep, reader, writer = await self._fresh(target)
+                except BaseException:
+                    # Anything else (a malformed status or length, the timeout): no second try,
+                    # but the connection is still ours to close; dropped, it would stay open.
+                    writer.close()
+                    raise
             else:
                 status, body, keep, reader, writer = await self._fresh(target)
         if keep and len(self._idle.setdefault(target.origin, [])) < _IDLE_PER_ORIGIN:
