@@ -81,12 +81,15 @@ def build_people(
     users = list(users)
     forced: dict[UserUuid, str] = {}
     problems: list[MappingProblem] = []
+    # uuid, email or username (lower case) -> the first user with it: one pass over the users,
+    # not one per override.
+    by_key: dict[str, PbxUser] = {}
+    if overrides:
+        for u in users:
+            for key in (u.uuid.lower(), u.email.lower(), u.username.lower()):
+                by_key.setdefault(key, u)
     for override_jid, wazo_key in (overrides or {}).items():
-        key = wazo_key.lower()
-        match = next(
-            (u for u in users if key in (u.uuid.lower(), u.email.lower(), u.username.lower())),
-            None,
-        )
+        match = by_key.get(wazo_key.lower())
         if match is None:
             problems.append(MappingProblem("", f"override {override_jid} -> {wazo_key}: no such Wazo user"))
         else:
@@ -95,7 +98,7 @@ def build_people(
     by_uuid: dict[UserUuid, Person] = {}
     by_local: dict[str, Person] = {}
     # Overrides first so that they win over a rule-derived JID for the same chat user.
-    ordered = sorted(users, key=lambda u: u.uuid not in forced)
+    ordered = sorted(users, key=lambda u: u.uuid not in forced) if forced else users
     for user in ordered:
         chat_jid = forced.get(user.uuid) or _chat_jid_for(user, rule, domains)
         if chat_jid is None:

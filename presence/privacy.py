@@ -10,6 +10,7 @@ stored lists, since the administrator may narrow the rule after a user saved the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -56,3 +57,31 @@ def may_see(policy: PrivacyPolicy, subscriber: str, owner_chat_jid: str, owner: 
     if owner.hidden and subscriber not in owner.visible_to:
         return False
     return company_allows(policy, subscriber)
+
+
+def refused(
+    policy: PrivacyPolicy,
+    owner_chat_jid: str,
+    owner: OwnerPrivacy,
+    subscribers: Iterable[str],
+    company: dict[str, bool],
+) -> list[str]:
+    """The ``subscribers`` who may not see ``owner_chat_jid``: :func:`may_see` for many at once.
+
+    ``company`` remembers :func:`company_allows` per subscriber across calls: enforcement checks
+    every stored subscription, and each watcher watches many owners, so the company's rule is
+    decided once per watcher rather than once per subscription.
+    """
+    out: list[str] = []
+    for subscriber in subscribers:
+        if subscriber == owner_chat_jid:
+            continue
+        if owner.hidden and subscriber not in owner.visible_to:
+            out.append(subscriber)
+            continue
+        allowed = company.get(subscriber)
+        if allowed is None:
+            allowed = company[subscriber] = company_allows(policy, subscriber)
+        if not allowed:
+            out.append(subscriber)
+    return out

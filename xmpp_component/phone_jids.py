@@ -19,7 +19,7 @@ from typing import Literal
 from slixmpp import ComponentXMPP, Presence
 
 from presence.identity import People, Person
-from presence.privacy import OwnerPrivacy, PrivacyPolicy, may_see
+from presence.privacy import OwnerPrivacy, PrivacyPolicy, may_see, refused
 from presence.revocation import RevocationPlan, plan
 from xmpp_component.publisher import Publisher
 from xmpp_component.subscriptions import PhoneSubscriptions
@@ -140,13 +140,16 @@ class PhoneJidService:
     def _plan(self, owner_uuids: Iterable[str]) -> RevocationPlan:
         people = self._people()
         drops: list[tuple[str, str]] = []
+        company: dict[str, bool] = {}  # the company's rule, decided once per watcher for this run
         for owner_uuid in owner_uuids:
             person = people.by_uuid.get(owner_uuid)
             if person is None:
                 continue
+            owner = self._owner_privacy(owner_uuid)  # once per owner, not per subscription
             for alias, subscribers in self._subscriptions.subscribers(owner_uuid).items():
                 drops.extend(
-                    (alias, subscriber) for subscriber in subscribers if not self._may_see(person, subscriber)
+                    (alias, subscriber)
+                    for subscriber in refused(self._policy, person.chat_jid, owner, subscribers, company)
                 )
         return plan(drops, self._subscriptions.count())
 

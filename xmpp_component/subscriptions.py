@@ -33,11 +33,15 @@ class PhoneSubscriptions:
         self._by_alias: dict[str, dict[str, str | None]] = {}
         # owner uuid -> {alias: subscribers}: the fan-out of one user's change.
         self._by_uuid: dict[str, dict[str, set[str]]] = {}
+        # Aliases that had a row without owner (a superset: adopt checks): each read of Wazo's
+        # users looks at these, not at every subscription.
+        self._unadopted: set[str] = set()
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
         self._by_alias.clear()
         self._by_uuid.clear()
+        self._unadopted.clear()
         # A few subscribers watch many owners: one string per JID, not one per row.
         intern = sys.intern
         async for batch in self._store.phone_subscription_batches():
@@ -48,6 +52,8 @@ class PhoneSubscriptions:
         self._by_alias.setdefault(alias, {})[subscriber] = owner_uuid
         if owner_uuid is not None:
             self._by_uuid.setdefault(owner_uuid, {}).setdefault(alias, set()).add(subscriber)
+        else:
+            self._unadopted.add(alias)
 
     def _unindex(self, alias: str, subscriber: str) -> None:
         watchers = self._by_alias.get(alias, {})
@@ -120,15 +126,20 @@ class PhoneSubscriptions:
         maps to nobody wait for a later read."""
         adopted = 0
         async with self._lock:
-            for alias, watchers in list(self._by_alias.items()):
+            for alias in list(self._unadopted):
+                watchers = self._by_alias.get(alias, {})
+                if all(owner is not None for owner in watchers.values()):
+                    self._unadopted.discard(alias)  # adopted, or its rows are gone
+                    continue
                 person = people.by_localpart.get(alias)
-                if person is None or all(owner is not None for owner in watchers.values()):
+                if person is None:
                     continue
                 await self._store.adopt_phone_subscriptions(alias, person.wazo_uuid)
                 for subscriber, owner_uuid in list(watchers.items()):
                     if owner_uuid is None:
                         self._index(alias, subscriber, sys.intern(person.wazo_uuid))
                         adopted += 1
+                self._unadopted.discard(alias)
         if adopted:
             log.info("%d stored subscriptions now follow their Wazo user", adopted)
         return adopted

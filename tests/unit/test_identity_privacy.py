@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from presence.identity import MatchRule, PbxUser, build_people
-from presence.privacy import OwnerPrivacy, PrivacyPolicy, may_see, outside_policy
+from presence.privacy import OwnerPrivacy, PrivacyPolicy, may_see, outside_policy, refused
 
 ALICE = PbxUser("uuid-a", email="Alice@Example.org", username="alice", display_name="Alice A")
 BOB = PbxUser("uuid-b", email="bob@other.org", username="bob")
@@ -84,3 +84,24 @@ def test_outside_policy_names_the_entries_the_company_does_not_allow() -> None:
     jids = frozenset({"carol@example.org", "x@partner.net", "stranger@elsewhere.com", "friend@elsewhere.com"})
     assert outside_policy(POLICY, jids) == ["stranger@elsewhere.com"]
     assert outside_policy(POLICY, frozenset()) == []
+
+
+def test_refused_decides_as_may_see_for_every_subscriber_and_owner_choice() -> None:
+    subscribers = [
+        "alice@example.org",
+        "bob@example.org",
+        "carol@example.org",
+        "x@partner.net",
+        "friend@elsewhere.com",
+        "stranger@elsewhere.com",
+    ]
+    choices = [
+        OwnerPrivacy(),
+        OwnerPrivacy(hidden=True),
+        OwnerPrivacy(hidden=True, visible_to=frozenset({"carol@example.org", "stranger@elsewhere.com"})),
+    ]
+    company: dict[str, bool] = {}  # shared across owners, as enforcement does
+    for owner in choices:
+        expected = [s for s in subscribers if not may_see(POLICY, s, "alice@example.org", owner)]
+        assert refused(POLICY, "alice@example.org", owner, subscribers, company) == expected
+    assert refused(POLICY, "alice@example.org", OwnerPrivacy(), [], company) == []

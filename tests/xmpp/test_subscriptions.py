@@ -110,6 +110,15 @@ async def test_a_v1_database_is_migrated_and_its_rows_follow_the_user_through_a_
         # A row nobody maps to keeps waiting, untouched.
         assert subscriptions.is_subscribed("gone", "bob@example.test")
         assert subscriptions.owner_of("gone", "bob@example.test") is None
+        # ...until a later read maps someone to that name; then it is theirs.
+        back = build_people(
+            [PbxUser(ALICE, email="alice.smith@example.test"), PbxUser(BOB, email="gone@example.test")],
+            MatchRule.EMAIL,
+            ["example.test"],
+        )[0]
+        assert await subscriptions.adopt(back) == 1
+        assert subscriptions.owner_of("gone", "bob@example.test") == BOB
+        assert await subscriptions.adopt(back) == 0
         # Her privacy, saved again under the new chat JID, stays one row.
         await settings.set_privacy(ALICE, "alice.smith@example.test", OwnerPrivacy())
         assert {jid: text for jid, _uuid, text in await store.all_settings_rows()} == {
