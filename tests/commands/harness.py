@@ -17,6 +17,23 @@ ORIGINATE_PATH = "/api/calld/1.0/calls"
 USER_PATH = "/api/confd/1.1/users/"
 
 
+# A second Bob, with an extension and a mobile (+33 6 12 34 56 78) in Wazo.
+BOB_MARTIN: dict[str, object] = {
+    "id": 4,
+    "uuid": "44444444-4444-4444-8444-444444444444",
+    "firstname": "Bob",
+    "lastname": "Martin",
+    "email": "bob.martin@example.test",
+    "username": "bobm",
+    "password": "bobm-pass",
+    "exten": "1004",
+    "context": "default",
+    "line_id": 14,
+    "line_name": "bobm-desk",
+    "mobile_phone_number": "+33612345678",
+}
+
+
 def two_bobs_world() -> SimConfig:
     """The demo world without carol (a chat user with no Wazo user) and with a second Bob who has
     an extension and a mobile: "bob" then matches three numbers."""
@@ -24,22 +41,7 @@ def two_bobs_world() -> SimConfig:
 
     raw = tomllib.loads(DEMO_USERS_FILE.read_text())
     raw["users"] = [u for u in raw["users"] if u["username"] != "carol"]
-    raw["users"].append(
-        {
-            "id": 4,
-            "uuid": "44444444-4444-4444-8444-444444444444",
-            "firstname": "Bob",
-            "lastname": "Martin",
-            "email": "bob.martin@example.test",
-            "username": "bobm",
-            "password": "bobm-pass",
-            "exten": "1004",
-            "context": "default",
-            "line_id": 14,
-            "line_name": "bobm-desk",
-            "mobile_phone_number": "+33612345678",
-        }
-    )
+    raw["users"].append(dict(BOB_MARTIN))
     return parse_config(raw)
 
 

@@ -5,15 +5,11 @@ client and ad-hoc form, the component, and the Wazo simulator ringing the phone 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from slixmpp import ClientXMPP
 
 from devservers.prosody import ProsodyServer
-from devservers.xmpp_client import connect_client, disconnect_client
 from tests.commands.harness import (
     Adhoc,
     RecordingSimulator,
@@ -24,6 +20,7 @@ from tests.commands.harness import (
     two_lines_and_mobile_world,
 )
 from tests.commands.test_click_to_call import ALICE, Chat
+from tests.conftest import ClientFactory
 from tests.e2e.test_combined_presence import BOB_UUID, e2e_config, ready
 from tests.xmpp.appctl import running_app, wait_until
 from xmpp_component.ring_first import RingFirst, RingMode
@@ -33,33 +30,19 @@ pytestmark = pytest.mark.server
 CALL_BOB = "Calling 1002: {phone} first; the call goes out when you pick up."
 
 
-@pytest.fixture
-async def login(prosody: ProsodyServer) -> AsyncIterator[Any]:
-    clients: list[ClientXMPP] = []
-
-    async def connect(user: str) -> ClientXMPP:
-        client = await connect_client(f"{user}@{prosody.domain}", prosody.users[user], prosody.c2s_port)
-        clients.append(client)
-        return client
-
-    yield connect
-    for client in clients:
-        await disconnect_client(client)
-
-
 def ringing(sim: RecordingSimulator, user: str = "alice") -> tuple[list[int], bool]:
     state = sim.state()["users"][user]
     return state["ringing_lines"], state["mobile_ringing"]
 
 
 async def test_each_choice_reaches_calld_and_rings_that_phone(
-    prosody: ProsodyServer, login: Any, tmp_path: Path
+    prosody: ProsodyServer, xmpp_client: ClientFactory, tmp_path: Path
 ) -> None:
     async with RecordingSimulator(two_lines_and_mobile_world()) as sim:
         store = tmp_path / "state.sqlite"
         async with running_app(e2e_config(prosody, sim, store)) as app:
             await ready(app)
-            chat = Chat(await login("alice"), prosody.component)
+            chat = Chat(await xmpp_client("alice"), prosody.component)
 
             # By default the main line rings.
             assert (await chat.say("call 1002")).startswith(
@@ -116,7 +99,7 @@ async def test_each_choice_reaches_calld_and_rings_that_phone(
         async with running_app(e2e_config(prosody, sim, store)) as again:  # kept in the store
             await ready(again)
             assert again.settings.ring_first(ALICE) == RingFirst(RingMode.MOBILE)
-            chat = Chat(await login("alice"), prosody.component)
+            chat = Chat(await xmpp_client("alice"), prosody.component)
             # The mobile number is removed on Wazo afterwards: the call is refused, saying why.
             sim.edit_user("alice", mobile_phone_number="")
             count = len(sim.originations)
@@ -129,7 +112,7 @@ async def test_each_choice_reaches_calld_and_rings_that_phone(
 
 
 async def test_impossible_choices_are_refused_and_change_nothing(
-    prosody: ProsodyServer, login: Any, tmp_path: Path
+    prosody: ProsodyServer, xmpp_client: ClientFactory, tmp_path: Path
 ) -> None:
     world = two_lines_and_mobile_world()
     async with (
@@ -137,7 +120,7 @@ async def test_impossible_choices_are_refused_and_change_nothing(
         running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app,
     ):
         await ready(app)
-        bob = Chat(await login("bob"), prosody.component)
+        bob = Chat(await xmpp_client("bob"), prosody.component)
         assert await bob.say("ring first mobile") == (
             "Sorry: When I place a call, ring first: the phone system has no mobile number for you; "
             "ask your administrator to add it."
@@ -174,7 +157,7 @@ async def test_impossible_choices_are_refused_and_change_nothing(
 
 
 async def test_the_settings_form_offers_alices_phones(
-    prosody: ProsodyServer, login: Any, tmp_path: Path
+    prosody: ProsodyServer, xmpp_client: ClientFactory, tmp_path: Path
 ) -> None:
     world = two_lines_and_mobile_world()
     async with (
@@ -182,7 +165,7 @@ async def test_the_settings_form_offers_alices_phones(
         running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app,
     ):
         await ready(app)
-        alice = await login("alice")
+        alice = await xmpp_client("alice")
         adhoc = Adhoc(alice, prosody.component)
         iq = await adhoc.execute("settings")
         assert fields(iq)["ring_first"]["value"] == "main"

@@ -24,7 +24,7 @@ from slixmpp import ClientXMPP
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
 from presence.call_history import Outcome
-from tests.commands.harness import Adhoc, RecordingSimulator, fields, notes, options, status
+from tests.commands.harness import BOB_MARTIN, Adhoc, RecordingSimulator, fields, notes, options, status
 from tests.commands.test_click_to_call import Chat, origination
 from tests.e2e.test_combined_presence import ALICE_UUID, SERVICE_PASSWORD, e2e_config, ready
 from tests.xmpp.appctl import running_app, wait_until
@@ -40,22 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 def world_with_a_mobile() -> SimConfig:
     """The demo world plus Bob Martin, whose mobile is +33 6 12 34 56 78 in Wazo."""
     raw = tomllib.loads(DEMO_USERS_FILE.read_text())
-    raw["users"].append(
-        {
-            "id": 4,
-            "uuid": "44444444-4444-4444-8444-444444444444",
-            "firstname": "Bob",
-            "lastname": "Martin",
-            "email": "bob.martin@example.test",
-            "username": "bobm",
-            "password": "bobm-pass",
-            "exten": "1004",
-            "context": "default",
-            "line_id": 14,
-            "line_name": "bobm-desk",
-            "mobile_phone_number": "+33612345678",
-        }
-    )
+    raw["users"].append(dict(BOB_MARTIN))
     return parse_config(raw)
 
 

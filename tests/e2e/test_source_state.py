@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -24,11 +23,11 @@ from devservers.carddav import COMPANY_OWNER, COMPANY_PASSWORD, make_address_boo
 from devservers.prosody import ProsodyServer
 from devservers.radicale import USERS, RadicaleServer
 from devservers.slapd import PEOPLE_DN, SlapdServer
-from devservers.xmpp_client import connect_client, disconnect_client
 from rules.model import CallTarget, RuleSettings, Target
 from tests.calendar.ics import event
 from tests.commands.harness import Adhoc
 from tests.commands.test_click_to_call import Chat
+from tests.conftest import ClientFactory
 from tests.e2e.test_combined_presence import ALICE_UUID, SERVICE_PASSWORD, ready
 from tests.e2e.test_meeting_routing import save_settings
 from tests.e2e.test_ops_endpoint import Samples, scrape
@@ -62,20 +61,6 @@ def dav(tmp_path: Path) -> Iterator[RadicaleServer]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-async def login(prosody: ProsodyServer) -> AsyncIterator[Any]:
-    clients: list[Any] = []
-
-    async def connect(user: str) -> Any:
-        client = await connect_client(f"{user}@{prosody.domain}", prosody.users[user], prosody.c2s_port)
-        clients.append(client)
-        return client
-
-    yield connect
-    for client in clients:
-        await disconnect_client(client)
 
 
 @pytest.fixture
@@ -168,15 +153,15 @@ async def test_status_and_metrics_follow_each_source(
     sim: WazoSimulator,
     slapd: SlapdServer,
     dav: RadicaleServer,
-    login: Any,
+    xmpp_client: ClientFactory,
     http: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
     put_card(dav, COMPANY_OWNER, "marie", vcard("marie", "Marie Curie", ("WORK", "+33 1 40 00 00 09")))
     async with running_app(config(prosody, sim, slapd, dav, tmp_path / "s.sqlite")) as app:
         await started(app)
-        carol = Chat(await login("carol"), prosody.component)
-        alice = Chat(await login("alice"), prosody.component)
+        carol = Chat(await xmpp_client("carol"), prosody.component)
+        alice = Chat(await xmpp_client("alice"), prosody.component)
 
         before = await scrape(http, app)
         assert requests(before, "calendar", "poll") >= 3
@@ -241,7 +226,7 @@ async def test_status_and_metrics_follow_each_source(
         assert status["Directory, address books"].startswith("0 of 4 books readable, 1 contacts, ")
 
         # Not for bob: the admin nodes are forbidden and "status" in chat is refused.
-        bob = await login("bob")
+        bob = await xmpp_client("bob")
         with pytest.raises(IqError) as refused:
             await Adhoc(bob, prosody.component).execute("admin-status")
         assert refused.value.iq["error"]["condition"] == "forbidden"
@@ -253,7 +238,7 @@ async def test_explain_user_shows_the_meeting_the_rule_and_the_routing_on_wazo(
     sim: WazoSimulator,
     slapd: SlapdServer,
     dav: RadicaleServer,
-    login: Any,
+    xmpp_client: ClientFactory,
     tmp_path: Path,
 ) -> None:
     store = tmp_path / "s.sqlite"
@@ -269,7 +254,7 @@ async def test_explain_user_shows_the_meeting_the_rule_and_the_routing_on_wazo(
             10,
             "the routing write confirmed",
         )
-        carol = await login("carol")
+        carol = await xmpp_client("carol")
         iq = await Adhoc(carol, prosody.component).execute(
             "admin-explain-user", user=f"alice@{prosody.domain}"
         )
@@ -297,7 +282,7 @@ async def test_explain_user_shows_the_meeting_the_rule_and_the_routing_on_wazo(
         assert explained["Routing on Wazo"] == "the user's own (the rules changed nothing)"
 
         # a non-admin cannot ask
-        bob = await login("bob")
+        bob = await xmpp_client("bob")
         with pytest.raises(IqError) as refused:
             await Adhoc(bob, prosody.component).execute("admin-explain-user", user=f"alice@{prosody.domain}")
         assert refused.value.iq["error"]["condition"] == "forbidden"
