@@ -139,6 +139,8 @@ class App:
         self.rosters: RosterSync | None = None
         self.phone_jids: PhoneJidService | None = None
         self.pbx_users: dict[str, WazoUser] = {}  # uuid -> the user as last read (names, numbers)
+        # (dialling rules, canonical number -> colleague's name), from pbx_users; None after a read.
+        self._names_by_number: tuple[tuple[str, int], dict[str, str]] | None = None
         # Users Wazo said changed since they were last read (uuid -> change count then; "" for a
         # change naming nobody, which makes every user's copy stale): commands read those afresh.
         self._users_changes = 0
@@ -369,14 +371,20 @@ class App:
             except DialInputError:
                 return text
 
-        wanted = canonical(number)
-        for user in self.pbx_users.values():
-            numbers = [extension.exten for line in user.lines for extension in line.extensions]
-            if user.mobile_phone_number:
-                numbers.append(user.mobile_phone_number)
-            if any(canonical(candidate) == wanted for candidate in numbers):
-                return user.display_name
-        return ""
+        # Built once per read of the users (and dialling rules): this runs for every call notice and
+        # every row of a Recent calls listing, and parsing every colleague's numbers each time
+        # costs seconds at 10,000 users.
+        key = (calls.default_region, calls.extension_max_digits)
+        if self._names_by_number is None or self._names_by_number[0] != key:
+            names: dict[str, str] = {}
+            for user in self.pbx_users.values():
+                numbers = [extension.exten for line in user.lines for extension in line.extensions]
+                if user.mobile_phone_number:
+                    numbers.append(user.mobile_phone_number)
+                for candidate in numbers:
+                    names.setdefault(canonical(candidate), user.display_name)
+            self._names_by_number = (key, names)
+        return self._names_by_number[1].get(canonical(number), "")
 
     def _send_notice(self, chat_jid: str, body: str) -> None:
         """A call notice from the component's own JID; lost if the component is not connected."""
@@ -610,6 +618,7 @@ class App:
         self.people = people
         self.pbx_users.clear()
         self.pbx_users.update((u.uuid, u) for u in users)
+        self._names_by_number = None
         # The hub is keyed by Wazo uuid: a user whose email changed keeps their state and watchers.
         for gone in set(old.by_uuid) - set(people.by_uuid):
             self.hub.remove(gone)
