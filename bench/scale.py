@@ -7,7 +7,8 @@ presence (checked per subscriber and user on the wire); the time from the simula
 websocket to the component being resynchronised from chatd again. In the same run, after the
 component stopped, a raw XEP-0114 sender replays the bytes the component wrote during its cold
 start (tee'd to a file) to measure Prosody's ceiling for that traffic.
-Targets (issue 6): RSS <= 200 MB; cold start <= 1.5 x (subscriptions / ceiling); resync <= 2 s.
+Targets: RSS <= 200 MB; cold start <= 1.5 x (subscriptions / ceiling); resync <= 2 s. With
+--watchers (50,000 users, 30 % of watchers online): RSS <= 500 MB; cold start <= 1.2 x.
 
     .venv/bin/python -m bench.scale [--users 10000] [--subscribers 20] [--runs 3]
 """
@@ -191,21 +192,28 @@ async def bench(
         ],
     )
     rss_limit, ratio_limit = (200, 1.5) if watchers is None else (500, 1.2)
-    return [
+    size = f"{users:,} users" + ("" if watchers is None else f", {watchers.online_share:.0%} online")
+    verdicts = [
         verdict(
             "scale",
-            f"RSS after start <= {rss_limit} MB",
+            f"RSS after start <= {rss_limit} MB ({size})",
             summary["rss_mb"][1],
             summary["rss_mb"][1] <= rss_limit,
         ),
         verdict(
             "scale",
-            f"cold start <= {ratio_limit} x online subscriptions/ceiling",
+            f"cold start <= {ratio_limit} x online subscriptions/ceiling ({size})",
             summary["cold_start_over_ideal"][1],
             summary["cold_start_over_ideal"][1] <= ratio_limit,
         ),
-        verdict("scale", "resync after ws drop <= 2 s", summary["resync_s"][1], summary["resync_s"][1] <= 2),
     ]
+    if watchers is None:  # the resync target is set at 10,000 users; larger sizes report it
+        verdicts.append(
+            verdict(
+                "scale", "resync after ws drop <= 2 s", summary["resync_s"][1], summary["resync_s"][1] <= 2
+            )
+        )
+    return verdicts
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
