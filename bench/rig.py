@@ -1,8 +1,10 @@
-"""What every benchmark needs: Prosody with many accounts, the simulator and the component in
-their own processes, raw-socket readers, slixmpp clients, a raw component sender, and the
-statistics and printing (one table plus JSON lines, min/median/max over runs).
+"""What every benchmark needs: an XMPP server (Prosody, or ejabberd with ``Rig(server="ejabberd")``)
+with many accounts, the simulator and the component in their own processes, raw-socket readers,
+slixmpp clients, a raw component sender, and the statistics and printing (one table plus JSON
+lines, min/median/max over runs).
 
-All servers bind 127.0.0.1 and are started and stopped (by PID) here. Timestamps are
+All servers bind 127.0.0.1 and are started and stopped (by PID) here; ejabberd's CPU time is
+read from its Erlang VM (beam.smp), not from the ejabberdctl shell that waits for it. Timestamps are
 ``time.monotonic_ns`` (CLOCK_MONOTONIC: the same clock in every process of the machine).
 """
 
@@ -28,10 +30,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import psutil
 
 from bench._sim import SERVICE_PASSWORD, SERVICE_USER, user_name
+from devservers.ejabberd import EjabberdServer
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
 from store import Store
@@ -41,6 +45,8 @@ COMPONENT = "phone.example.test"
 SECRET = "bench-component-secret"
 PY = sys.executable
 ROOT = Path(__file__).resolve().parent.parent
+SERVERS = ("prosody", "ejabberd")
+XmppServer = ProsodyServer | EjabberdServer
 
 # --- statistics and output ---------------------------------------------------------------------
 
@@ -221,11 +227,11 @@ class Component(Child):
         )
 
 
-def component_config(prosody: ProsodyServer, sim_url: str, store: Path) -> dict[str, Any]:
+def component_config(server: XmppServer, sim_url: str, store: Path) -> dict[str, Any]:
     return {
         "component": {
             "jid": COMPONENT,
-            "server_port": prosody.component_port,
+            "server_port": server.component_port,
             "reconnect_min_delay": 0.05,
             "reconnect_max_delay": 0.5,
         },
@@ -271,6 +277,43 @@ def start_prosody(
             "};\n"
         )
     server.start()
+    return server
+
+
+# --- ejabberd with many accounts ---------------------------------------------------------------
+
+
+def start_ejabberd(
+    workdir: Path, accounts: dict[str, str], component_in_rosters: Iterable[str] = ()
+) -> EjabberdServer:
+    """ejabberd started, then ``accounts`` (and the rosters, as in :func:`start_prosody`) imported
+    in ONE ``ejabberdctl import_piefxis`` call (XEP-0227). Each ejabberdctl call boots an Erlang
+    VM (0.5 s of CPU idle, 20-35 s on a busy 2-core machine: devservers/ejabberd.py), so one call
+    for every account beats ``register`` per account (25 calls); in-band registration would need
+    mod_register opened to the bench and still could not approve a subscription. Mnesia has no
+    file layout to write to beforehand, as Prosody's storage has. Stopped again (by PID) if
+    anything fails."""
+    server = EjabberdServer(workdir, component=COMPONENT, component_secret=SECRET, users={})
+    server.start()
+    try:
+        approved = set(component_in_rosters)
+        roster = (
+            f"<query xmlns='jabber:iq:roster'><item jid={quoteattr(COMPONENT)} subscription='from'/></query>"
+        )
+        users = "".join(
+            f"<user name={quoteattr(user)} password={quoteattr(password)}>"
+            f"{roster if user in approved else ''}</user>"
+            for user, password in accounts.items()
+        )
+        document = server.rundir / "accounts.xml"  # the rundir is readable by the ejabberd user
+        document.write_text(
+            "<?xml version='1.0' encoding='UTF-8'?><server-data xmlns='urn:xmpp:pie:0'>"
+            f"<host jid={quoteattr(DOMAIN)}>{users}</host></server-data>"
+        )
+        server.ctl("import_piefxis", str(document))
+    except BaseException:
+        server.discard()
+        raise
     return server
 
 
@@ -520,18 +563,26 @@ async def make_store(path: Path, users: int, subscriptions: dict[str, Callable[[
 
 @dataclass
 class Rig:
-    """Prosody + simulator + readers + latency clients for one benchmark; ``async with``."""
+    """XMPP server + simulator + readers + latency clients for one benchmark; ``async with``.
+
+    ``server``: "prosody" (``rig.prosody``) or "ejabberd" (``rig.ejabberd``); ``rig.xmpp`` is
+    whichever runs, ``rig.server_pid`` the process that spends its CPU."""
 
     users: int
     readers: int
     latency_clients: int
     track: bool = False
+    server: str = "prosody"
+    # Every reader and latency client has approved the component's subscription (roster item
+    # "from", the steady state of subscription mode): the server tells the component their logins.
+    approve_readers: bool = False
     # Watchers that are Wazo users (scale --watchers): readers named after them, the offline ones
     # with an account but no connection, all with the component approved in their rosters.
     names: list[str] | None = None
     idle: list[str] = field(default_factory=list)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="phonepresence-bench-")))
     prosody: ProsodyServer | None = None
+    ejabberd: EjabberdServer | None = None
     sim: Simulator | None = None
     raw: list[RawReader] = field(default_factory=list)
     clients: list[LatencyClient] = field(default_factory=list)
@@ -547,17 +598,24 @@ class Rig:
         accounts |= {self.client_name(k): f"pw-l{k}" for k in range(self.latency_clients)}
         accounts |= {name: "pw-idle" for name in self.idle}
         approved = [*map(self.reader_name, range(self.readers)), *self.idle] if self.names is not None else []
-        self.prosody = start_prosody(self.workdir / "prosody", accounts, approved)
+        if self.approve_readers:
+            approved = list(accounts)
+        if self.server not in SERVERS:
+            raise ValueError(f"server {self.server!r}: one of {SERVERS}")
         try:
+            if self.server == "ejabberd":
+                self.ejabberd = start_ejabberd(self.workdir / "ejabberd", accounts, approved)
+            else:
+                self.prosody = start_prosody(self.workdir / "prosody", accounts, approved)
             self.sim = Simulator(self.workdir, self.users)
             await self.sim.ready()
             for k in range(self.readers):
                 reader = RawReader(self.reader_name(k), f"pw-r{k}", self.track)
-                await reader.connect(self.prosody.c2s_port)
+                await reader.connect(self.xmpp.c2s_port)
                 self.raw.append(reader)
             for k in range(self.latency_clients):
                 client = LatencyClient(self.client_name(k), f"pw-l{k}")
-                await client.connect(self.prosody.c2s_port)
+                await client.connect(self.xmpp.c2s_port)
                 self.clients.append(client)
         except BaseException:
             await self.__aexit__(None, None, None)
@@ -565,23 +623,47 @@ class Rig:
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        for client in self.clients:
-            with contextlib.suppress(Exception):
-                await client.close()
-        for reader in self.raw:
-            await reader.close()
-        if self.sim is not None:
-            await self.sim.stop()
-        if self.prosody is not None:
-            self.prosody.stop()
-        if not os.environ.get("BENCH_KEEP"):
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        try:
+            for client in self.clients:
+                with contextlib.suppress(Exception):
+                    await client.close()
+            for reader in self.raw:
+                await reader.close()
+            if self.sim is not None:
+                await self.sim.stop()
+        finally:
+            # Whatever failed above, no server outlives the rig (an Erlang VM would outlive us).
+            if self.prosody is not None:
+                self.prosody.stop()
+            if self.ejabberd is not None:
+                self.ejabberd.discard()  # by PID: its VM, then whatever of its session lingers
+            if not os.environ.get("BENCH_KEEP"):
+                shutil.rmtree(self.workdir, ignore_errors=True)
 
     @property
     def prosody_pid(self) -> int:
         assert self.prosody is not None
         assert self.prosody.process is not None
         return self.prosody.process.pid
+
+    @property
+    def xmpp(self) -> XmppServer:
+        server = self.prosody or self.ejabberd
+        assert server is not None
+        return server
+
+    @property
+    def server_label(self) -> str:
+        return "Prosody" if self.server == "prosody" else "ejabberd"
+
+    @property
+    def server_pid(self) -> int:
+        """The process whose CPU time is the server's: Prosody's, or ejabberd's Erlang VM."""
+        if self.ejabberd is None:
+            return self.prosody_pid
+        pid = self.ejabberd.beam_pid
+        assert pid is not None, "ejabberd's Erlang VM is not running"
+        return pid
 
     def delivered(self) -> int:
         return sum(r.count for r in self.raw)
@@ -629,9 +711,8 @@ class Rig:
                 return
 
     async def start_component(self, store: Path, profile: Path | None = None) -> Component:
-        assert self.prosody is not None
         assert self.sim is not None
-        config = component_config(self.prosody, self.sim.base_url, store)
+        config = component_config(self.xmpp, self.sim.base_url, store)
         component = Component(self.workdir, config, profile)
         await component.wait("online")
         await component.wait("synced", resyncs=1)
@@ -640,8 +721,7 @@ class Rig:
     async def replay(self, data: bytes, expected: int) -> float:
         """Push ``data`` (captured component output) through a raw component connection as fast as
         the socket takes it; returns the seconds until the readers got ``expected`` stanzas."""
-        assert self.prosody is not None
-        stream = await raw_component(self.prosody.component_port)
+        stream = await raw_component(self.xmpp.component_port)
         self.reset()
         start = time.monotonic_ns()
         view = memoryview(data)

@@ -355,6 +355,18 @@ EJABBERD_BYPASS_WARNINGS=true
         if error:
             raise ServerStartError(error)
 
+    def ctl(self, *args: str, timeout: float = 180) -> str:
+        """Run one ejabberdctl command against this instance; its output, or ServerStartError."""
+        call = self._spawn_ctl(*args)
+        try:
+            output, _ = call.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            call.kill()
+            output, _ = call.communicate()
+        if call.returncode != 0:
+            raise ServerStartError(f"ejabberdctl {' '.join(args)} failed ({call.returncode}): {output}")
+        return output
+
     def _spawn_ctl(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
             self._ctl(*args),
@@ -384,6 +396,12 @@ EJABBERD_BYPASS_WARNINGS=true
         if self.process is None:
             return []
         return session_pids(self.process.pid)
+
+    @property
+    def beam_pid(self) -> int | None:
+        """The Erlang VM (beam.smp) of this instance: where all of ejabberd's CPU time is spent
+        (``process`` is the ejabberdctl shell that waits for it)."""
+        return self._beam_pid()
 
     def _beam_pid(self) -> int | None:
         for pid in self.instance_pids():
@@ -445,6 +463,12 @@ EJABBERD_BYPASS_WARNINGS=true
                 shutil.copy2(self.rundir / "console.log", self.workdir / "console.log")
                 (self.workdir / "ejabberd-run").unlink(missing_ok=True)
             shutil.rmtree(self._rundir, ignore_errors=True)
+
+    def discard(self) -> None:
+        """stop(), then what the exit hook does now: logs into ``workdir``, a private rundir removed."""
+        self.stop()
+        self._at_exit()
+        self._rundir = None
 
     def restart(self) -> None:
         self.stop()

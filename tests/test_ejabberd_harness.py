@@ -158,3 +158,26 @@ def test_a_server_that_cannot_start_raises_with_its_log(tmp_path: Path) -> None:
     assert not server.alive
     assert server.instance_pids() == []
     assert _processes_using(server.rundir) == []
+
+
+def test_ctl_and_beam_pid_then_discard_leaves_no_process_and_no_rundir(
+    ejabberd: EjabberdServer, tmp_path: Path
+) -> None:
+    """What the benchmarks use: one ejabberdctl command, the VM's PID (its CPU is the server's), and
+    discard() = stop() plus the exit hook's cleanup, so a second server in the same run leaks nothing."""
+    other = EjabberdServer(tmp_path / "other", users={})
+    other.start()
+    try:
+        assert other.beam_pid in _beam_pids(other)
+        assert other.beam_pid != other.process.pid  # type: ignore[union-attr]  # the ejabberdctl shell
+        other.ctl("register", "dave", other.domain, "pw-dave")
+        assert "dave" in other.ctl("registered_users", other.domain).split()
+        with pytest.raises(ServerStartError):
+            other.ctl("no_such_command")
+        pids, rundir = other.instance_pids(), other.rundir
+    finally:
+        other.discard()
+    assert _running(pids) == []
+    assert _processes_using(rundir) == []
+    assert not rundir.exists() or rundir == other.workdir
+    assert ejabberd.alive, "discarding one instance touched the other"
