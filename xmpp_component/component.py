@@ -55,6 +55,23 @@ class PhoneComponent(ComponentXMPP):
         self.register_plugin("xep_0356")
         self.add_event_handler("session_start", self._announce_identity)
 
+    def send(self, data: Any, use_filters: bool = True) -> None:
+        """slixmpp: text (stanzas already serialised, such as the publisher's batches) is written
+        to the socket at once when nothing waits in slixmpp's send queue, instead of going
+        through the queue: one task switch and queue round trip less per batch, paid at every
+        Wazo event during a fan-out. Order is kept: slixmpp's sender writes each stanza in the
+        step that takes it off the queue (its only outgoing filter is synchronous), so an empty
+        queue means that everything sent before is written."""
+        if (
+            isinstance(data, str)
+            and self._session_started
+            and self.transport is not None
+            and not self.waiting_queue.qsize()
+        ):
+            self.send_raw(data)
+            return
+        super().send(data, use_filters)
+
     def _announce_identity(self, _event: Any) -> None:
         disco = self.plugin["xep_0030"]
         category, kind, name = IDENTITY
