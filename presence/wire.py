@@ -87,11 +87,11 @@ def phone_child(presence: CombinedPresence) -> str:
 
 def build_presence(presence: CombinedPresence, from_jid: str) -> PresenceTemplate:
     """Serialise ``presence`` once, from ``from_jid`` (e.g. ``alice@phone.example.org/phone``)."""
-    return PresenceTemplate(prefix=f"<presence from={_attr(from_jid)} to=", suffix=_body(presence))
+    return PresenceTemplate(prefix=f"<presence from={_attr(from_jid)} to=", suffix=presence_body(presence))
 
 
 @lru_cache(maxsize=4096)
-def _body(presence: CombinedPresence) -> str:
+def presence_body(presence: CombinedPresence) -> str:
     """Everything after ``to``. Cached: it depends on the presence alone, not on whose it is, and
     a few states (available, ringing, on the phone...) are most of what is ever sent."""
     parts: list[str] = []

@@ -33,7 +33,7 @@ from slixmpp import ComponentXMPP
 from presence.chat_sessions import ChatSessions
 from presence.hub import INITIAL_PRESENCE, PresenceHub
 from presence.model import CombinedPresence
-from presence.wire import PresenceTemplate, build_presence, phone_jid
+from presence.wire import PresenceTemplate, build_presence, phone_jid, presence_body
 from xmpp_component.subscriptions import PhoneSubscriptions
 
 log = logging.getLogger(__name__)
@@ -295,6 +295,9 @@ class Publisher:
         queue = getattr(self._xmpp, "waiting_queue", None)
         if queue is not None and queue.qsize():
             return True
+        unsent = getattr(self._xmpp, "unsent", None)
+        if unsent is not None:  # the component: its outbox and the socket's buffer
+            return bool(unsent() > limit)
         transport = getattr(self._xmpp, "transport", None)
         try:
             return transport is not None and int(transport.get_write_buffer_size()) > limit
@@ -322,9 +325,12 @@ class Publisher:
 
     def _template(self, alias: str, presence: CombinedPresence) -> PresenceTemplate:
         cached = self._templates.get(alias)
-        if cached is not None and cached[0] == presence:
+        if cached is None:
+            template = build_presence(presence, phone_jid(alias, self._domain))
+        elif cached[0] is presence or cached[0] == presence:  # `is`: merge shares equal states
             return cached[1]
-        template = build_presence(presence, phone_jid(alias, self._domain))
+        else:  # the phone JID's part is kept; the body is shared by everyone in that state
+            template = PresenceTemplate(cached[1].prefix, presence_body(presence))
         self._templates[alias] = (presence, template)
         return template
 
