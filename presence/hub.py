@@ -124,7 +124,7 @@ class PresenceHub:
 
     def _recompute(self, user: str, state: _UserState) -> CombinedPresence | None:
         presence = merge(state.im, state.phone, state.calendar, state.explicit_dnd)
-        if presence == state.presence:
+        if presence is state.presence or presence == state.presence:  # `is`: merge shares equal states
             return None
         state.presence = presence
         self._notify(user, presence)

@@ -226,6 +226,13 @@ def select_row(inputs: MergeInputs) -> StateRow:
     raise AssertionError(f"no presence row for {inputs!r}")
 
 
+# Merged presences by their inputs (see merge): a handful of states make up nearly every change,
+# so most merges are one dict lookup, and equal states share one object (the hub and the
+# publisher compare presences at every change). Cleared when full: status text is user input.
+_MERGED: dict[tuple[object, ...], CombinedPresence] = {}
+_MERGED_MAX = 4096
+
+
 def merge(
     im: ImState,
     phone: PhoneState | None,
@@ -250,14 +257,27 @@ def merge(
         line = _effective_line(phone)
         wazo_dnd = phone.do_not_disturb
         in_call = line in _ENGAGED_LINE_STATES or any(c.status in _ENGAGED_CALL_STATUSES for c in phone.calls)
-    inputs = MergeInputs(
-        line=line,
-        im=im.show,
-        dnd=wazo_dnd if explicit_dnd is None else explicit_dnd,
-        calendar_busy=calendar.busy,
-        invisible=invisible,
-    )
-    row = select_row(inputs)
+    # Everything the result depends on (the rest of the inputs is not looked at).
+    key = (line, im.show, im.status, wazo_dnd, explicit_dnd, calendar.busy, invisible, in_call)
+    merged = _MERGED.get(key)
+    if merged is None:
+        inputs = MergeInputs(
+            line=line,
+            im=im.show,
+            dnd=wazo_dnd if explicit_dnd is None else explicit_dnd,
+            calendar_busy=calendar.busy,
+            invisible=invisible,
+        )
+        merged = _combine(select_row(inputs), im, wazo_dnd, in_call, line, calendar.busy)
+        if len(_MERGED) >= _MERGED_MAX:
+            _MERGED.clear()
+        _MERGED[key] = merged
+    return merged
+
+
+def _combine(
+    row: StateRow, im: ImState, wazo_dnd: bool, in_call: bool, line: LineState, calendar_busy: bool
+) -> CombinedPresence:
     dnd_raw = ("dnd", "true" if wazo_dnd else "false")
     if row.private:
         return CombinedPresence(
@@ -277,7 +297,7 @@ def merge(
             ("line", line.value),
             ("im", im.show.value),
             dnd_raw,
-            ("calendar", "busy" if calendar.busy else "free"),
+            ("calendar", "busy" if calendar_busy else "free"),
         ),
     )
 

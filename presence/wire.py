@@ -1,8 +1,8 @@
 """A :class:`CombinedPresence` as the XML of a ``<presence/>`` stanza. Pure: no slixmpp, no I/O.
 
 A change of one user's presence goes to every subscriber of that user, so the stanza is built
-once per change (:func:`build_presence`) and each copy only inserts the escaped ``to``
-(:meth:`PresenceTemplate.for_subscriber`): two string concatenations per subscriber.
+once per change (:func:`build_presence`, its body once per distinct presence) and each copy only
+inserts the escaped ``to`` (:meth:`PresenceTemplate.for_subscribers`: one join for them all).
 
 Children, in order:
 - ``<show>`` and ``<status>``: what every client displays (RFC 6121);
@@ -61,6 +61,16 @@ class PresenceTemplate:
         """The full stanza addressed to ``to_jid``."""
         return self.prefix + _quoted(to_jid) + self.suffix
 
+    def for_subscribers(self, to_jids: list[str]) -> str:
+        """The stanzas to each of ``to_jids``, one after the other ('' for none).
+
+        One ``str.join`` over the quoted JIDs, with the stanza's end and the next one's start
+        as separator: no string is built per subscriber in Python, which was the largest part
+        of the publisher's time per stanza in the fan-out profile."""
+        if not to_jids:
+            return ""
+        return self.prefix + (self.suffix + self.prefix).join(map(_quoted, to_jids)) + self.suffix
+
 
 @lru_cache(maxsize=1 << 16)
 def _quoted(jid: str) -> str:
@@ -77,6 +87,13 @@ def phone_child(presence: CombinedPresence) -> str:
 
 def build_presence(presence: CombinedPresence, from_jid: str) -> PresenceTemplate:
     """Serialise ``presence`` once, from ``from_jid`` (e.g. ``alice@phone.example.org/phone``)."""
+    return PresenceTemplate(prefix=f"<presence from={_attr(from_jid)} to=", suffix=presence_body(presence))
+
+
+@lru_cache(maxsize=4096)
+def presence_body(presence: CombinedPresence) -> str:
+    """Everything after ``to``. Cached: it depends on the presence alone, not on whose it is, and
+    a few states (available, ringing, on the phone...) are most of what is ever sent."""
     parts: list[str] = []
     if not presence.available:
         parts.append(' type="unavailable">')
@@ -90,7 +107,7 @@ def build_presence(presence: CombinedPresence, from_jid: str) -> PresenceTemplat
         parts.append(_ACTIVITY_IN_CALL)
     parts.append(phone_child(presence))
     parts.append("</presence>")
-    return PresenceTemplate(prefix=f"<presence from={_attr(from_jid)} to=", suffix="".join(parts))
+    return "".join(parts)
 
 
 def phone_jid(localpart: str, component_domain: str) -> str:

@@ -523,7 +523,7 @@ class App:
 
     async def on_phone_event(self, event: PhoneEvent) -> None:
         self.last_event_at = time.monotonic()
-        self.metrics.wazo_events.labels(type=type(event).__name__).inc()
+        self.metrics.count_wazo_event(type(event))
         self._latency.event_arrived()
         try:
             await self._on_phone_event(event)

@@ -9,10 +9,14 @@ import logging
 from typing import Any
 
 from slixmpp import ComponentXMPP
+from slixmpp.xmlstream.xmlstream import NotConnectedError
 
 import xmpp_component
+from xmpp_component.outbox import Outbox
 
 log = logging.getLogger(__name__)
+# slixmpp logs every write on its stream's logger: the same lines, from our send_raw.
+_wire_log = logging.getLogger("slixmpp.xmlstream.xmlstream")
 
 IDENTITY = ("component", "presence", "Phone presence")
 NS_PHONEPRESENCE = "urn:phonepresence:0"
@@ -40,6 +44,7 @@ class PhoneComponent(ComponentXMPP):
     """The XEP-0114 component. Create it inside the running event loop (slixmpp binds to it)."""
 
     def __init__(self, jid: str, secret: str, host: str, port: int) -> None:
+        self.outbox = Outbox()
         super().__init__(jid, secret, host, port, fix_error_ns=True)  # type: ignore[no-untyped-call]
         detach_default_roster_handlers(self)
         self.register_plugin("xep_0030")
@@ -54,6 +59,52 @@ class PhoneComponent(ComponentXMPP):
         self.register_plugin("xep_0199", {"keepalive": False})
         self.register_plugin("xep_0356")
         self.add_event_handler("session_start", self._announce_identity)
+
+    # --- writing: one ordered path to the socket (see outbox.py) -------------------------------
+
+    def connection_made(self, transport: Any, send_event: bool = True) -> None:
+        self.outbox.attach(transport)  # before slixmpp writes the stream header through it
+        super().connection_made(transport, send_event)
+
+    def connection_lost(self, exception: BaseException | None) -> None:
+        self.outbox.attach(None)
+        super().connection_lost(exception)
+
+    def pause_writing(self) -> None:
+        self.outbox.pause()
+
+    def resume_writing(self) -> None:
+        self.outbox.resume()
+
+    def send_raw(self, data: str | bytes) -> None:
+        """slixmpp: every write goes through the outbox, which keeps the transport's buffer small
+        and holds the rest in order."""
+        if not self.transport:
+            raise NotConnectedError()
+        if _wire_log.isEnabledFor(logging.DEBUG):
+            _wire_log.debug("SEND: %s", data)
+        self.outbox.write(data.encode() if isinstance(data, str) else data)
+
+    def unsent(self) -> int:
+        """Bytes written to the stream that the kernel has not taken yet."""
+        return self.outbox.unsent()
+
+    def send(self, data: Any, use_filters: bool = True) -> None:
+        """slixmpp: text (stanzas already serialised, such as the publisher's batches) is written
+        to the socket at once when nothing waits in slixmpp's send queue, instead of going
+        through the queue: one task switch and queue round trip less per batch, paid at every
+        Wazo event during a fan-out. Order is kept: slixmpp's sender writes each stanza in the
+        step that takes it off the queue (its only outgoing filter is synchronous), so an empty
+        queue means that everything sent before is written."""
+        if (
+            isinstance(data, str)
+            and self._session_started
+            and self.transport is not None
+            and not self.waiting_queue.qsize()
+        ):
+            self.send_raw(data)
+            return
+        super().send(data, use_filters)
 
     def _announce_identity(self, _event: Any) -> None:
         disco = self.plugin["xep_0030"]

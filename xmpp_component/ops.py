@@ -36,6 +36,7 @@ class Metrics:
             ["type"],
             registry=self.registry,
         )
+        self._wazo_event_counts: dict[type, Any] = {}
         self.commands = Counter(
             "phonepresence_commands",
             "Commands started (ad-hoc or chat), by name and outcome of their first step",
@@ -95,6 +96,14 @@ class Metrics:
 
     def command_started(self, command: str, outcome: str) -> None:
         self.commands.labels(command=command, outcome=outcome).inc()
+
+    def count_wazo_event(self, kind: type) -> None:
+        """One more Wazo event of class ``kind``; its labelled child is looked up once per class
+        (``labels()`` costs more than the increment, at every event)."""
+        child = self._wazo_event_counts.get(kind)
+        if child is None:
+            child = self._wazo_event_counts[kind] = self.wazo_events.labels(type=kind.__name__)
+        child.inc()
 
 
 class _LiveFigures:

@@ -3,8 +3,8 @@
 Hot path: a hub change only marks the user (Wazo uuid, the hub's key) dirty. At the end of the
 event-loop tick, each dirty user's presence is serialised once per phone JID they are watched
 under (presence/wire.py; one JID, or two while watchers of an old name remain) and stamped with
-each subscriber's JID; the whole batch goes to the stream as one string, so the cost per
-subscriber is two string concatenations and no stanza objects.
+each subscriber's JID (one ``str.join`` per phone JID, presence/wire.py); the whole batch goes
+to the stream as one string, with no stanza objects.
 
 Only watchers who can receive are sent to: a watcher known to be offline in chat (see
 presence/chat_sessions.py, the one record of who is online) is skipped, since its server would
@@ -25,14 +25,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from itertools import filterfalse
 
 from slixmpp import ComponentXMPP
 
 from presence.chat_sessions import ChatSessions
 from presence.hub import INITIAL_PRESENCE, PresenceHub
 from presence.model import CombinedPresence
-from presence.wire import PresenceTemplate, build_presence, phone_jid
+from presence.wire import PresenceTemplate, build_presence, phone_jid, presence_body
 from xmpp_component.subscriptions import PhoneSubscriptions
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,8 @@ class Publisher:
         if not self._online() or self._held:
             return  # everyone gets the current presence on (re)connect or release (publish_all)
         chunks: list[str] = []
-        offline = self._sessions.known_offline()
+        count = 0
+        skip = self._sessions.known_offline().__contains__
         for owner in dirty:
             if owner in self._unpublished:
                 continue
@@ -113,9 +115,11 @@ class Publisher:
             self._last_sent[owner] = presence
             self._unproven.add(owner)
             for alias, subscribers in self._subscriptions.subscribers(owner).items():
-                template = self._template(alias, presence)
-                chunks.extend(template.for_subscriber(s) for s in subscribers if s not in offline)
-        self._write(chunks)
+                to = list(filterfalse(skip, subscribers))
+                if to:
+                    chunks.append(self._template(alias, presence).for_subscribers(to))
+                    count += len(to)
+        self._write(chunks, count)
 
     # --- forced sends (probe, new subscription, reconnect, shutdown) ---------------------------
 
@@ -133,7 +137,7 @@ class Publisher:
             # a reconnect need not send it to them again unless it changes.
             self._last_sent[owner] = presence
             self._unproven.add(owner)
-        self._write([template.for_subscriber(to)])
+        self._write([template.for_subscriber(to)], 1)
 
     @property
     def held(self) -> bool:
@@ -205,28 +209,28 @@ class Publisher:
 
     def _publish_owners(self, owners: list[str]) -> int:
         chunks: list[str] = []
+        count = 0
         offline = self._sessions.known_offline()
+        skip = offline.__contains__
         for owner in owners:
             self._unpublished.discard(owner)
             presence = self._hub.presence(owner)
             # Unchanged since it was last (provably) sent: only watchers who may hold nothing.
             unchanged = self._last_sent.get(owner) == presence
             self._last_sent[owner] = presence
-            written = len(chunks)
+            written = count
             for alias, subscribers in self._subscriptions.subscribers(owner).items():
-                template = self._template(alias, presence)
                 if unchanged:
-                    chunks.extend(
-                        template.for_subscriber(s)
-                        for s in subscribers
-                        if s not in offline and not self._holds_current(s)
-                    )
+                    to = [s for s in subscribers if s not in offline and not self._holds_current(s)]
                 else:
-                    chunks.extend(template.for_subscriber(s) for s in subscribers if s not in offline)
-            if len(chunks) > written:
+                    to = list(filterfalse(skip, subscribers))
+                if to:
+                    chunks.append(self._template(alias, presence).for_subscribers(to))
+                    count += len(to)
+            if count > written:
                 self._unproven.add(owner)
-        self._write(chunks)
-        return len(chunks)
+        self._write(chunks, count)
+        return count
 
     def _holds_current(self, watcher: str) -> bool:
         """Whether ``watcher`` still holds everything sent before the reconnect (see the module doc)."""
@@ -291,6 +295,9 @@ class Publisher:
         queue = getattr(self._xmpp, "waiting_queue", None)
         if queue is not None and queue.qsize():
             return True
+        unsent = getattr(self._xmpp, "unsent", None)
+        if unsent is not None:  # the component: its outbox and the socket's buffer
+            return bool(unsent() > limit)
         transport = getattr(self._xmpp, "transport", None)
         try:
             return transport is not None and int(transport.get_write_buffer_size()) > limit
@@ -304,26 +311,33 @@ class Publisher:
             self._publishing = None
         self._unpublished.clear()
         chunks: list[str] = []
-        offline = self._sessions.known_offline()
+        count = 0
+        skip = self._sessions.known_offline().__contains__
         for owner in self._subscriptions.owners():
             for alias, subscribers in self._subscriptions.subscribers(owner).items():
-                template = build_presence(INITIAL_PRESENCE, phone_jid(alias, self._domain))
-                chunks.extend(template.for_subscriber(s) for s in subscribers if s not in offline)
+                to = list(filterfalse(skip, subscribers))
+                if to:
+                    template = build_presence(INITIAL_PRESENCE, phone_jid(alias, self._domain))
+                    chunks.append(template.for_subscribers(to))
+                    count += len(to)
         self._last_sent.clear()
-        self._write(chunks)
+        self._write(chunks, count)
 
     def _template(self, alias: str, presence: CombinedPresence) -> PresenceTemplate:
         cached = self._templates.get(alias)
-        if cached is not None and cached[0] == presence:
+        if cached is None:
+            template = build_presence(presence, phone_jid(alias, self._domain))
+        elif cached[0] is presence or cached[0] == presence:  # `is`: merge shares equal states
             return cached[1]
-        template = build_presence(presence, phone_jid(alias, self._domain))
+        else:  # the phone JID's part is kept; the body is shared by everyone in that state
+            template = PresenceTemplate(cached[1].prefix, presence_body(presence))
         self._templates[alias] = (presence, template)
         return template
 
-    def _write(self, chunks: Iterable[str]) -> None:
-        batch = list(chunks)
-        if batch:
-            # slixmpp: a str goes through the same ordered send queue as stanza objects, without
-            # being parsed or filtered, so it cannot overtake a <subscribed/> sent just before.
-            self._xmpp.send("".join(batch))
-            self.stanzas_sent += len(batch)
+    def _write(self, chunks: list[str], stanzas: int) -> None:
+        """Write ``chunks`` (``stanzas`` presence stanzas in all) as one string."""
+        if stanzas:
+            # slixmpp: a str is not parsed or filtered, and it keeps its place after stanza
+            # objects sent before (PhoneComponent.send), so it cannot overtake a <subscribed/>.
+            self._xmpp.send("".join(chunks))
+            self.stanzas_sent += stanzas

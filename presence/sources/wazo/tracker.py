@@ -58,8 +58,9 @@ class PhoneStateTracker:
         """Apply one event; return the new state of each user it changed (empty: no change)."""
         if isinstance(event, PhoneSnapshot):
             # chatd knows nothing of calls: keep the ones call events told us about.
-            current = self.get(event.state.user_uuid)
-            return self._store(replace(event.state, calls=current.calls))
+            state = event.state
+            calls = self.get(state.user_uuid).calls
+            return self._store(state if state.calls == calls else replace(state, calls=calls))
         if isinstance(event, DndChanged):
             return self._store(replace(self.get(event.user_uuid), do_not_disturb=event.enabled))
         if isinstance(event, CallEvent):
@@ -71,7 +72,8 @@ class PhoneStateTracker:
         raise TypeError(f"unknown phone event {type(event).__name__}")
 
     def _store(self, new: PhoneState) -> tuple[PhoneState, ...]:
-        if self._states.get(new.user_uuid, PhoneState(user_uuid=new.user_uuid)) == new:
+        old = self._states.get(new.user_uuid)
+        if new == (old if old is not None else PhoneState(user_uuid=new.user_uuid)):
             return ()
         self._states[new.user_uuid] = new
         return (new,)
