@@ -28,7 +28,11 @@ _UPSERT_CALLS = """INSERT INTO call_history (user_uuid, call_key, direction, out
     ON CONFLICT (user_uuid, call_key) DO UPDATE SET direction = excluded.direction,
         outcome = excluded.outcome, number = excluded.number, name = excluded.name,
         started_at = excluded.started_at, duration_s = excluded.duration_s"""
-# Each of these users' rows but the ``keep`` newest (the order Recent calls shows).
+# One user's rows but the ``keep`` newest (the order Recent calls shows).
+_TRIM_USER_CALLS = """DELETE FROM call_history WHERE user_uuid = ? AND call_key NOT IN (
+    SELECT call_key FROM call_history WHERE user_uuid = ?
+    ORDER BY started_at DESC, call_key DESC LIMIT ?)"""
+# Each of these users' rows but the ``keep`` newest.
 _TRIM_CALLS = """DELETE FROM call_history WHERE (user_uuid, call_key) IN (
     SELECT user_uuid, call_key FROM (
         SELECT user_uuid, call_key, ROW_NUMBER() OVER (
@@ -437,7 +441,10 @@ class Store:
             # Only placeholders are joined into the SQL; every value is bound.
             rows_sql = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
             await self.db.execute(_UPSERT_CALLS.format(rows=rows_sql), [v for row in chunk for v in row])
-            await self.db.execute(_TRIM_CALLS.format(users=", ".join(["?"] * len(users))), (*users, keep))
+            if len(users) == 1:  # cheaper than the window function for one user
+                await self.db.execute(_TRIM_USER_CALLS, (users[0], users[0], keep))
+            else:
+                await self.db.execute(_TRIM_CALLS.format(users=", ".join(["?"] * len(users))), (*users, keep))
 
     async def recent_calls(self, user_uuid: str, limit: int) -> list[CallRow]:
         """The user's newest ``limit`` rows, newest first."""
