@@ -21,6 +21,25 @@ from store.api import CallRow, bounded_call_row
 
 log = logging.getLogger(__name__)
 
+# History rows per INSERT statement: 8 parameters a row, within SQLite's oldest limit of 999.
+_CALL_ROWS_PER_WRITE = 100
+_UPSERT_CALLS = """INSERT INTO call_history (user_uuid, call_key, direction, outcome, number, name,
+        started_at, duration_s) VALUES {rows}
+    ON CONFLICT (user_uuid, call_key) DO UPDATE SET direction = excluded.direction,
+        outcome = excluded.outcome, number = excluded.number, name = excluded.name,
+        started_at = excluded.started_at, duration_s = excluded.duration_s"""
+# One user's rows but the ``keep`` newest (the order Recent calls shows).
+_TRIM_USER_CALLS = """DELETE FROM call_history WHERE user_uuid = ? AND call_key NOT IN (
+    SELECT call_key FROM call_history WHERE user_uuid = ?
+    ORDER BY started_at DESC, call_key DESC LIMIT ?)"""
+# Each of these users' rows but the ``keep`` newest.
+_TRIM_CALLS = """DELETE FROM call_history WHERE (user_uuid, call_key) IN (
+    SELECT user_uuid, call_key FROM (
+        SELECT user_uuid, call_key, ROW_NUMBER() OVER (
+            PARTITION BY user_uuid ORDER BY started_at DESC, call_key DESC) AS newest
+        FROM call_history WHERE user_uuid IN ({users}))
+    WHERE newest > ?)"""
+
 
 class SchemaError(Exception):
     """The database cannot be used by this version of the program."""
@@ -402,27 +421,30 @@ class Store:
 
     async def save_call(self, row: CallRow, keep: int) -> None:
         """Write one history row (replacing the row of the same call), then keep only the user's
-        ``keep`` newest rows.
+        ``keep`` newest rows."""
+        await self.save_calls([row], keep)
 
-        Two autocommitted statements, no explicit transaction: other tasks share this connection
-        and one may be inside its own BEGIN. A crash between the two leaves one row too many,
+    async def save_calls(self, rows: Sequence[CallRow], keep: int) -> None:
+        """Write history rows in order (a row replaces the row of the same call), then keep only
+        each of their users' ``keep`` newest rows: the same rows as :meth:`save_call` one by one.
+
+        Autocommitted statements, no explicit transaction: other tasks share this connection and
+        one may be inside its own BEGIN. Two statements (two disk syncs) for up to
+        ``_CALL_ROWS_PER_WRITE`` rows, however many users: the calls that ended while the
+        previous write was syncing go together. A crash between the two leaves rows too many,
         trimmed at the user's next call.
         """
-        row = bounded_call_row(row)
-        await self.db.execute(
-            """INSERT INTO call_history (user_uuid, call_key, direction, outcome, number, name,
-                   started_at, duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (user_uuid, call_key) DO UPDATE SET direction = excluded.direction,
-                   outcome = excluded.outcome, number = excluded.number, name = excluded.name,
-                   started_at = excluded.started_at, duration_s = excluded.duration_s""",
-            row,
-        )
-        await self.db.execute(
-            """DELETE FROM call_history WHERE user_uuid = ? AND call_key NOT IN (
-                   SELECT call_key FROM call_history WHERE user_uuid = ?
-                   ORDER BY started_at DESC, call_key DESC LIMIT ?)""",
-            (row[0], row[0], keep),
-        )
+        bounded = [bounded_call_row(row) for row in rows]
+        for first in range(0, len(bounded), _CALL_ROWS_PER_WRITE):
+            chunk = bounded[first : first + _CALL_ROWS_PER_WRITE]
+            users = sorted({row[0] for row in chunk})
+            # Only placeholders are joined into the SQL; every value is bound.
+            rows_sql = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            await self.db.execute(_UPSERT_CALLS.format(rows=rows_sql), [v for row in chunk for v in row])
+            if len(users) == 1:  # cheaper than the window function for one user
+                await self.db.execute(_TRIM_USER_CALLS, (users[0], users[0], keep))
+            else:
+                await self.db.execute(_TRIM_CALLS.format(users=", ".join(["?"] * len(users))), (*users, keep))
 
     async def recent_calls(self, user_uuid: str, limit: int) -> list[CallRow]:
         """The user's newest ``limit`` rows, newest first."""

@@ -455,24 +455,31 @@ class PostgresStore:
 
     async def save_call(self, row: CallRow, keep: int) -> None:
         """Write one history row (replacing the row of the same call), then keep only the user's
-        ``keep`` newest rows; one transaction, unlike SQLite's shared connection."""
-        row = bounded_call_row(row)
+        ``keep`` newest rows."""
+        await self.save_calls([row], keep)
+
+    async def save_calls(self, rows: Sequence[CallRow], keep: int) -> None:
+        """Write history rows in order (a row replaces the row of the same call), then keep only
+        each of their users' ``keep`` newest rows; one transaction, unlike SQLite's shared
+        connection."""
+        bounded = [bounded_call_row(row) for row in rows]
         async with self.pool.acquire() as connection, connection.transaction():
-            await connection.execute(
+            await connection.executemany(
                 """INSERT INTO call_history (user_uuid, call_key, direction, outcome, number, name,
                        started_at, duration_s) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                    ON CONFLICT (user_uuid, call_key) DO UPDATE SET direction = excluded.direction,
                        outcome = excluded.outcome, number = excluded.number, name = excluded.name,
                        started_at = excluded.started_at, duration_s = excluded.duration_s""",
-                *row,
+                bounded,
             )
-            await connection.execute(
-                """DELETE FROM call_history WHERE user_uuid = $1 AND call_key NOT IN (
-                       SELECT call_key FROM call_history WHERE user_uuid = $1
-                       ORDER BY started_at DESC, call_key DESC LIMIT $2)""",
-                row[0],
-                keep,
-            )
+            for user in sorted({row[0] for row in bounded}):
+                await connection.execute(
+                    """DELETE FROM call_history WHERE user_uuid = $1 AND call_key NOT IN (
+                           SELECT call_key FROM call_history WHERE user_uuid = $1
+                           ORDER BY started_at DESC, call_key DESC LIMIT $2)""",
+                    user,
+                    keep,
+                )
 
     async def recent_calls(self, user_uuid: str, limit: int) -> list[CallRow]:
         """The user's newest ``limit`` rows, newest first."""

@@ -78,6 +78,10 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=self.registry,
         )
+        # The labelled children counted at each click-to-call: prometheus_client's labels()
+        # checks and looks up the labels under a lock at every call.
+        self._originations: dict[str, Any] = {}
+        self._commands: dict[tuple[str, str], Any] = {}
 
     def source_known(self, source: str, kind: str) -> None:
         """A configured source shows in /metrics at zero before its first request."""
@@ -92,10 +96,16 @@ class Metrics:
         self.source_seconds.labels(source=source, kind=kind).observe(seconds)
 
     def origination(self, outcome: str) -> None:
-        self.originations.labels(outcome=outcome).inc()
+        child = self._originations.get(outcome)
+        if child is None:
+            child = self._originations[outcome] = self.originations.labels(outcome=outcome)
+        child.inc()
 
     def command_started(self, command: str, outcome: str) -> None:
-        self.commands.labels(command=command, outcome=outcome).inc()
+        child = self._commands.get((command, outcome))
+        if child is None:
+            child = self._commands[command, outcome] = self.commands.labels(command=command, outcome=outcome)
+        child.inc()
 
     def count_wazo_event(self, kind: type) -> None:
         """One more Wazo event of class ``kind``; its labelled child is looked up once per class

@@ -116,3 +116,28 @@ async def test_a_call_ending_while_the_history_closes_is_written_and_no_writer_i
         writers = [t for t in asyncio.all_tasks() if t.get_name() == "call-history" and not t.done()]
         assert writers == []  # nothing left to write to a store about to close
         assert sorted(e.key for e in await calls.recent(ALICE, 5)) == ["c1", "c2"]
+
+
+async def test_calls_ending_together_are_all_recorded_in_order_with_their_notices(tmp_path: Path) -> None:
+    # Calls that end while a write is in progress are written together; a voicemail between
+    # them still finds its call, and every missed call gets its notice.
+    sent: list[tuple[str, str]] = []
+    async with Store(tmp_path / "db.sqlite") as store:
+        calls = await history(store, sent, box=False, wait=0)
+        for i in range(6):
+            await calls.on_event(ringing(f"c{i}", CallEventKind.CREATED))
+        await calls.on_event(ringing("c0", CallEventKind.ENDED))
+        await asyncio.sleep(0)  # the writer has taken c0: the next ones queue behind it
+        for i in (1, 2, 3):
+            await calls.on_event(ringing(f"c{i}", CallEventKind.ENDED))
+        await calls.on_event(VoicemailReceived(ALICE, "m1", "1002", "Bob Brown", 5))  # for c3
+        for i in (4, 5):
+            await calls.on_event(ringing(f"c{i}", CallEventKind.ENDED))
+        await settle(calls)
+        await asyncio.sleep(0.05)
+        await settle(calls)
+        recent = await calls.recent(ALICE, 10)
+        assert sorted(e.key for e in recent) == [f"c{i}" for i in range(6)]
+        assert {e.key: e.outcome.value for e in recent}["c3"] == "voicemail"
+        assert len(sent) == 6  # no voicemail box here: each missed call is told at once
+        await calls.close()

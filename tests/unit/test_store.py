@@ -225,6 +225,29 @@ async def test_call_history_is_kept_bounded_per_user_newest_first_and_a_call_is_
         await s.close()
 
 
+async def test_call_rows_written_together_end_as_if_written_one_by_one(backend: Backend) -> None:
+    # The history writes the calls that ended during the previous write in one store call.
+    rows = [("alice", f"c{i}", "incoming", "missed", "1002", "Bob", 1000 + i, 0) for i in range(5)]
+    rows += [
+        ("bob", "c0", "outgoing", "answered", "1001", "", 999, 12),
+        ("alice", "c4", "incoming", "voicemail", "1002", "Bob", 1004, 0),  # the same call again
+        ("carol", "c9", "incoming", "missed", "1003", "Ann", 5, 0),
+        ("carol", "c8", "incoming", "missed", "1003", "Ann", 6, 0),
+    ]
+    s = await backend.open()
+    try:
+        await s.save_call(("carol", "c7", "incoming", "missed", "1003", "Ann", 1, 0), keep=3)
+        await s.save_call(("carol", "c6", "incoming", "missed", "1003", "Ann", 2, 0), keep=3)
+        await s.save_calls(rows, keep=3)
+        await s.save_calls([], keep=3)
+        alice = await s.recent_calls("alice", 10)
+        assert [(r[1], r[3]) for r in alice] == [("c4", "voicemail"), ("c3", "missed"), ("c2", "missed")]
+        assert await s.recent_calls("bob", 10) == [("bob", "c0", "outgoing", "answered", "1001", "", 999, 12)]
+        assert [r[1] for r in await s.recent_calls("carol", 10)] == ["c8", "c9", "c6"]
+    finally:
+        await s.close()
+
+
 async def test_a_call_with_an_overlong_caller_name_or_number_is_kept_alike_on_both_stores(
     backend: Backend,
 ) -> None:

@@ -10,11 +10,14 @@ The command IQs themselves are served here, not by slixmpp's XEP-0050 handler: a
 belongs to the full JID that started it (another JID continuing it is refused), and each answer
 is written as text straight from the :class:`~.base.Reply`. slixmpp's path (the request copied
 for the reply, the form built as stanza objects, then serialised again) cost more CPU than the
-command itself on a click-to-call.
+command itself on a click-to-call. The component hands command IQs over as parsed XML, before
+slixmpp builds stanza objects and matches them against its handlers (see
+``PhoneComponent._spawn_event``), and the answers of one loop iteration go out in one write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -23,10 +26,12 @@ from dataclasses import replace
 from typing import Any
 from xml.etree.ElementTree import Element
 
+from slixmpp import JID
 from slixmpp.exceptions import XMPPError
 from slixmpp.plugins.xep_0030.stanza.items import DiscoItems
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import StanzaPath
+from slixmpp.xmlstream.xmlstream import NotConnectedError
 
 from xmpp_component.commands import runner
 from xmpp_component.commands.base import Access, Command, Done, Form, Reply, visible
@@ -66,11 +71,16 @@ def form_values(command: Element | None) -> dict[str, str]:
 # not-well-formed stream, and the server closes the component's connection (everyone's commands
 # and presence). Names from Wazo, LDAP or an address book may hold them (pasted control codes).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Any character escape() changes: most texts (ids, JIDs, labels) have none, and one search is
+# cheaper than the substitution and seven replaces.
+_SPECIAL = re.compile('[&<>"\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
 
 
 def escape(text: str) -> str:
     """Text for XML character data or a double-quoted attribute (line breaks kept as such);
     characters XML cannot carry become U+FFFD."""
+    if _SPECIAL.search(text) is None:
+        return text
     return (
         _NOT_XML.sub("\ufffd", text)
         .replace("&", "&amp;")
@@ -134,6 +144,8 @@ class AdhocAdapter:
         self._session_ids = 0
         self._open: dict[str, list[str]] = {}  # bare JID -> its sessions' ids, oldest first
         self._next_sweep = clock()
+        self._tasks: set[asyncio.Task[None]] = set()  # the IQs being served (kept referenced)
+        self._out: list[str] = []  # answers written at the end of this loop iteration
         xmpp.add_event_handler("session_start", self.register)
 
     @property
@@ -149,9 +161,12 @@ class AdhocAdapter:
         if not self._handler_installed:
             self.xmpp.remove_handler("Ad-Hoc Execute")
             self.xmpp.del_event_handler("command", xep_0050._handle_command_all)
+            # The component hands command IQs to _route before slixmpp builds stanza objects;
+            # the handler serves them when it does not (a stream filter installed).
             self.xmpp.register_handler(
-                CoroutineCallback(_HANDLER, StanzaPath("iq@type=set/command"), self._on_command)
+                CoroutineCallback(_HANDLER, StanzaPath("iq@type=set/command"), self._on_stanza)
             )
+            self.xmpp.command_route = self._route
             self._handler_installed = True
         for command in self.commands:
             # For disco (the node's identity, the commands list) and the per-JID registry.
@@ -172,13 +187,30 @@ class AdhocAdapter:
 
     # --- the IQs ---------------------------------------------------------------------------------
 
-    async def _on_command(self, iq: Any) -> None:
-        element = iq.xml.find(f"{{{COMMANDS_NS}}}command")
+    def _route(self, xml: Element) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(xml))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, xml: Element) -> None:
+        try:
+            await self._on_command(xml)
+        except Exception as error:
+            # As slixmpp's handlers do: an XMPPError is the error reply, anything else is logged
+            # and answered internal-server-error.
+            self.xmpp.routed_stanza(xml).exception(error)
+
+    async def _on_stanza(self, iq: Any) -> None:
+        await self._on_command(iq.xml)
+
+    async def _on_command(self, xml: Element) -> None:
+        element = xml.find(f"{{{COMMANDS_NS}}}command")
+        assert element is not None  # routed here for having one
         action = element.get("action") or "execute"
         sessionid = element.get("sessionid") or ""
         sessions = self.sessions
         session = sessions.get(sessionid) if sessionid else None
-        requester_jid = iq.xml.get("from", "")  # as the server stamped it (the same every time)
+        requester_jid = xml.get("from", "")  # as the server stamped it (the same every time)
         try:
             if session is None:
                 if sessionid:
@@ -195,7 +227,7 @@ class AdhocAdapter:
                     # Nothing to cancel yet: a first request offers only "execute". XEP-0050 4.6,
                     # bad-action: the action cannot be accepted (here, before any session).
                     raise _bad_action("There is no command session to cancel.")
-                session = await self._start(iq, element)
+                session = await self._start(xml, element)
             else:
                 if session["from"] != requester_jid:
                     log.warning("%s tried to continue an ad-hoc session of someone else", requester_jid)
@@ -209,7 +241,7 @@ class AdhocAdapter:
                     )
                 if action == "cancel":
                     session["pp_form"] = None
-                    self._send(iq, session, "canceled", [("info", "Cancelled: nothing was done.")])
+                    self._send(xml, session, "canceled", [("info", "Cancelled: nothing was done.")])
                     return
                 if action == "prev":
                     if not session["pp_stack"]:
@@ -235,34 +267,38 @@ class AdhocAdapter:
                     )
             form: Form | None = session["pp_form"]
             if form is None:
-                self._send(iq, session, "completed", session["notes"])
+                self._send(xml, session, "completed", session["notes"])
             else:
-                self._send(iq, session, "executing", session["notes"], form)
+                self._send(xml, session, "executing", session["notes"], form)
         finally:
             if session is not None and session.get("pp_form") is None:
                 sessions.pop(session["id"], None)  # finished (done, cancelled or refused)
             self._forget_old_sessions(sessions)
 
-    async def _start(self, iq: Any, element: Element) -> dict[str, Any]:
+    async def _start(self, xml: Element, element: Element) -> dict[str, Any]:
         node = element.get("node") or ""
-        to = iq["to"]
-        starter = self._starters.get(node) if to == self.xmpp.boundjid else None
+        to = JID(xml.get("to", ""))
+        starter = own = self._starters.get(node) if to == self.xmpp.boundjid else None
         if starter is None:  # a phone JID's command (contact commands), or no such node
-            found = await self.xmpp.plugin["xep_0050"].api["get_command"](to.full, node, iq["from"])
+            found = await self.xmpp.plugin["xep_0050"].api["get_command"](
+                to.full, node, JID(xml.get("from", ""))
+            )
             starter = found[1] if found else None
         if starter is None:
             raise XMPPError("item-not-found")
         self._session_ids += 1
         session: dict[str, Any] = {
             "id": f"{time.time()}-{self._session_ids}",
-            "from": iq.xml.get("from", ""),
+            "from": xml.get("from", ""),
             "node": node,
             "pp_started": self._clock(),
             # A link such as xmpp:phone?command;node=call;number=1002 reaches us as a form field of
             # the execute request, when the client passes it at all.
             "pp_prefill": form_values(element),
         }
-        session = await starter(iq, session)
+        # Our own starters read the session; the contact commands' (slixmpp's registry) get the
+        # stanza object slixmpp would have given them.
+        session = await starter(None if starter is own else self.xmpp.routed_stanza(xml), session)
         if session.get("pp_form") is not None:
             self.sessions[session["id"]] = session
             self._bound(session["from"].split("/", 1)[0], session["id"])
@@ -279,15 +315,15 @@ class AdhocAdapter:
 
     def _send(
         self,
-        iq: Any,
+        xml: Element,
         session: dict[str, Any],
         status: str,
         notes: list[tuple[str, str]] | None,
         form: Form | None = None,
     ) -> None:
         out = [
-            f'<iq type="result"{_attr("id", iq.xml.get("id", ""))}{_attr("to", iq.xml.get("from", ""))}',
-            f'{_attr("from", iq.xml.get("to", ""))}><command xmlns="{COMMANDS_NS}"',
+            f'<iq type="result"{_attr("id", xml.get("id", ""))}{_attr("to", xml.get("from", ""))}',
+            f'{_attr("from", xml.get("to", ""))}><command xmlns="{COMMANDS_NS}"',
             f"{_attr('node', session['node'])}{_attr('sessionid', session['id'])}{_attr('status', status)}>",
         ]
         if form is not None:
@@ -302,7 +338,18 @@ class AdhocAdapter:
         if form is not None:
             out.append(form_xml(form))
         out.append("</command></iq>")
-        self.xmpp.send_raw("".join(out))
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append("".join(out))
+
+    def _flush(self) -> None:
+        """The answers of this loop iteration in one socket write: with many users clicking at
+        once, one system call (and one wake-up of the server) for several answers."""
+        data, self._out = "".join(self._out), []
+        try:
+            self.xmpp.send_raw(data)
+        except NotConnectedError:
+            log.info("the XMPP connection closed before %d bytes of command answers were written", len(data))
 
     def _forget_old_sessions(self, sessions: dict[str, Any]) -> None:
         """Drop the sessions left open longer than SESSION_TIMEOUT (finished ones go at once).
@@ -322,8 +369,8 @@ class AdhocAdapter:
     # --- steps -----------------------------------------------------------------------------------
 
     def _starter(self, command: Command) -> StepStarter:
-        async def execute(iq: Any, session: dict[str, Any]) -> dict[str, Any]:
-            requester = self.services.requester(str(iq["from"]))
+        async def execute(_request: Any, session: dict[str, Any]) -> dict[str, Any]:
+            requester = self.services.requester(str(JID(session["from"])))
             if not requester.local and command.ACCESS is not Access.ADMIN:
                 raise XMPPError("forbidden", text="This service is only for users of this company's domains.")
             if command.ACCESS is Access.ADMIN and not requester.admin:

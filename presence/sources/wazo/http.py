@@ -56,6 +56,7 @@ class WazoHttp:
         self._session = session
         self._settings = settings
         self._service_token = service_token
+        self._timeout = aiohttp.ClientTimeout(total=settings.request_timeout_s)  # the same for every request
 
     @property
     def settings(self) -> WazoSettings:
@@ -205,7 +206,7 @@ class WazoHttp:
             all_headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
         if settings.tenant_uuid and service != "auth":
             all_headers["Wazo-Tenant"] = settings.tenant_uuid
-        timeout = aiohttp.ClientTimeout(total=settings.request_timeout_s)
+        timeout = self._timeout
         try:
             async with self._session.request(
                 method,
