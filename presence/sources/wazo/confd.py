@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -131,15 +130,9 @@ def parse_user(user: Any) -> WazoUser:
 
 
 def parse_user_list(body: Any) -> list[WazoUser]:
-    return parse_user_page(body)[1]
-
-
-def parse_user_page(body: Any) -> tuple[int | None, list[WazoUser]]:
-    """confd's ``total`` (None if absent) and the page's users."""
     if not isinstance(body, Mapping) or not isinstance(body.get("items"), list):
         raise WazoShapeError("confd user list", "items", "is missing or not a list")
-    total = body.get("total")
-    return (total if isinstance(total, int) else None), [parse_user(item) for item in body["items"]]
+    return [parse_user(item) for item in body["items"]]
 
 
 def parse_service(body: Any) -> bool:
@@ -167,10 +160,6 @@ class ConfdClient:
     """``user`` arguments accept the user's UUID or integer id, as confd does."""
 
     PAGE_SIZE = 500
-    # Pages of a whole list asked for at once once the first told confd's total: while this
-    # process decodes one, confd serves the next (50,000 users: 100 pages one after another
-    # left each side idle half of the time).
-    PAGES_IN_FLIGHT = 3
 
     def __init__(self, http: WazoHttp) -> None:
         self._http = http
@@ -181,43 +170,16 @@ class ConfdClient:
         """All users (paged), or those matching ``search`` (substring) and exact filters
         such as ``email=...``; ``at_most`` stops after that many (a search box needs a few)."""
         users: list[WazoUser] = []
-        filters = {**exact, "search": search} if search else exact
-        total: int | None = None
         while at_most is None or len(users) < at_most:
             size = self.PAGE_SIZE if at_most is None else min(self.PAGE_SIZE, at_most - len(users))
-            if at_most is None and total is not None and total > len(users) + size:
-                pages = await self._pages(filters, range(len(users), total, size), size)
-            else:
-                total, page = await self._user_page(filters, len(users), size)
-                pages = [page]
-            for page in pages:
-                users.extend(page)
-            if len(pages[-1]) < size:
+            params = {**exact, "limit": str(size), "offset": str(len(users))}
+            if search:
+                params["search"] = search
+            page = await self._http.request_parsed(parse_user_list, "confd", "GET", "/users", params=params)
+            users.extend(page)
+            if len(page) < size:
                 break
         return users
-
-    async def _user_page(
-        self, filters: Mapping[str, str], offset: int, size: int
-    ) -> tuple[int | None, list[WazoUser]]:
-        params = {**filters, "limit": str(size), "offset": str(offset)}
-        return await self._http.request_parsed(parse_user_page, "confd", "GET", "/users", params=params)
-
-    async def _pages(self, filters: Mapping[str, str], offsets: range, size: int) -> list[list[WazoUser]]:
-        """The pages at ``offsets``, in order, at most PAGES_IN_FLIGHT asked for at a time. Like
-        pages read one after another, a user created or deleted meanwhile may shift the later
-        pages (its confd event then asks for another read)."""
-        window = asyncio.Semaphore(self.PAGES_IN_FLIGHT)
-
-        async def page(offset: int) -> list[WazoUser]:
-            async with window:
-                return (await self._user_page(filters, offset, size))[1]
-
-        tasks = [asyncio.ensure_future(page(offset)) for offset in offsets]
-        try:
-            return list(await asyncio.gather(*tasks))
-        finally:
-            for task in tasks:
-                task.cancel()  # after a failure: the pages still waiting are not asked for
 
     async def get_user(self, user: str | int) -> WazoUser:
         return await self._http.request_parsed(parse_user, "confd", "GET", f"/users/{quote(str(user))}")
