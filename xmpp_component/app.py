@@ -77,7 +77,10 @@ log = logging.getLogger(__name__)
 
 ShutdownHook = Callable[[], Awaitable[None]]
 # Longest wait for Wazo's users and states before subscribers get the presence known so far.
-INITIAL_PUBLISH_WAIT = 10.0
+# Reading 50,000 users takes 10-15 s on a busy 2-core machine: a shorter bound fired during the
+# read, every watcher then got everyone without phone state (offline watchers too, their chat
+# presence not learnt yet) and the correction right after, twice the stanzas of a start.
+INITIAL_PUBLISH_WAIT = 30.0
 # Longest wait at shutdown for the unavailable presences to leave the socket.
 SHUTDOWN_DRAIN_TIMEOUT = 30.0
 # After a confd user event, wait this long for the rest of a burst (a bulk import) before reading.
