@@ -137,7 +137,6 @@ class App:
         self.people = People()
         self.wazo: WazoClient | None = None
         self.subscriptions: PhoneSubscriptions | None = None
-        self._subscriptions_loaded: asyncio.Task[Any] | None = None  # see _build
         self.publisher: Publisher | None = None
         self.intake: ImPresenceIntake | None = None
         self.rosters: RosterSync | None = None
@@ -192,12 +191,11 @@ class App:
     def request_stop(self) -> None:
         self._stop_requested.set()
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         task.set_name(name)
         self._background.add(task)
         task.add_done_callback(self._task_done)
-        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
@@ -228,10 +226,7 @@ class App:
             keepalive_timeout=cfg.component.keepalive_timeout,
         )
         self.subscriptions = PhoneSubscriptions(self.store)
-        # Loaded while Wazo's users are read (1,000,000 rows: ~2 s of this process's CPU, while
-        # confd's pages take the Wazo side seconds more): needed only once the users are read
-        # (provision) and before the XMPP stream opens (run), each of which waits for it.
-        self._subscriptions_loaded = self._spawn(self.subscriptions.load(), "load-subscriptions")
+        await self.subscriptions.load()
         supervisor = self.supervisor
         # Who is online in chat: learnt by the intake, read by the publisher (one record).
         self.chat_sessions = ChatSessions()
@@ -674,8 +669,6 @@ class App:
                 self.hub.apply_im(person.wazo_uuid, ImState())  # the old chat account says nothing more
             self.hub.apply_phone(person.wazo_uuid, self.tracker.get(person.wazo_uuid))
         if self.subscriptions is not None:
-            if self._subscriptions_loaded is not None:
-                await self._subscriptions_loaded
             await self.subscriptions.adopt(people)
         await self.settings.adopt(people)
         if set(old.by_chat_jid) != set(people.by_chat_jid):
@@ -818,9 +811,6 @@ class App:
                 await self.ops.start()
             if self.voicemail_http is not None:
                 await self.voicemail_http.start()
-            # Stanzas to phone JIDs are answered from the subscriptions: all of them, not a part.
-            if self._subscriptions_loaded is not None:
-                await self._subscriptions_loaded
             supervising = asyncio.create_task(self.supervisor.run(), name="xmpp-supervisor")
             self.started.set()
             log.info("phonepresence started for %s", self.config.component.jid)
