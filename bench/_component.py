@@ -3,9 +3,12 @@
 ``python -m bench._component CONFIG.json [--profile OUT.txt]``. CONFIG.json holds the TOML
 document as JSON plus the two secrets. Prints JSON lines on stdout as the app reaches each state
 (``online``, ``provisioned``, ``synced`` with the resync count), with ``time.monotonic_ns``.
-Commands on stdin: ``capture PATH`` (from now on, tee every batch the publisher writes to PATH:
-the bytes the ceiling sender replays), ``uncapture``, ``stop``. With ``--profile``, pyinstrument
-samples the whole run and its text report is written at exit.
+With PHONEPRESENCE_BENCH_TRACE=1 in the environment, it also prints a ``span`` line (name,
+start and end ``t_ns``) for each phase of the start (see :func:`trace_start`): a bench prints
+the timeline to find the critical path. Commands on stdin: ``capture PATH`` (from now on, tee
+every batch the publisher writes to PATH: the bytes the ceiling sender replays), ``uncapture``,
+``stop``. With ``--profile``, pyinstrument samples the whole run and its text report is written
+at exit.
 """
 
 from __future__ import annotations
@@ -13,20 +16,82 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import logging
+import os
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import IO, Any
 
+import xmpp_component.app as app_module
+from presence.sources.wazo.calld import CalldClient
+from presence.sources.wazo.chatd import ChatdClient
+from presence.sources.wazo.confd import ConfdClient
+from presence.sources.wazo.events import EventStream
 from xmpp_component.app import App
+from xmpp_component.call_rules import CallRules
 from xmpp_component.config import parse_config
+from xmpp_component.im_presence import ImPresenceIntake
+from xmpp_component.phone_jids import PhoneJidService
+from xmpp_component.publisher import Publisher
+from xmpp_component.subscriptions import PhoneSubscriptions
 
 
 def emit(event: str, **fields: Any) -> None:
     print(json.dumps({"ev": event, "t_ns": time.monotonic_ns(), **fields}), flush=True)
+
+
+def _spanned(name: str, func: Any) -> Any:
+    """``func`` (sync or async) printing a ``span`` line when each call ends."""
+    if asyncio.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            start = time.monotonic_ns()
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                emit("span", name=name, start_ns=start)
+
+        return run_async
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        start = time.monotonic_ns()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            emit("span", name=name, start_ns=start)
+
+    return run
+
+
+def trace_start() -> None:
+    """Wrap the steps of a start (reads of Wazo, provisioning, the resend) to time them."""
+    targets: list[tuple[Any, str]] = [
+        (App, "provision"),
+        (App, "_build"),
+        (ConfdClient, "list_users"),
+        (ChatdClient, "list_presences"),
+        (CalldClient, "list_calls"),
+        (EventStream, "_resync"),
+        (PhoneSubscriptions, "load"),
+        (PhoneSubscriptions, "adopt"),
+        (PhoneJidService, "enforce_policy"),
+        (CallRules, "on_people"),
+        (ImPresenceIntake, "_provision"),
+        (ImPresenceIntake, "_barrier"),
+        (Publisher, "publish_all"),
+        (Publisher, "_publish_rest"),
+        (Publisher, "release"),
+        (app_module, "build_people"),
+    ]
+    for owner, attribute in targets:
+        name = f"{getattr(owner, '__name__', owner)}.{attribute}".rsplit(".", 2)[-2:]
+        setattr(owner, attribute, _spanned(".".join(name), getattr(owner, attribute)))
 
 
 async def monitor(app: App, capture: list[IO[bytes] | None]) -> None:
@@ -51,7 +116,15 @@ async def monitor(app: App, capture: list[IO[bytes] | None]) -> None:
     # is awaited at 1 ms again), or 0.1 s to see a new Wazo client.
     wake = asyncio.Event()
     hooked: Any = None
+    trace = bool(os.environ.get("PHONEPRESENCE_BENCH_TRACE"))
+    next_sent = 1  # trace: a "sent" line at the first stanza, then every 50,000
     while True:
+        if trace and app.publisher is not None and app.publisher.stanzas_sent >= next_sent:
+            emit("sent", stanzas=app.publisher.stanzas_sent)
+            next_sent = (app.publisher.stanzas_sent // 50_000 + 1) * 50_000
+        if trace and "learnt" not in seen and app.intake is not None and app.intake.learnt.is_set():
+            seen.add("learnt")
+            emit("learnt")
         if "online" not in seen and app.supervisor is not None and app.supervisor.online.is_set():
             seen.add("online")
             emit("online")
@@ -71,7 +144,7 @@ async def monitor(app: App, capture: list[IO[bytes] | None]) -> None:
                 wake.set()
 
             events.synced.clear = on_clear  # type: ignore[method-assign]
-        if len(seen) == 2 and events is not None and events.synced.is_set():
+        if {"online", "provisioned"} <= seen and events is not None and events.synced.is_set():
             wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.1):
@@ -124,6 +197,9 @@ def main() -> None:
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--capture", type=Path, help="capture from the start (see the capture command)")
     args = parser.parse_args()
+    emit("main")  # the imports are done
+    if os.environ.get("PHONEPRESENCE_BENCH_TRACE"):
+        trace_start()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     profiler = None
     if args.profile:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -39,6 +40,25 @@ from bench.rig import (
 )
 
 WANT = b"reachable_by_phone"  # every simulated user: phone registered, no chat client
+
+
+def timeline(component: Component, readers_first_ns: int, readers_last_ns: int) -> str:
+    """The phases of the start (bench/_component.py's trace), seconds from the process start,
+    up to the last online watcher current: where the critical path runs."""
+    t0 = component.started_ns
+    rows: list[tuple[int, str]] = []
+    for line in component.events:
+        at = line.get("t_ns", 0)
+        if at > readers_last_ns:
+            break
+        if line.get("ev") == "span":
+            rows.append((line["start_ns"], f"{line['name']:<34} {(at - line['start_ns']) / 1e9:7.2f} s"))
+        elif line.get("ev") in ("main", "online", "provisioned", "synced", "learnt", "sent"):
+            extra = {k: v for k, v in line.items() if k not in ("ev", "t_ns")}
+            rows.append((at, f"{line['ev']} {extra if extra else ''}"))
+    rows.append((readers_first_ns, "first presence at a reader"))
+    rows.append((readers_last_ns, "last presence at a reader (all current)"))
+    return "\n".join(f"  {(at - t0) / 1e9:7.2f}  {text}" for at, text in sorted(rows))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -71,6 +91,7 @@ async def bench(
     users: int, subscribers: int, runs: int, profile: bool, watchers: Watchers | None = None
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    os.environ["PHONEPRESENCE_BENCH_TRACE"] = "1"  # the component prints its phases (timeline)
     owners = [user_name(i).encode() for i in range(users)]
     online = watchers.online() if watchers is not None else []
     rig = Rig(users=users, readers=subscribers, latency_clients=0, track=True)
@@ -130,6 +151,9 @@ async def bench(
                 else:
                     raise TimeoutError("subscribers never all had the current presence")
                 cold_s = (max(r.last_ns for r in rig.raw) - component.started_ns) / 1e9
+                phases = timeline(
+                    component, min(r.first_ns for r in rig.raw), max(r.last_ns for r in rig.raw)
+                )
                 await rig.quiesce(1.0)
                 cold_delivered = rig.delivered()
                 rss_mb = psutil.Process(component.pid).memory_info().rss / 2**20
@@ -166,6 +190,8 @@ async def bench(
                 }
             )
             await rig.quiesce(0.5)
+            print(f"--- phases of the start, run {run + 1} (s from the process start) ---")
+            print(phases, flush=True)
             if prof is not None and prof.exists():
                 print(f"--- pyinstrument profile of the component, scale run {run + 1} ---")
                 print(prof.read_text()[:8000])

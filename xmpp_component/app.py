@@ -77,7 +77,10 @@ log = logging.getLogger(__name__)
 
 ShutdownHook = Callable[[], Awaitable[None]]
 # Longest wait for Wazo's users and states before subscribers get the presence known so far.
-INITIAL_PUBLISH_WAIT = 10.0
+# Reading 50,000 users takes 10-15 s on a busy 2-core machine: a shorter bound fired during the
+# read, every watcher then got everyone without phone state (offline watchers too, their chat
+# presence not learnt yet) and the correction right after, twice the stanzas of a start.
+INITIAL_PUBLISH_WAIT = 30.0
 # Longest wait at shutdown for the unavailable presences to leave the socket.
 SHUTDOWN_DRAIN_TIMEOUT = 30.0
 # After a confd user event, wait this long for the rest of a burst (a bulk import) before reading.
@@ -145,6 +148,11 @@ class App:
         # change naming nobody, which makes every user's copy stale): commands read those afresh.
         self._users_changes = 0
         self._users_stale: dict[str, int] = {}
+        # When (time.monotonic()) the read of the users running now began, with the change count
+        # then; and when the last successful one began. A reconnected event stream needs a new
+        # read only if none began after it subscribed (see _users_after_reconnect).
+        self._reading: tuple[float, int] | None = None
+        self._read_since: float | None = None
         self.provisioned = asyncio.Event()  # set after the first successful read of Wazo's users
         # Reads Wazo's users: at start, on confd's user events, after a reconnection, periodically.
         self.users = UserRefresher(
@@ -536,12 +544,8 @@ class App:
             self._users_stale[event.user_uuid] = self._users_changes
             self.users.request(USER_EVENTS_SETTLE)
             return
-        if isinstance(event, CallsResynced) and not event.periodic and self.provisioned.is_set():
-            # The stream just (re)connected: Wazo's user list may have changed meanwhile. (At
-            # start-up the first read is already asked for.)
-            self._users_changes += 1
-            self._users_stale[""] = self._users_changes  # unheard changes: every copy is stale
-            self.users.request()
+        if isinstance(event, CallsResynced) and not event.periodic:
+            self._users_after_reconnect()
         people = self.people
         for state in self.tracker.apply(event):
             if state.user_uuid in people.by_uuid:
@@ -557,6 +561,30 @@ class App:
         if isinstance(event, CallsResynced):
             self._wazo_resynced = True
             self._phone_state_known()
+
+    def _users_after_reconnect(self) -> None:
+        """The event stream just (re)connected: Wazo's user list may have changed while it was
+        down, unheard. A read begun after the stream subscribed sees those changes; any other
+        read may have missed them, so the users are read again.
+
+        At start-up the first read waits for the stream to subscribe (see :meth:`provision`):
+        50,000 users are then read once, not a second time right after the first.
+        """
+        events = self.wazo.events if self.wazo is not None else None
+        since = events.subscribed_at if events is not None else None
+        reading = self._reading
+        if reading is not None and since is not None and reading[0] >= since:
+            # Until the running read ends, every copy may be stale; that read clears the mark.
+            self._users_stale[""] = max(self._users_stale.get("", reading[1]), reading[1])
+            return
+        if reading is None and not self.provisioned.is_set():
+            return  # the first read (or its retry after a failure) begins later: it sees them
+        last = self._read_since
+        if reading is None and since is not None and last is not None and last >= since:
+            return  # the last read began after the stream subscribed
+        self._users_changes += 1
+        self._users_stale[""] = self._users_changes  # unheard changes: every copy is stale
+        self.users.request()
 
     def _known_pbx_user(self, user_uuid: str) -> WazoUser | None:
         """The Wazo user as the last read of every user gave it, while no event since said it (or
@@ -596,12 +624,22 @@ class App:
         if wazo is None:
             log.warning("cannot read Wazo users: the Wazo client is not running")
             return False
+        events = wazo.events
+        if not self.provisioned.is_set() and events is not None:
+            # The first read begins once the event stream is subscribed, so that it sees every
+            # change the stream does not announce; its resync then needs no second read (see
+            # _users_after_reconnect). Bounded: without a stream the users are read all the same.
+            await wait_event(events.subscribed, wazo.settings.request_timeout_s)
         changes_before = self._users_changes
+        self._reading = reading = (time.monotonic(), changes_before)
         try:
             users = await wazo.confd.list_users()
         except WazoError as error:
             log.error("cannot read Wazo users (%s); keeping the %d users known", error, len(self.people))
             return False
+        finally:
+            self._reading = None
+        self._read_since = reading[0]
         # This read saw every change announced before it started; later ones stay stale.
         self._users_stale = {u: n for u, n in self._users_stale.items() if n > changes_before}
         rule = MatchRule(self.config.identity.match)

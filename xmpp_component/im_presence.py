@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from slixmpp import JID, ComponentXMPP, Presence
@@ -41,6 +41,9 @@ MAX_UNPROVISIONED = 10_000
 MAX_RESOURCES = 16
 # Longest wait for the server's pong that closes the post-connect probes.
 BARRIER_TIMEOUT = 10.0
+# Probes sent between two yields to the event loop: 50,000 in one go held it for seconds, and
+# slixmpp's writer, the start-up resend with it, sent nothing meanwhile (the server sat idle).
+PROBES_PER_YIELD = 500
 
 
 class ImPresenceIntake:
@@ -155,9 +158,11 @@ class ImPresenceIntake:
     async def _provision(self) -> None:
         """After each connect: probe approved users; ask the others (unless privileges make it moot)."""
         people = self._people()
-        for person in people.by_chat_jid.values():
-            if self._approvals.get(person.chat_jid) == "approved":
-                self._xmpp.send_presence(pto=person.chat_jid, ptype="probe")
+        await self._probe(
+            person.chat_jid
+            for person in people.by_chat_jid.values()
+            if self._approvals.get(person.chat_jid) == "approved"
+        )
         await wait_event(self._privileges_seen, self._privilege_grace)
         if self.privileged_roster and self._rosters is not None:
             self._rosters.request(can_read=self.roster_readable)
@@ -186,9 +191,11 @@ class ImPresenceIntake:
         connected user when the component authenticated. A ping to each served domain, answered
         after everything sent before it, is the positive end of "nothing more will come".
         """
-        for person in people.by_chat_jid.values():
-            if not self.sessions.known(person.chat_jid):
-                self._xmpp.send_presence(pto=person.chat_jid, ptype="probe")
+        await self._probe(
+            person.chat_jid
+            for person in people.by_chat_jid.values()
+            if not self.sessions.known(person.chat_jid)
+        )
         if self._swept:
             return
         await self._barrier()
@@ -203,6 +210,13 @@ class ImPresenceIntake:
                 gone += 1
         if gone:
             log.info("%d users not heard from since the connection: offline in chat", gone)
+
+    async def _probe(self, chat_jids: Iterable[str]) -> None:
+        """Probe each of ``chat_jids``, letting the event loop run every PROBES_PER_YIELD probes."""
+        for count, chat_jid in enumerate(chat_jids, 1):
+            self._xmpp.send_presence(pto=chat_jid, ptype="probe")
+            if count % PROBES_PER_YIELD == 0:
+                await asyncio.sleep(0)
 
     async def _barrier(self) -> None:
         """Return once the server has answered everything sent to it before (or a timeout)."""

@@ -117,6 +117,35 @@ async def test_a_bulk_import_is_read_once_not_once_per_user(
             assert sim.core.user_list_reads - reads <= 2
 
 
+async def test_at_start_the_users_are_read_once(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    # At 50,000 users a second read right after the first costs seconds of a cold start: the
+    # first read begins once the event stream is subscribed, so its resync needs no other.
+    async with running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await settled(app)
+        await asyncio.sleep(0.5)  # a second read would be asked for by the resync, at once
+        assert app.users.reads == 1
+        # The tenant check's two one-item pages, and the one read of every user.
+        assert sim.core.user_list_reads == 2 + 1
+
+
+async def test_a_user_created_while_the_stream_was_down_is_read_after_the_reconnect(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
+) -> None:
+    async with running_app(e2e_config(prosody, sim, tmp_path / "state.sqlite")) as app:
+        await settled(app)
+        assert app.wazo is not None
+        assert app.wazo.events is not None
+        resyncs = app.wazo.events.resyncs
+        # Published while no stream listened: no event ever tells of dave.
+        sim.lose_events("user_created")
+        sim.create_user(DAVE)
+        await sim.drop_websockets()
+        await wait_until(lambda: app.wazo.events.resyncs > resyncs, 10, "the stream resynchronised")  # type: ignore[union-attr]
+        await wait_until(lambda: "dave" in app.people.by_localpart, 10, "dave read after the reconnect")
+
+
 async def test_confd_down_at_start_holds_a_subscription_until_the_users_are_read(
     prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path
 ) -> None:

@@ -85,6 +85,11 @@ class EventStream:
         self._last_pong = 0.0
         # Set while started and resynchronised; cleared on each disconnection.
         self.synced = asyncio.Event()
+        # Set once websocketd confirmed ``start`` on this connection (every event published from
+        # then on reaches the sink), with its time.monotonic(); cleared on each disconnection. A
+        # read of Wazo's state begun after that instant misses nothing the stream does not tell.
+        self.subscribed = asyncio.Event()
+        self.subscribed_at: float | None = None
         self.connections = 0
         self.resyncs = 0
         self.reconciliations = 0
@@ -124,6 +129,8 @@ class EventStream:
                 reason = f"{type(exc).__name__}: {str(exc)[:_MAX_FRAME_PREVIEW]}"
             finally:
                 self.synced.clear()
+                self.subscribed.clear()
+                self.subscribed_at = None
                 self._held_back = None
                 self._ws = None
             delay = self._backoff.next_delay()
@@ -164,6 +171,8 @@ class EventStream:
             async for message in ws:
                 if message.type is aiohttp.WSMsgType.TEXT:
                     if await self._handle_frame(message.data) == "start" and resync is None:
+                        self.subscribed_at = time.monotonic()
+                        self.subscribed.set()
                         self._held_back = []
                         resync = asyncio.create_task(self._resync_or_drop(ws), name="wazo-resync")
                 elif message.type is aiohttp.WSMsgType.BINARY:
