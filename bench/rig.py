@@ -6,6 +6,17 @@ lines, min/median/max over runs).
 All servers bind 127.0.0.1 and are started and stopped (by PID) here; ejabberd's CPU time is
 read from its Erlang VM (beam.smp), not from the ejabberdctl shell that waits for it. Timestamps are
 ``time.monotonic_ns`` (CLOCK_MONOTONIC: the same clock in every process of the machine).
+
+CPU affinity (``Rig(pin=True)``, the default; the benches' ``--no-pin`` turns it off): the XMPP
+server gets a CPU of its own, as in production where the chat server does not share its CPU with
+the PBX and the load generator. Every thread of the server's processes (Prosody; ejabberd's
+ejabberdctl shell, Erlang VM and helpers) is pinned to the first allowed CPU, and ejabberd's VM
+runs as many schedulers as it has CPUs (``+S 1:1 +SDcpu 1:1``) instead of spinning one per core of
+the machine; the bench process (readers, latency clients, raw ceiling sender) is pinned to the
+other CPUs, and the simulator and the component inherit that at spawn. The same split holds in
+the component run and in the ceiling run, so their ratio compares the component with a raw
+sender, not a server with one core with a server with two. Off (and said so) with fewer than 2
+CPUs. The test harness (devservers/, tests/) never pins: only the benches do.
 """
 
 from __future__ import annotations
@@ -104,6 +115,64 @@ def machine() -> str:
 
 
 # --- processes ---------------------------------------------------------------------------------
+
+# The CPUs this process may use when the module is imported (before any rig pins it): a rig's
+# split is taken from them, whatever an earlier rig of the same process left.
+ALLOWED_CPUS = frozenset(os.sched_getaffinity(0))
+
+
+@dataclass(frozen=True)
+class Affinity:
+    """Which CPUs the XMPP server gets, and which everything else (None: no pinning)."""
+
+    server: frozenset[int] | None
+    rest: frozenset[int] | None
+    why_off: str = ""
+
+    @classmethod
+    def plan(cls, pin: bool, allowed: frozenset[int] = ALLOWED_CPUS) -> Affinity:
+        if not pin:
+            return cls(None, None, "off (--no-pin): server, component, simulator and bench share every CPU")
+        if len(allowed) < 2:
+            return cls(None, None, f"off ({len(allowed)} CPU available): everything shares it")
+        first = min(allowed)
+        return cls(frozenset({first}), allowed - {first})
+
+    @property
+    def on(self) -> bool:
+        return self.server is not None
+
+    def describe(self, server: str) -> str:
+        if self.server is None or self.rest is None:
+            return f"CPU affinity {self.why_off}"
+        return (
+            f"CPU affinity: {server} on CPU {_cpus(self.server)}, the rest (component, simulator, "
+            f"bench readers and raw sender) on CPU {_cpus(self.rest)}"
+        )
+
+
+def _cpus(cpus: Iterable[int]) -> str:
+    return ",".join(map(str, sorted(cpus)))
+
+
+def pin_threads(pid: int, cpus: Iterable[int]) -> None:
+    """Pin every thread of ``pid`` to ``cpus``: sched_setaffinity acts on one thread (the one
+    whose id is given), and a process's existing threads do not follow its main thread; threads
+    created later inherit the mask of the thread that creates them. Repeated until no new thread
+    shows up, in case one is being created meanwhile."""
+    mask = set(cpus)
+    done: set[int] = set()
+    while True:
+        try:
+            tids = {int(tid) for tid in os.listdir(f"/proc/{pid}/task")}
+        except FileNotFoundError:
+            return
+        if tids <= done:
+            return
+        for tid in tids - done:
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(tid, mask)
+        done |= tids
 
 
 def cpu_seconds(pid: int) -> float:
@@ -283,8 +352,20 @@ def start_prosody(
 # --- ejabberd with many accounts ---------------------------------------------------------------
 
 
+@dataclass
+class BenchEjabberd(EjabberdServer):
+    """The harness's ejabberd with extra Erlang VM flags (``erl_flags``) for the benchmarks."""
+
+    erl_flags: str = ""
+
+    def ctl_config_text(self) -> str:
+        # ejabberdctl sources this file as shell: the line extends the harness's ERL_OPTIONS.
+        extra = f'ERL_OPTIONS="$ERL_OPTIONS {self.erl_flags}"\n' if self.erl_flags else ""
+        return super().ctl_config_text() + extra
+
+
 def start_ejabberd(
-    workdir: Path, accounts: dict[str, str], component_in_rosters: Iterable[str] = ()
+    workdir: Path, accounts: dict[str, str], component_in_rosters: Iterable[str] = (), erl_flags: str = ""
 ) -> EjabberdServer:
     """ejabberd started, then ``accounts`` (and the rosters, as in :func:`start_prosody`) imported
     in ONE ``ejabberdctl import_piefxis`` call (XEP-0227). Each ejabberdctl call boots an Erlang
@@ -292,8 +373,10 @@ def start_ejabberd(
     for every account beats ``register`` per account (25 calls); in-band registration would need
     mod_register opened to the bench and still could not approve a subscription. Mnesia has no
     file layout to write to beforehand, as Prosody's storage has. Stopped again (by PID) if
-    anything fails."""
-    server = EjabberdServer(workdir, component=COMPONENT, component_secret=SECRET, users={})
+    anything fails. ``erl_flags``: extra flags for its Erlang VM (e.g. ``+S 1:1``)."""
+    server = BenchEjabberd(
+        workdir, component=COMPONENT, component_secret=SECRET, users={}, erl_flags=erl_flags
+    )
     server.start()
     try:
         approved = set(component_in_rosters)
@@ -566,7 +649,9 @@ class Rig:
     """XMPP server + simulator + readers + latency clients for one benchmark; ``async with``.
 
     ``server``: "prosody" (``rig.prosody``) or "ejabberd" (``rig.ejabberd``); ``rig.xmpp`` is
-    whichever runs, ``rig.server_pid`` the process that spends its CPU."""
+    whichever runs, ``rig.server_pid`` the process that spends its CPU. ``pin``: the server on a
+    CPU of its own, everything else on the others (module docstring); ``rig.affinity`` says what
+    was done, ``rig.affinity_text`` in words for the bench header."""
 
     users: int
     readers: int
@@ -586,6 +671,16 @@ class Rig:
     sim: Simulator | None = None
     raw: list[RawReader] = field(default_factory=list)
     clients: list[LatencyClient] = field(default_factory=list)
+    pin: bool = True
+    affinity: Affinity = field(init=False)
+    _own_mask: set[int] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.affinity = Affinity.plan(self.pin)
+
+    @property
+    def affinity_text(self) -> str:
+        return self.affinity.describe(self.server_label)
 
     def reader_name(self, k: int) -> str:
         return self.names[k] if self.names is not None else f"reader{k}"
@@ -602,11 +697,23 @@ class Rig:
             approved = list(accounts)
         if self.server not in SERVERS:
             raise ValueError(f"server {self.server!r}: one of {SERVERS}")
+        server_cpus, rest_cpus = self.affinity.server, self.affinity.rest
         try:
+            if rest_cpus is not None:
+                # Before anything is spawned: the simulator and the component inherit it.
+                self._own_mask = os.sched_getaffinity(0)
+                pin_threads(os.getpid(), rest_cpus)
             if self.server == "ejabberd":
-                self.ejabberd = start_ejabberd(self.workdir / "ejabberd", accounts, approved)
+                # As many schedulers (and dirty CPU schedulers) as the VM has CPUs: by default it
+                # starts one per core of the machine, and would spin them on a core it cannot use.
+                n = len(server_cpus) if server_cpus is not None else 0
+                flags = f"+S {n}:{n} +SDcpu {n}:{n}" if n else ""
+                self.ejabberd = start_ejabberd(self.workdir / "ejabberd", accounts, approved, flags)
             else:
                 self.prosody = start_prosody(self.workdir / "prosody", accounts, approved)
+            if server_cpus is not None:
+                for pid in self.server_pids():
+                    pin_threads(pid, server_cpus)
             self.sim = Simulator(self.workdir, self.users)
             await self.sim.ready()
             for k in range(self.readers):
@@ -639,6 +746,15 @@ class Rig:
                 self.ejabberd.discard()  # by PID: its VM, then whatever of its session lingers
             if not os.environ.get("BENCH_KEEP"):
                 shutil.rmtree(self.workdir, ignore_errors=True)
+            if self._own_mask is not None:  # the next rig of this process starts from it
+                pin_threads(os.getpid(), self._own_mask)
+                self._own_mask = None
+
+    def server_pids(self) -> list[int]:
+        """Every process of the server: Prosody's, or ejabberd's whole instance (VM, helpers)."""
+        if self.ejabberd is not None:
+            return self.ejabberd.instance_pids()
+        return [self.prosody_pid]
 
     @property
     def prosody_pid(self) -> int:
