@@ -19,7 +19,9 @@ machine, ejabberd (which uses every core) had both cores nearly alone in the cei
 shared them with the component and the simulator in the component run (a busy loop of 0.26 core
 next to the raw sender cut its ceiling from ~40,000 to ~30,000 stanzas/s): the ratio measured the
 machine, not the component. ``--no-pin`` restores that sharing. "component+simulator+bench cores
-busy" shows how full the other CPU is (near 1.0 there, the ratio would measure that CPU).
+busy" shows how full the other CPU is (near 1.0 there, the ratio would measure that CPU); "others
+on the server's CPU" what other processes of the machine (other benchmarks) took from the pinned
+server in each window: a low ratio with a high figure there is noise, not the component.
 
 The offer (changes/s x subscribers) must exceed the server's ceiling, or the ratio is the offer's
 share of the ceiling: ejabberd's default rate is therefore 4,000 changes/s (80,000 stanzas/s),
@@ -104,10 +106,12 @@ async def bench(
                 rig.reset()
                 pids = (component.pid, rig.server_pid, rig.sim.pid, me)  # type: ignore[union-attr]
                 before = [cpu_seconds(p) for p in pids]
+                busy_before = rig.server_cpu_busy_s()
                 log = rig.workdir / f"emits-{run}.txt"
                 answer = await rig.sim.command(cmd="run", rate=rate, count=changes, log=str(log))  # type: ignore[union-attr]
                 await rig.wait_delivered(expected)
                 after = [cpu_seconds(p) for p in pids]
+                busy_after = rig.server_cpu_busy_s()
                 delivered, window = rig.delivered(), rig.window_s()
                 arrivals = [a for c in rig.clients for a in c.arrivals]
                 latencies, lost = match_latencies(
@@ -122,8 +126,10 @@ async def bench(
             rig.reset()
             ceiling_pids = (pids[1], me)  # the server, the raw sender and the readers
             ceiling_before = [cpu_seconds(p) for p in ceiling_pids]
+            ceiling_busy_before = rig.server_cpu_busy_s()
             await rig.replay(data, expected)
             ceiling_after = [cpu_seconds(p) for p in ceiling_pids]
+            ceiling_busy_after = rig.server_cpu_busy_s()
             ceiling_delivered, ceiling_window = rig.delivered(), rig.window_s()
             await rig.quiesce(0.5)
             rate_component = delivered / window
@@ -162,6 +168,13 @@ async def bench(
                     / window,
                     "ceiling_server_cores": (ceiling_after[0] - ceiling_before[0]) / ceiling_window,
                     "ceiling_bench_cores": (ceiling_after[1] - ceiling_before[1]) / ceiling_window,
+                    # Other processes of the machine on the server's CPU (pinned only): a run where
+                    # they took a share of it in one window and not the other is noise, not a ratio.
+                    "others_on_server_cpu": (busy_after - busy_before - (after[1] - before[1])) / window,
+                    "ceiling_others_on_server_cpu": (
+                        ceiling_busy_after - ceiling_busy_before - (ceiling_after[0] - ceiling_before[0])
+                    )
+                    / ceiling_window,
                     "bytes_replayed": len(data),
                     "latency_p50_ms": percentile(ordered, 0.5),
                     "latency_p99_ms": percentile(ordered, 0.99),
@@ -191,6 +204,8 @@ async def bench(
             ("rest_cores", "component+simulator+bench cores busy"),
             ("ceiling_server_cores", f"{label} cores busy (ceiling)"),
             ("ceiling_bench_cores", "raw sender+readers cores busy (ceiling)"),
+            ("others_on_server_cpu", f"others on {label}'s CPU, cores (component)"),
+            ("ceiling_others_on_server_cpu", f"others on {label}'s CPU, cores (ceiling)"),
             ("readers_cpu_s_per_1000", "readers+clients CPU s / 1000"),
             ("emitted_changes_per_s", "changes/s emitted by simulator"),
             ("delivered", "stanzas delivered (component)"),

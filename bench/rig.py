@@ -46,6 +46,7 @@ from xml.sax.saxutils import quoteattr
 import psutil
 
 from bench._sim import SERVICE_PASSWORD, SERVICE_USER, user_name
+from bench.affinity import Affinity, BenchEjabberd, erl_scheduler_flags, pin_threads
 from devservers.ejabberd import EjabberdServer
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
@@ -115,64 +116,6 @@ def machine() -> str:
 
 
 # --- processes ---------------------------------------------------------------------------------
-
-# The CPUs this process may use when the module is imported (before any rig pins it): a rig's
-# split is taken from them, whatever an earlier rig of the same process left.
-ALLOWED_CPUS = frozenset(os.sched_getaffinity(0))
-
-
-@dataclass(frozen=True)
-class Affinity:
-    """Which CPUs the XMPP server gets, and which everything else (None: no pinning)."""
-
-    server: frozenset[int] | None
-    rest: frozenset[int] | None
-    why_off: str = ""
-
-    @classmethod
-    def plan(cls, pin: bool, allowed: frozenset[int] = ALLOWED_CPUS) -> Affinity:
-        if not pin:
-            return cls(None, None, "off (--no-pin): server, component, simulator and bench share every CPU")
-        if len(allowed) < 2:
-            return cls(None, None, f"off ({len(allowed)} CPU available): everything shares it")
-        first = min(allowed)
-        return cls(frozenset({first}), allowed - {first})
-
-    @property
-    def on(self) -> bool:
-        return self.server is not None
-
-    def describe(self, server: str) -> str:
-        if self.server is None or self.rest is None:
-            return f"CPU affinity {self.why_off}"
-        return (
-            f"CPU affinity: {server} on CPU {_cpus(self.server)}, the rest (component, simulator, "
-            f"bench readers and raw sender) on CPU {_cpus(self.rest)}"
-        )
-
-
-def _cpus(cpus: Iterable[int]) -> str:
-    return ",".join(map(str, sorted(cpus)))
-
-
-def pin_threads(pid: int, cpus: Iterable[int]) -> None:
-    """Pin every thread of ``pid`` to ``cpus``: sched_setaffinity acts on one thread (the one
-    whose id is given), and a process's existing threads do not follow its main thread; threads
-    created later inherit the mask of the thread that creates them. Repeated until no new thread
-    shows up, in case one is being created meanwhile."""
-    mask = set(cpus)
-    done: set[int] = set()
-    while True:
-        try:
-            tids = {int(tid) for tid in os.listdir(f"/proc/{pid}/task")}
-        except FileNotFoundError:
-            return
-        if tids <= done:
-            return
-        for tid in tids - done:
-            with contextlib.suppress(ProcessLookupError):
-                os.sched_setaffinity(tid, mask)
-        done |= tids
 
 
 def cpu_seconds(pid: int) -> float:
@@ -350,18 +293,6 @@ def start_prosody(
 
 
 # --- ejabberd with many accounts ---------------------------------------------------------------
-
-
-@dataclass
-class BenchEjabberd(EjabberdServer):
-    """The harness's ejabberd with extra Erlang VM flags (``erl_flags``) for the benchmarks."""
-
-    erl_flags: str = ""
-
-    def ctl_config_text(self) -> str:
-        # ejabberdctl sources this file as shell: the line extends the harness's ERL_OPTIONS.
-        extra = f'ERL_OPTIONS="$ERL_OPTIONS {self.erl_flags}"\n' if self.erl_flags else ""
-        return super().ctl_config_text() + extra
 
 
 def start_ejabberd(
@@ -704,10 +635,7 @@ class Rig:
                 self._own_mask = os.sched_getaffinity(0)
                 pin_threads(os.getpid(), rest_cpus)
             if self.server == "ejabberd":
-                # As many schedulers (and dirty CPU schedulers) as the VM has CPUs: by default it
-                # starts one per core of the machine, and would spin them on a core it cannot use.
-                n = len(server_cpus) if server_cpus is not None else 0
-                flags = f"+S {n}:{n} +SDcpu {n}:{n}" if n else ""
+                flags = erl_scheduler_flags(server_cpus)
                 self.ejabberd = start_ejabberd(self.workdir / "ejabberd", accounts, approved, flags)
             else:
                 self.prosody = start_prosody(self.workdir / "prosody", accounts, approved)
@@ -749,6 +677,20 @@ class Rig:
             if self._own_mask is not None:  # the next rig of this process starts from it
                 pin_threads(os.getpid(), self._own_mask)
                 self._own_mask = None
+
+    def server_cpu_busy_s(self) -> float:
+        """Seconds the server's CPU(s) have been busy since boot, whoever ran there (NaN when not
+        pinned); minus the server's own CPU time over a window: what other processes of the
+        machine (other benchmarks) took from it, the noise a pinned server cannot run away from,
+        plus the kernel's interrupt work there (loopback traffic: a baseline in both runs)."""
+        if self.affinity.server is None:
+            return float("nan")
+        per_cpu = psutil.cpu_times(percpu=True)
+        return sum(
+            t.user + t.nice + t.system + t.irq + t.softirq + t.steal  # guest time is within user
+            for cpu, t in enumerate(per_cpu)
+            if cpu in self.affinity.server
+        )
 
     def server_pids(self) -> list[int]:
         """Every process of the server: Prosody's, or ejabberd's whole instance (VM, helpers)."""
