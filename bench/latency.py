@@ -4,9 +4,12 @@ the presence, through the real component and Prosody, at 500 and 2,000 changes/s
 U users (default 1,000) each watched by one of C real slixmpp clients (default 4), so every
 change is one presence to one client. The simulator logs each emission time; each client logs
 each arrival (same clock); a change is matched to the first later arrival of the user's new state.
-Targets: p50 <= 5 ms and p99 <= 15 ms at 500/s; p99 <= 10 ms at 2,000/s.
+Targets: p50 <= 5 ms and p99 <= 15 ms at 500/s; p99 <= 10 ms at 2,000/s. CPU affinity as in
+bench.fanout and bench.scale (bench.rig ``Rig(pin=True)``): Prosody on CPU 0, the component,
+simulator and clients on the other CPUs; ``--no-pin`` to share.
 
     .venv/bin/python -m bench.latency [--rates 500 2000] [--seconds 5] [--runs 3] [--users 1000]
+        [--no-pin]
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from bench.rig import (
 
 
 async def bench(
-    rates: list[int], seconds: float, runs: int, users: int, clients: int, profile: bool
+    rates: list[int], seconds: float, runs: int, users: int, clients: int, profile: bool, pin: bool = True
 ) -> list[dict[str, Any]]:
     results: dict[int, list[dict[str, Any]]] = {rate: [] for rate in rates}
-    async with Rig(users=users, readers=0, latency_clients=clients) as rig:
+    rig = Rig(users=users, readers=0, latency_clients=clients, pin=pin)
+    print(rig.affinity_text, flush=True)
+    async with rig:
         template = rig.workdir / "template.sqlite"
         subs = {f"{rig.client_name(k)}@{DOMAIN}": (lambda i, k=k: i % clients == k) for k in range(clients)}
         await make_store(template, users, subs)
@@ -92,6 +97,7 @@ async def bench(
                 ("component_cpu_pct", "component CPU (% core)"),
                 ("prosody_cpu_pct", "Prosody CPU (% core)"),
             ],
+            extra=rig.affinity_text,
         )
         if rate == 500:
             verdicts.append(
@@ -131,11 +137,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--profile", action="store_true", help="pyinstrument the component in run 1")
     parser.add_argument("--quick", action="store_true", help="1 s per rate (smoke test)")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="no CPU affinity: Prosody and the rest share every CPU"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds = 1.0
     print(f"machine: {machine()}")
-    return asyncio.run(bench(args.rates, args.seconds, args.runs, args.users, args.clients, args.profile))
+    return asyncio.run(
+        bench(
+            args.rates, args.seconds, args.runs, args.users, args.clients, args.profile, pin=not args.no_pin
+        )
+    )
 
 
 if __name__ == "__main__":

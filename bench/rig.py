@@ -6,6 +6,17 @@ lines, min/median/max over runs).
 All servers bind 127.0.0.1 and are started and stopped (by PID) here; ejabberd's CPU time is
 read from its Erlang VM (beam.smp), not from the ejabberdctl shell that waits for it. Timestamps are
 ``time.monotonic_ns`` (CLOCK_MONOTONIC: the same clock in every process of the machine).
+
+CPU affinity (``Rig(pin=True)``, the default; the benches' ``--no-pin`` turns it off): the XMPP
+server gets a CPU of its own, as in production where the chat server does not share its CPU with
+the PBX and the load generator. Every thread of the server's processes (Prosody; ejabberd's
+ejabberdctl shell, Erlang VM and helpers) is pinned to the first allowed CPU, and ejabberd's VM
+runs as many schedulers as it has CPUs (``+S 1:1 +SDcpu 1:1``) instead of spinning one per core of
+the machine; the bench process (readers, latency clients, raw ceiling sender) is pinned to the
+other CPUs, and the simulator and the component inherit that at spawn. The same split holds in
+the component run and in the ceiling run, so their ratio compares the component with a raw
+sender, not a server with one core with a server with two. Off (and said so) with fewer than 2
+CPUs. The test harness (devservers/, tests/) never pins: only the benches do.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from xml.sax.saxutils import quoteattr
 import psutil
 
 from bench._sim import SERVICE_PASSWORD, SERVICE_USER, user_name
+from bench.affinity import Affinity, BenchEjabberd, erl_scheduler_flags, pin_threads
 from devservers.ejabberd import EjabberdServer
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
@@ -284,7 +296,7 @@ def start_prosody(
 
 
 def start_ejabberd(
-    workdir: Path, accounts: dict[str, str], component_in_rosters: Iterable[str] = ()
+    workdir: Path, accounts: dict[str, str], component_in_rosters: Iterable[str] = (), erl_flags: str = ""
 ) -> EjabberdServer:
     """ejabberd started, then ``accounts`` (and the rosters, as in :func:`start_prosody`) imported
     in ONE ``ejabberdctl import_piefxis`` call (XEP-0227). Each ejabberdctl call boots an Erlang
@@ -292,8 +304,10 @@ def start_ejabberd(
     for every account beats ``register`` per account (25 calls); in-band registration would need
     mod_register opened to the bench and still could not approve a subscription. Mnesia has no
     file layout to write to beforehand, as Prosody's storage has. Stopped again (by PID) if
-    anything fails."""
-    server = EjabberdServer(workdir, component=COMPONENT, component_secret=SECRET, users={})
+    anything fails. ``erl_flags``: extra flags for its Erlang VM (e.g. ``+S 1:1``)."""
+    server = BenchEjabberd(
+        workdir, component=COMPONENT, component_secret=SECRET, users={}, erl_flags=erl_flags
+    )
     server.start()
     try:
         approved = set(component_in_rosters)
@@ -566,7 +580,9 @@ class Rig:
     """XMPP server + simulator + readers + latency clients for one benchmark; ``async with``.
 
     ``server``: "prosody" (``rig.prosody``) or "ejabberd" (``rig.ejabberd``); ``rig.xmpp`` is
-    whichever runs, ``rig.server_pid`` the process that spends its CPU."""
+    whichever runs, ``rig.server_pid`` the process that spends its CPU. ``pin``: the server on a
+    CPU of its own, everything else on the others (module docstring); ``rig.affinity`` says what
+    was done, ``rig.affinity_text`` in words for the bench header."""
 
     users: int
     readers: int
@@ -586,6 +602,16 @@ class Rig:
     sim: Simulator | None = None
     raw: list[RawReader] = field(default_factory=list)
     clients: list[LatencyClient] = field(default_factory=list)
+    pin: bool = True
+    affinity: Affinity = field(init=False)
+    _own_mask: set[int] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.affinity = Affinity.plan(self.pin)
+
+    @property
+    def affinity_text(self) -> str:
+        return self.affinity.describe(self.server_label)
 
     def reader_name(self, k: int) -> str:
         return self.names[k] if self.names is not None else f"reader{k}"
@@ -602,11 +628,20 @@ class Rig:
             approved = list(accounts)
         if self.server not in SERVERS:
             raise ValueError(f"server {self.server!r}: one of {SERVERS}")
+        server_cpus, rest_cpus = self.affinity.server, self.affinity.rest
         try:
+            if rest_cpus is not None:
+                # Before anything is spawned: the simulator and the component inherit it.
+                self._own_mask = os.sched_getaffinity(0)
+                pin_threads(os.getpid(), rest_cpus)
             if self.server == "ejabberd":
-                self.ejabberd = start_ejabberd(self.workdir / "ejabberd", accounts, approved)
+                flags = erl_scheduler_flags(server_cpus)
+                self.ejabberd = start_ejabberd(self.workdir / "ejabberd", accounts, approved, flags)
             else:
                 self.prosody = start_prosody(self.workdir / "prosody", accounts, approved)
+            if server_cpus is not None:
+                for pid in self.server_pids():
+                    pin_threads(pid, server_cpus)
             self.sim = Simulator(self.workdir, self.users)
             await self.sim.ready()
             for k in range(self.readers):
@@ -639,6 +674,29 @@ class Rig:
                 self.ejabberd.discard()  # by PID: its VM, then whatever of its session lingers
             if not os.environ.get("BENCH_KEEP"):
                 shutil.rmtree(self.workdir, ignore_errors=True)
+            if self._own_mask is not None:  # the next rig of this process starts from it
+                pin_threads(os.getpid(), self._own_mask)
+                self._own_mask = None
+
+    def server_cpu_busy_s(self) -> float:
+        """Seconds the server's CPU(s) have been busy since boot, whoever ran there (NaN when not
+        pinned); minus the server's own CPU time over a window: what other processes of the
+        machine (other benchmarks) took from it, the noise a pinned server cannot run away from,
+        plus the kernel's interrupt work there (loopback traffic: a baseline in both runs)."""
+        if self.affinity.server is None:
+            return float("nan")
+        per_cpu = psutil.cpu_times(percpu=True)
+        return sum(
+            t.user + t.nice + t.system + t.irq + t.softirq + t.steal  # guest time is within user
+            for cpu, t in enumerate(per_cpu)
+            if cpu in self.affinity.server
+        )
+
+    def server_pids(self) -> list[int]:
+        """Every process of the server: Prosody's, or ejabberd's whole instance (VM, helpers)."""
+        if self.ejabberd is not None:
+            return self.ejabberd.instance_pids()
+        return [self.prosody_pid]
 
     @property
     def prosody_pid(self) -> int:

@@ -6,11 +6,13 @@ the time from starting the component process to every subscriber having every us
 presence (checked per subscriber and user on the wire); the time from the simulator dropping the
 websocket to the component being resynchronised from chatd again. In the same run, after the
 component stopped, a raw XEP-0114 sender replays the bytes the component wrote during its cold
-start (tee'd to a file) to measure Prosody's ceiling for that traffic.
+start (tee'd to a file) to measure Prosody's ceiling for that traffic. Prosody has a CPU of its
+own in both (bench.rig ``Rig(pin=True)``: Prosody on CPU 0, the component, simulator and readers
+on the other CPUs; ``--no-pin`` to share).
 Targets: RSS <= 200 MB; cold start <= 1.5 x (subscriptions / ceiling); resync <= 2 s. With
 --watchers (50,000 users, 30 % of watchers online): RSS <= 500 MB; cold start <= 1.2 x.
 
-    .venv/bin/python -m bench.scale [--users 10000] [--subscribers 20] [--runs 3]
+    .venv/bin/python -m bench.scale [--users 10000] [--subscribers 20] [--runs 3] [--no-pin]
 """
 
 from __future__ import annotations
@@ -88,13 +90,18 @@ class Watchers:
 
 
 async def bench(
-    users: int, subscribers: int, runs: int, profile: bool, watchers: Watchers | None = None
+    users: int,
+    subscribers: int,
+    runs: int,
+    profile: bool,
+    watchers: Watchers | None = None,
+    pin: bool = True,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     os.environ["PHONEPRESENCE_BENCH_TRACE"] = "1"  # the component prints its phases (timeline)
     owners = [user_name(i).encode() for i in range(users)]
     online = watchers.online() if watchers is not None else []
-    rig = Rig(users=users, readers=subscribers, latency_clients=0, track=True)
+    rig = Rig(users=users, readers=subscribers, latency_clients=0, track=True, pin=pin)
     if watchers is not None:
         rig = Rig(
             users=users,
@@ -103,7 +110,9 @@ async def bench(
             track=True,
             names=[user_name(k) for k in online],
             idle=[user_name(k) for k in range(watchers.count) if k not in online],
+            pin=pin,
         )
+    print(rig.affinity_text, flush=True)
     async with rig:
         assert rig.prosody is not None
         assert rig.sim is not None
@@ -216,6 +225,7 @@ async def bench(
             ("cold_start_over_ideal", "cold start / ideal"),
             ("resync_s", "ws drop -> resynced (s)"),
         ],
+        extra=rig.affinity_text,
     )
     rss_limit, ratio_limit = (200, 1.5) if watchers is None else (500, 1.2)
     size = f"{users:,} users" + ("" if watchers is None else f", {watchers.online_share:.0%} online")
@@ -254,12 +264,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument("--per-user", type=int, default=20, help="--watchers: watchers of each user")
     parser.add_argument("--online", type=float, default=0.3, help="--watchers: share logged in")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="no CPU affinity: Prosody and the rest share every CPU"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.users = 1000
     print(f"machine: {machine()}")
     watchers = Watchers(args.watchers, args.per_user, args.online) if args.watchers else None
-    return asyncio.run(bench(args.users, args.subscribers, args.runs, args.profile, watchers))
+    return asyncio.run(
+        bench(args.users, args.subscribers, args.runs, args.profile, watchers, pin=not args.no_pin)
+    )
 
 
 if __name__ == "__main__":
