@@ -82,6 +82,7 @@ def trace_start() -> None:
         (PhoneSubscriptions, "adopt"),
         (PhoneJidService, "enforce_policy"),
         (CallRules, "on_people"),
+        (CallRules, "decide_later"),
         (ImPresenceIntake, "_provision"),
         (ImPresenceIntake, "_barrier"),
         (Publisher, "publish_all"),

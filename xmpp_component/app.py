@@ -681,11 +681,13 @@ class App:
         if self.address_book_sync is not None:  # each user's own address book
             set_address_book_users(self.config, self.address_book_sync, people)
             self._spawn(self.address_book_sync.sync_all(), "address-books")
-        self.call_rules.on_people()
+        undecided = self.call_rules.on_people()
         freeze_long_lived()
         first = not self.provisioned.is_set()
         self.provisioned.set()
         self._phone_state_known()
+        # After the release: these decisions change no presence (see CallRules.on_people).
+        self._spawn(self.call_rules.decide_later(undecided), "call-rules-after-read")
         if first and self.phone_jids is not None:
             await self.phone_jids.release_held()
         return True

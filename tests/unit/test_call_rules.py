@@ -157,3 +157,57 @@ async def test_started_during_a_meeting_the_routing_waits_for_the_calendar_inste
         assert written == []  # still in the meeting: the routing stays as it was, never undone
         assert confd.dnd is True
         assert rules.record(ALICE.wazo_uuid).override is not None
+
+
+async def test_after_a_read_of_users_only_decisions_that_change_a_presence_are_taken_at_once(
+    store_opener: StoreOpener,
+) -> None:
+    # Alice has a record (a restart left our DND on her PBX: her presence depends on it); Bob has
+    # none and no meeting known, so deciding for him sets nothing in the hub: it waits until the
+    # first presences went out (decide_later), then his rule (chat DND -> voicemail) is applied.
+    bob = Person("bob@example.test", "uuid-bob", "bob")
+    confd = FlakyConfd(failures=0)
+    confd.dnd = True
+    wazo = type("Wazo", (), {"confd": confd})()
+    people = People(
+        {p.chat_jid: p for p in (ALICE, bob)},
+        {p.wazo_uuid: p for p in (ALICE, bob)},
+        {p.localpart: p for p in (ALICE, bob)},
+    )
+    hub = PresenceHub()
+    hub.apply_im(ALICE.wazo_uuid, ImState(ImShow.AVAILABLE))
+    hub.apply_im(bob.wazo_uuid, ImState(ImShow.DND))
+    written: list[str] = []  # whose routing was written
+    set_forward, set_dnd = confd.set_forward, confd.set_dnd
+
+    async def recording_set_forward(uuid: str, kind: ForwardKind, forward: WazoForward) -> None:
+        written.append(uuid)
+        await set_forward(uuid, kind, forward)
+
+    async def recording_set_dnd(uuid: str, enabled: bool) -> None:
+        written.append(uuid)
+        await set_dnd(uuid, enabled)
+
+    confd.set_forward = recording_set_forward  # type: ignore[method-assign]
+    confd.set_dnd = recording_set_dnd  # type: ignore[method-assign]
+    async with store_opener() as store:
+        settings = UserSettings(store)
+        await settings.load()
+        await settings.set_call_rules(
+            bob.wazo_uuid, bob.chat_jid, RuleSettings(dnd_calls=CallTarget(Target.VOICEMAIL))
+        )
+        override = Override(PbxRouting(), PbxRouting(dnd=True), confirmed=True)
+        await store.save_call_routing(ALICE.wazo_uuid, record_to_json(RoutingRecord(override)))
+        rules = CallRules(hub, settings, store, lambda: people, lambda: wazo)  # type: ignore[arg-type,return-value]
+        await rules.load()
+        later = rules.on_people()
+        assert later == [bob.wazo_uuid]
+        await asyncio.sleep(0.3)
+        assert bob.wazo_uuid not in written  # nothing decided for bob yet
+        await rules.decide_later(later)
+        for _ in range(50):
+            if bob.wazo_uuid in written:
+                break
+            await asyncio.sleep(0.05)
+        rules.close()
+    assert bob.wazo_uuid in written
