@@ -29,7 +29,7 @@ class Affinity:
     @classmethod
     def plan(cls, pin: bool, allowed: frozenset[int] = ALLOWED_CPUS) -> Affinity:
         if not pin:
-            return cls(None, None, "off (--no-pin): server, component, simulator and bench share every CPU")
+            return cls(None, None, "off: server, component, simulator and bench share every CPU")
         if len(allowed) < 2:
             return cls(None, None, f"off ({len(allowed)} CPU available): everything shares it")
         first = min(allowed)

@@ -39,7 +39,7 @@ def test_no_pinning_with_one_cpu_or_when_asked_and_it_says_so() -> None:
     assert alone.describe("Prosody") == "CPU affinity off (1 CPU available): everything shares it"
     asked = Affinity.plan(False, frozenset({0, 1}))
     assert not asked.on
-    assert "off (--no-pin)" in asked.describe("Prosody")
+    assert "off: server" in asked.describe("Prosody")
 
 
 def test_every_thread_of_a_process_is_pinned() -> None:
