@@ -4,7 +4,6 @@ client and ad-hoc form, the component, and the Wazo simulator ringing the phone 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from tests.commands.harness import (
     status,
     two_lines_and_mobile_world,
 )
-from tests.commands.test_click_to_call import ALICE, Chat
+from tests.commands.test_click_to_call import ALICE, Chat, history_has_an_incoming_call
 from tests.conftest import ClientFactory
 from tests.e2e.test_combined_presence import BOB_UUID, e2e_config, ready
 from tests.xmpp.appctl import running_app, wait_until
@@ -203,12 +202,7 @@ async def test_the_settings_form_offers_alices_phones(
         sim.hangup(user="alice")
         history = app.commands.services.history
         assert history is not None
-        for _ in range(100):  # the call reaches the history when it has ended
-            if await history.recent(ALICE, 1):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("bob's call never reached alice's call history")
+        await history_has_an_incoming_call(history, ALICE)
         chat = Chat(alice, prosody.component)
         # one caller: the chat message is the confirmation
         assert (await chat.say("call back")).startswith(
