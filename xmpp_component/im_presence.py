@@ -28,6 +28,7 @@ from presence.identity import People, Person
 from presence.im import OFFLINE, ImResources
 from presence.model import ImShow
 from presence.waiting import wait_event
+from presence.wire import probes
 from store import StateStore
 from xmpp_component.rosters import RosterSync
 from xmpp_component.subscriptions import PhoneSubscriptions
@@ -41,8 +42,8 @@ MAX_UNPROVISIONED = 10_000
 MAX_RESOURCES = 16
 # Longest wait for the server's pong that closes the post-connect probes.
 BARRIER_TIMEOUT = 10.0
-# Probes sent between two yields to the event loop: 50,000 in one go held it for seconds, and
-# slixmpp's writer, the start-up resend with it, sent nothing meanwhile (the server sat idle).
+# Probes written at once, between two yields to the event loop: 50,000 in one go held it for
+# seconds, and the start-up resend with it (the server sat idle).
 PROBES_PER_YIELD = 500
 
 
@@ -213,10 +214,16 @@ class ImPresenceIntake:
 
     async def _probe(self, chat_jids: Iterable[str]) -> None:
         """Probe each of ``chat_jids``, letting the event loop run every PROBES_PER_YIELD probes."""
-        for count, chat_jid in enumerate(chat_jids, 1):
-            self._xmpp.send_presence(pto=chat_jid, ptype="probe")
-            if count % PROBES_PER_YIELD == 0:
+        sender = self._xmpp.boundjid.full
+        batch: list[str] = []
+        for chat_jid in chat_jids:
+            batch.append(chat_jid)
+            if len(batch) == PROBES_PER_YIELD:
+                self._xmpp.send(probes(sender, batch))
+                batch.clear()
                 await asyncio.sleep(0)
+        if batch:
+            self._xmpp.send(probes(sender, batch))
 
     async def _barrier(self) -> None:
         """Return once the server has answered everything sent to it before (or a timeout)."""

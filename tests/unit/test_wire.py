@@ -18,7 +18,7 @@ from presence.model import (
     PhoneState,
     WazoPresenceState,
 )
-from presence.wire import NS_ACTIVITY, NS_PHONEPRESENCE, build_presence, phone_jid
+from presence.wire import NS_ACTIVITY, NS_PHONEPRESENCE, build_presence, phone_jid, probes
 
 FROM = "alice@phone.example.org/phone"
 TO = "bob@example.org/gajim"
@@ -118,6 +118,16 @@ def test_status_text_and_jids_are_escaped() -> None:
     assert root.attrib["from"] == "a&b@phone.example.org/phone"
     assert root.findtext("status") == nasty
     assert xml.count("<presence") == 1
+
+
+def test_probes_one_per_jid_escaped() -> None:
+    text = probes("phone.example.org", ["alice@example.org", 'o\'neil&"co"@example.org'])
+    root = ET.fromstring(f"<stream>{text}</stream>")
+    assert [(p.tag, p.attrib) for p in root] == [
+        ("presence", {"from": "phone.example.org", "to": "alice@example.org", "type": "probe"}),
+        ("presence", {"from": "phone.example.org", "to": 'o\'neil&"co"@example.org', "type": "probe"}),
+    ]
+    assert probes("phone.example.org", []) == ""
 
 
 def test_characters_invalid_in_xml_are_dropped() -> None:
