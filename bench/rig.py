@@ -548,9 +548,20 @@ def match_latencies(
 # --- the store ---------------------------------------------------------------------------------
 
 
-async def make_store(path: Path, users: int, subscriptions: dict[str, Callable[[int], bool]]) -> int:
-    """A store with every subscriber (bare JID) -> the users it watches, chat presence approved
-    for every user (the steady state of a running site). Bulk SQL after the Store's migrations."""
+async def make_store(
+    path: Path,
+    users: int,
+    subscriptions: dict[str, Callable[[int], bool]],
+    chat_accounts: Callable[[int], bool] = lambda _i: False,
+) -> int:
+    """A store with every subscriber (bare JID) -> the users it watches, as the component leaves
+    it on a running site (the steady state): chat presence approved by the users with a chat
+    account (``chat_accounts``, by user index), the others asked and never answering ("pending":
+    they have no account to answer with). Bulk SQL after the Store's migrations.
+
+    Approved without an account, each start would be answered ``unsubscribed`` by the server for
+    every such user and the component would store tens of thousands of revocations: a state the
+    component never leaves behind, measured at every start."""
     async with Store(path):
         pass
     # The simulator derives each user's uuid from the username (wazo_sim.config.parse_user_entry).
@@ -566,8 +577,11 @@ async def make_store(path: Path, users: int, subscriptions: dict[str, Callable[[
             "INSERT INTO phone_subscriptions (owner, subscriber, owner_uuid) VALUES (?, ?, ?)", rows
         )
         db.executemany(
-            "INSERT INTO im_subscriptions (user_jid, state) VALUES (?, 'approved')",
-            [(f"{user_name(i)}@{DOMAIN}",) for i in range(users)],
+            "INSERT INTO im_subscriptions (user_jid, state) VALUES (?, ?)",
+            [
+                (f"{user_name(i)}@{DOMAIN}", "approved" if chat_accounts(i) else "pending")
+                for i in range(users)
+            ],
         )
     return len(rows)
 

@@ -130,7 +130,9 @@ async def bench(
             expected = [
                 [(owners[i], seen[i]) for i in range(users) if watchers.watches(k, i)] for k in online
             ]
-        stored = await make_store(template, users, subs)
+        # Watchers have a chat account (logged in or not); the other users only a phone.
+        has_account = (lambda i: i < watchers.count) if watchers is not None else (lambda _i: False)
+        stored = await make_store(template, users, subs, has_account)
         total = sum(map(len, expected))  # what the readers logged in must get
 
         def everyone_current() -> bool:
