@@ -36,6 +36,12 @@ class SimCore:
         self.websockets: set[WebsocketSession] = set()
         self.chatd_unavailable_until = 0.0
         self.confd_unavailable_until = 0.0
+        # GET /users selections (filtered and sorted) by query, for the users tuple they were
+        # made from: see wazo_sim/http_confd.py _selected_users.
+        self.user_selections: tuple[tuple[UserConfig, ...], dict[tuple[object, ...], list[UserConfig]]] = (
+            (),
+            {},
+        )
         # Faults for tests: bus events to swallow (name -> how many more), and list bodies that
         # get one malformed item (service -> how many more responses).
         self.events_to_lose: dict[str, int] = {}
