@@ -46,6 +46,34 @@ async def test_subscriptions_survive_a_reload(store_opener: StoreOpener, tmp_pat
         assert second.count() == 3
 
 
+async def test_a_reload_rebuilds_every_kind_of_row(store_opener: StoreOpener) -> None:
+    # The load indexes rows alias by alias: one alias with two owners (a new user took over a
+    # renamed user's name), rows not adopted yet among owned ones, and many rows per alias.
+    carol = "33333333-3333-4333-8333-333333333333"
+    async with store_opener() as store:
+        await store.add_phone_subscription("alice", "bob@example.test", ALICE)
+        await store.add_phone_subscription("alice", "carol@example.test", ALICE)
+        await store.add_phone_subscription("alice", "dave@example.test", carol)
+        await store.add_phone_subscription("alice", "erin@example.test", None)
+        for k in range(30):
+            await store.add_phone_subscription("bob", f"w{k:02}@example.test", BOB)
+        await store.add_phone_subscription("gone", "bob@example.test", None)
+        subscriptions = PhoneSubscriptions(store)
+        await subscriptions.load()
+        assert sorted(subscriptions.owners()) == sorted([ALICE, BOB, carol])
+        assert subscriptions.subscribers(ALICE) == {"alice": {"bob@example.test", "carol@example.test"}}
+        assert subscriptions.subscribers(carol) == {"alice": {"dave@example.test"}}
+        assert subscriptions.subscribers(BOB) == {"bob": {f"w{k:02}@example.test" for k in range(30)}}
+        assert subscriptions.owner_of("alice", "erin@example.test") is None
+        assert subscriptions.is_subscribed("alice", "erin@example.test")
+        assert subscriptions.is_subscribed("gone", "bob@example.test")
+        assert subscriptions.count() == 35
+        assert sorted(subscriptions.rows()) == sorted(await store.all_phone_subscriptions())
+        # The rows without an owner wait for adoption: alice's erin row is hers once she is read.
+        assert await subscriptions.adopt(people("alice@example.test")) == 1
+        assert subscriptions.owner_of("alice", "erin@example.test") == ALICE
+
+
 def v1_database(path: Path) -> None:
     """A database as the previous release left it: schema v1, rows keyed by localpart / chat JID."""
     db = sqlite3.connect(path)
