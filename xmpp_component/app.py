@@ -794,6 +794,9 @@ class App:
                     loop.add_signal_handler(sig, self.request_stop)
                 loop.add_signal_handler(signal.SIGHUP, self.admin.reload)
             await self.call_rules.load()
+            # The stored state (a million subscriptions on a large site) is loaded: out of the GC's
+            # walks before Wazo's users are read, whose decoding triggers collection after collection.
+            freeze_long_lived()
             if self.calendar is not None:
                 self.call_rules.hold_until_calendar_read()
                 self._spawn(self.calendar.run(), "calendar")
