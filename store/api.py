@@ -14,6 +14,8 @@ from typing import Protocol
 # One call_history row: (user uuid, call key, direction, outcome, number, name, started_at in unix
 # milliseconds, duration in seconds).
 CallRow = tuple[str, str, str, str, str, str, int, int]
+# One Wazo user as the last read gave them: (uuid, email, username, display name).
+DirectoryRow = tuple[str, str, str, str]
 
 # The call_history columns' declared lengths (user uuid, call key, direction, outcome, number,
 # name). PostgreSQL refuses a longer value where SQLite keeps it: both stores cut alike, so a
@@ -74,6 +76,10 @@ class StateStore(Protocol):
     async def save_call_routing(self, user_uuid: str, record_json: str | None) -> None: ...
 
     async def all_call_routing(self) -> dict[str, str]: ...
+
+    async def wazo_directory(self) -> list[DirectoryRow]: ...
+
+    async def save_wazo_directory(self, rows: Sequence[DirectoryRow]) -> None: ...
 
     async def address_book_token(self, book: str) -> str | None: ...
 

@@ -18,7 +18,7 @@ from typing import cast
 
 import aiosqlite
 
-from store.api import CallRow, bounded_call_row
+from store.api import CallRow, DirectoryRow, bounded_call_row
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,17 @@ MIGRATIONS: Sequence[Sequence[str]] = (
                PRIMARY KEY (user_uuid, call_key)
            )""",
         "CREATE INDEX call_history_by_user_time ON call_history (user_uuid, started_at)",
+    ),
+    (
+        # v7: Wazo's users as the last complete read gave them (what maps each to a chat JID):
+        # at start, presence goes out from this copy while confd's users are read again. Plain
+        # portable SQL: the PostgreSQL store mirrors it.
+        """CREATE TABLE wazo_directory (
+               user_uuid TEXT PRIMARY KEY,
+               email TEXT NOT NULL,
+               username TEXT NOT NULL,
+               display_name TEXT NOT NULL
+           )""",
     ),
 )
 
@@ -366,6 +377,30 @@ class Store:
         async with self.db.execute("SELECT user_uuid, record FROM call_routing") as cursor:
             rows = await cursor.fetchall()
         return {str(uuid): str(record) for uuid, record in rows}
+
+    # --- the last read of Wazo's users ---------------------------------------------------------
+
+    async def wazo_directory(self) -> list[DirectoryRow]:
+        async with self.db.execute(
+            "SELECT user_uuid, email, username, display_name FROM wazo_directory ORDER BY user_uuid"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [(str(u), str(e), str(n), str(d)) for u, e, n, d in rows]
+
+    async def save_wazo_directory(self, rows: Sequence[DirectoryRow]) -> None:
+        """Replace the copy with ``rows``, in one transaction."""
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute("DELETE FROM wazo_directory")
+            await db.executemany(
+                "INSERT INTO wazo_directory (user_uuid, email, username, display_name) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+        except Exception:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
 
     # --- CardDAV address books ---------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from store.api import CallRow, bounded_call_row
+from store.api import CallRow, DirectoryRow, bounded_call_row
 from store.db import SchemaError
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,15 @@ MIGRATIONS: Sequence[Sequence[str]] = (
            )""",
         "CREATE INDEX call_history_by_user_time ON call_history (user_uuid, started_at)",
     ),
+    (
+        # v7: the last complete read of Wazo's users (the twin of SQLite's v7).
+        """CREATE TABLE wazo_directory (
+               user_uuid TEXT PRIMARY KEY,
+               email TEXT NOT NULL,
+               username TEXT NOT NULL,
+               display_name TEXT NOT NULL
+           )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -132,6 +141,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "started_at",
         "duration_s",
     ),
+    "wazo_directory": ("user_uuid", "email", "username", "display_name"),
 }
 
 
@@ -408,6 +418,24 @@ class PostgresStore:
 
     async def all_call_routing(self) -> dict[str, str]:
         return {str(u): str(r) for u, r in await self._fetch("SELECT user_uuid, record FROM call_routing")}
+
+    # --- the last read of Wazo's users ---------------------------------------------------------
+
+    async def wazo_directory(self) -> list[DirectoryRow]:
+        rows = await self._fetch(
+            "SELECT user_uuid, email, username, display_name FROM wazo_directory ORDER BY user_uuid"
+        )
+        return [(str(u), str(e), str(n), str(d)) for u, e, n, d in rows]
+
+    async def save_wazo_directory(self, rows: Sequence[DirectoryRow]) -> None:
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute("DELETE FROM wazo_directory")
+            if rows:
+                await connection.executemany(
+                    """INSERT INTO wazo_directory (user_uuid, email, username, display_name)
+                       VALUES ($1, $2, $3, $4)""",
+                    list(rows),
+                )
 
     # --- CardDAV address books ---------------------------------------------------------------
 

@@ -225,6 +225,23 @@ async def test_call_history_is_kept_bounded_per_user_newest_first_and_a_call_is_
         await s.close()
 
 
+async def test_the_wazo_directory_copy_is_replaced_whole_and_kept_across_a_restart(backend: Backend) -> None:
+    s = await backend.open()
+    try:
+        assert await s.wazo_directory() == []
+        await s.save_wazo_directory([("u2", "bob@example.test", "bob", "Bob"), ("u1", "", "", "")])
+        await s.save_wazo_directory([("u1", "alice@example.test", "alice", "Alice O'Neil")])
+    finally:
+        await s.close()
+    s = await backend.open()
+    try:
+        assert await s.wazo_directory() == [("u1", "alice@example.test", "alice", "Alice O'Neil")]
+        await s.save_wazo_directory([])
+        assert await s.wazo_directory() == []
+    finally:
+        await s.close()
+
+
 async def test_call_rows_written_together_end_as_if_written_one_by_one(backend: Backend) -> None:
     # The history writes the calls that ended during the previous write in one store call.
     rows = [("alice", f"c{i}", "incoming", "missed", "1002", "Bob", 1000 + i, 0) for i in range(5)]
