@@ -557,7 +557,8 @@ async def make_store(
     """A store with every subscriber (bare JID) -> the users it watches, as the component leaves
     it on a running site (the steady state): chat presence approved by the users with a chat
     account (``chat_accounts``, by user index), the others asked and never answering ("pending":
-    they have no account to answer with). Bulk SQL after the Store's migrations.
+    they have no account to answer with), and its copy of Wazo's users. Bulk SQL after the
+    Store's migrations.
 
     Approved without an account, each start would be answered ``unsubscribed`` by the server for
     every such user and the component would store tens of thousands of revocations: a state the
@@ -582,6 +583,11 @@ async def make_store(
                 (f"{user_name(i)}@{DOMAIN}", "approved" if chat_accounts(i) else "pending")
                 for i in range(users)
             ],
+        )
+        # The copy of Wazo's users the last run stored (bench._sim.world's users as confd gives them).
+        db.executemany(
+            "INSERT INTO wazo_directory (user_uuid, email, username, display_name) VALUES (?, ?, ?, ?)",
+            [(uuids[i], f"{user_name(i)}@{DOMAIN}", "", f"User {i}") for i in range(users)],
         )
     return len(rows)
 

@@ -50,6 +50,7 @@ from presence.sources.wazo.tracker import PhoneStateTracker
 from presence.voicemail_links import LinkSigner
 from presence.waiting import wait_event
 from store import StateStore, open_store
+from store.api import DirectoryRow
 from store.postgres import PostgresStore
 from xmpp_component.admin_ops import AdminOps
 from xmpp_component.call_history import CallHistory
@@ -134,7 +135,12 @@ class App:
         self.supervisor: ConnectionSupervisor | None = None
         self.hub = PresenceHub()
         self.tracker = PhoneStateTracker()
-        self.people = People()
+        self.people = People()  # as this run's last read of Wazo's users gave them
+        # Whose presence is served: the people above, or before this run's first read, the copy
+        # of the previous run's last read (see serve_last_read). Only the presence path uses it.
+        self.presence_people = People()
+        # The stored copy of the last read, as rows: a read that changed nothing writes nothing.
+        self._directory_rows: list[DirectoryRow] = []
         self.wazo: WazoClient | None = None
         self.subscriptions: PhoneSubscriptions | None = None
         self.publisher: Publisher | None = None
@@ -260,7 +266,7 @@ class App:
             xmpp,
             self.store,
             self.hub,
-            lambda: self.people,
+            lambda: self.presence_people,
             self.subscriptions,
             self.domains,
             privilege_grace=cfg.presence.privilege_grace,
@@ -270,7 +276,7 @@ class App:
         await self.intake.load()
         self.phone_jids = PhoneJidService(
             xmpp,
-            lambda: self.people,
+            lambda: self.presence_people,
             self.subscriptions,
             self.publisher,
             policy,
@@ -546,7 +552,7 @@ class App:
             return
         if isinstance(event, CallsResynced) and not event.periodic:
             self._users_after_reconnect()
-        people = self.people
+        people = self.presence_people
         for state in self.tracker.apply(event):
             if state.user_uuid in people.by_uuid:
                 self.hub.apply_phone(state.user_uuid, state)
@@ -612,7 +618,8 @@ class App:
 
     def _phone_state_known(self) -> None:
         """Users and their phone states both read from Wazo: subscribers may now get everything."""
-        if self._wazo_resynced and self.provisioned.is_set() and self.publisher is not None:
+        people_known = self.provisioned.is_set() or bool(self.presence_people)
+        if self._wazo_resynced and people_known and self.publisher is not None:
             self.publisher.release()
 
     async def provision(self) -> bool:
@@ -652,8 +659,8 @@ class App:
         for problem in problems:
             log.info("Wazo user %s gets no phone JID: %s", problem.wazo_uuid or "-", problem.reason)
         self.unmatched = list(problems)
-        old = self.people
-        self.people = people
+        old = self.presence_people  # the last read, or the stored copy before the first one
+        self.people = self.presence_people = people
         self.pbx_users.clear()
         self.pbx_users.update((u.uuid, u) for u in users)
         self._names_by_number = None
@@ -671,10 +678,18 @@ class App:
         if self.subscriptions is not None:
             await self.subscriptions.adopt(people)
         await self.settings.adopt(people)
-        if set(old.by_chat_jid) != set(people.by_chat_jid):
+        changed = set(old.by_chat_jid) != set(people.by_chat_jid)
+        first_read = not self.provisioned.is_set()
+        if changed or first_read:
             log.info("%d users provisioned from Wazo", len(people))
-            if self.supervisor is not None and self.supervisor.online.is_set() and self.intake is not None:
-                self.intake.on_people_changed()  # probe/ask the new users now, not at the next connect
+        intake, rosters = self.intake, self.rosters
+        if self.supervisor is not None and self.supervisor.online.is_set() and intake is not None:
+            if changed:
+                intake.on_people_changed()  # probe/ask the new users now, not at the next connect
+            elif first_read and rosters is not None and intake.privileged_roster:
+                # The users the stored copy said: nothing to probe again, but the rosters wait
+                # for this run's first read (see serve_last_read).
+                rosters.request(can_read=intake.roster_readable)
         if self.phone_jids is not None:
             await self.phone_jids.enforce_policy()
         self._calendar_users()
@@ -690,7 +705,50 @@ class App:
         self._spawn(self.call_rules.decide_later(undecided), "call-rules-after-read")
         if first and self.phone_jids is not None:
             await self.phone_jids.release_held()
+        await self._keep_last_read(users)
         return True
+
+    async def serve_last_read(self) -> None:
+        """Serve presence from the stored copy of the previous run's last read of Wazo's users,
+        until this run's first read replaces it.
+
+        Reading 50,000 users from confd takes seconds (tens with a remote, busy confd), and
+        without users nobody's presence can go out. Only who is who comes from the copy: the
+        phone states and chat presences are this run's, and only presence uses it (the hub, the
+        chat-presence intake, phone-JID probes and policy): commands, notices, call rules,
+        rosters and calendars wait for the read. A user changed in Wazo while the component was
+        down shows as the copy says for that long (a removed user: until the read removes them).
+        """
+        assert self.store is not None
+        rows = await self.store.wazo_directory()
+        self._directory_rows = rows
+        if not rows or self.provisioned.is_set():
+            return
+        people, _problems = build_people(
+            (PbxUser(uuid, email, username, name) for uuid, email, username, name in rows),
+            MatchRule(self.config.identity.match),
+            self.domains,
+            self.config.identity.overrides,
+        )
+        self.presence_people = people
+        for person in people.by_uuid.values():
+            self.hub.apply_phone(person.wazo_uuid, self.tracker.get(person.wazo_uuid))
+        log.info("%d users served from the last read of Wazo's users until it is read again", len(people))
+        if self.phone_jids is not None:
+            # The configuration may have changed since: no watcher gets what it no longer allows.
+            await self.phone_jids.enforce_policy()
+
+    async def _keep_last_read(self, users: list[WazoUser]) -> None:
+        """Store what this read says of each user for the next start (when it changed)."""
+        rows = sorted((u.uuid, u.email, u.username, u.display_name) for u in users)
+        if rows == self._directory_rows or self.store is None:
+            return
+        try:
+            await self.store.save_wazo_directory(rows)
+        except Exception:
+            log.exception("cannot store the copy of Wazo's users; the next start waits for confd")
+            return
+        self._directory_rows = rows
 
     async def _run_wazo(self) -> None:
         """Run the Wazo client until shutdown; if it ever fails unexpectedly, log and start over."""
@@ -796,6 +854,8 @@ class App:
             await self.call_rules.load()
             # The stored state (a million subscriptions on a large site) is loaded: out of the GC's
             # walks before Wazo's users are read, whose decoding triggers collection after collection.
+            if self.config.wazo.enabled:
+                await self.serve_last_read()
             freeze_long_lived()
             if self.calendar is not None:
                 self.call_rules.hold_until_calendar_read()

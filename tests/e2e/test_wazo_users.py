@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from slixmpp import ClientXMPP
@@ -18,6 +19,8 @@ from slixmpp import ClientXMPP
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
 from presence.privacy import OwnerPrivacy
+from presence.sources.wazo.confd import ConfdClient
+from tests.commands.test_click_to_call import Chat
 from tests.e2e.test_combined_presence import ALICE_UUID, e2e_config, ready
 from tests.e2e.watch import PresenceWatch
 from tests.xmpp.appctl import running_app, wait_online, wait_until
@@ -170,6 +173,60 @@ async def test_confd_down_at_start_holds_a_subscription_until_the_users_are_read
             )
             # The chat-side provisioning started by the first read writes to the store after its
             # grace period: let it finish before the app (and its store) stops.
+            intake_task = app.intake._provisioning if app.intake is not None else None
+            if intake_task is not None:
+                await asyncio.wait_for(asyncio.shield(intake_task), 10)
+    finally:
+        await disconnect_client(bob)
+
+
+async def test_a_restart_serves_presence_from_the_last_read_before_confd_answers(
+    prosody: ProsodyServer, sim: WazoSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The users read by the first run are stored; in the second, confd's list of users does not
+    # come (held here): watchers get this run's phone state of the users of that copy at once,
+    # while everything that acts for a user (here a chat command) waits for confd's users.
+    alice_phone = f"alice@{prosody.component}"
+    config = e2e_config(prosody, sim, tmp_path / "state.sqlite")
+    bob, watch = await watcher(prosody, "bob")
+    try:
+        async with running_app(config) as app:
+            await settled(app)
+            bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")
+            await watch.wait_for(alice_phone, state="reachable_by_phone")
+            assert app.store is not None
+            stored = await app.store.wazo_directory()
+            assert (ALICE_UUID, "alice@example.test") in [(u, e) for u, e, _n, _d in stored]
+        confd_answers = asyncio.Event()
+        list_users = ConfdClient.list_users
+
+        async def slow_list_users(self: ConfdClient, *args: Any, **kwargs: Any) -> Any:
+            await confd_answers.wait()
+            return await list_users(self, *args, **kwargs)
+
+        monkeypatch.setattr(ConfdClient, "list_users", slow_list_users)
+        sim.ring("alice", from_number="0612345678")  # while no component runs
+        since = len(watch.seen)
+        async with running_app(config) as app:
+            await watch.wait_for(alice_phone, since=since, timeout=15, state="ringing")
+            assert not app.provisioned.is_set()
+            reply = await Chat(bob, prosody.component).say("call 1001")
+            assert not reply.startswith("Calling"), reply
+            assert len(app.people) == 0
+            confd_answers.set()
+            await asyncio.wait_for(app.provisioned.wait(), 30)
+            assert app.people.by_uuid.keys() == app.presence_people.by_uuid.keys()
+            # A user created since is in the stored copy once read.
+            sim.create_user(DAVE)
+            await wait_until(lambda: "dave" in app.people.by_localpart, 10, "dave read")
+            assert app.store is not None
+            store = app.store
+            for _ in range(100):
+                if "dave@example.test" in [e for _u, e, _n, _d in await store.wazo_directory()]:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("dave never reached the stored copy of Wazo's users")
             intake_task = app.intake._provisioning if app.intake is not None else None
             if intake_task is not None:
                 await asyncio.wait_for(asyncio.shield(intake_task), 10)
