@@ -15,7 +15,7 @@ from typing import Protocol
 # milliseconds, duration in seconds).
 CallRow = tuple[str, str, str, str, str, str, int, int]
 # One Wazo user as the last read gave them: (uuid, email, username, display name).
-DirectoryRow = tuple[str, str, str, str]
+WazoUserRow = tuple[str, str, str, str]
 
 # The call_history columns' declared lengths (user uuid, call key, direction, outcome, number,
 # name). PostgreSQL refuses a longer value where SQLite keeps it: both stores cut alike, so a
@@ -77,9 +77,9 @@ class StateStore(Protocol):
 
     async def all_call_routing(self) -> dict[str, str]: ...
 
-    async def wazo_directory(self) -> list[DirectoryRow]: ...
+    async def wazo_directory(self) -> list[WazoUserRow]: ...
 
-    async def save_wazo_directory(self, rows: Sequence[DirectoryRow]) -> None: ...
+    async def save_wazo_directory(self, rows: Sequence[WazoUserRow]) -> None: ...
 
     async def address_book_token(self, book: str) -> str | None: ...
 

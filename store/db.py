@@ -18,7 +18,7 @@ from typing import cast
 
 import aiosqlite
 
-from store.api import CallRow, DirectoryRow, bounded_call_row
+from store.api import CallRow, WazoUserRow, bounded_call_row
 
 log = logging.getLogger(__name__)
 
@@ -380,14 +380,14 @@ class Store:
 
     # --- the last read of Wazo's users ---------------------------------------------------------
 
-    async def wazo_directory(self) -> list[DirectoryRow]:
+    async def wazo_directory(self) -> list[WazoUserRow]:
         async with self.db.execute(
             "SELECT user_uuid, email, username, display_name FROM wazo_directory ORDER BY user_uuid"
         ) as cursor:
             rows = await cursor.fetchall()
         return [(str(u), str(e), str(n), str(d)) for u, e, n, d in rows]
 
-    async def save_wazo_directory(self, rows: Sequence[DirectoryRow]) -> None:
+    async def save_wazo_directory(self, rows: Sequence[WazoUserRow]) -> None:
         """Replace the copy with ``rows``, in one transaction."""
         db = self.db
         await db.execute("BEGIN IMMEDIATE")

@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from store.api import CallRow, DirectoryRow, bounded_call_row
+from store.api import CallRow, WazoUserRow, bounded_call_row
 from store.db import SchemaError
 
 log = logging.getLogger(__name__)
@@ -421,13 +421,13 @@ class PostgresStore:
 
     # --- the last read of Wazo's users ---------------------------------------------------------
 
-    async def wazo_directory(self) -> list[DirectoryRow]:
+    async def wazo_directory(self) -> list[WazoUserRow]:
         rows = await self._fetch(
             "SELECT user_uuid, email, username, display_name FROM wazo_directory ORDER BY user_uuid"
         )
         return [(str(u), str(e), str(n), str(d)) for u, e, n, d in rows]
 
-    async def save_wazo_directory(self, rows: Sequence[DirectoryRow]) -> None:
+    async def save_wazo_directory(self, rows: Sequence[WazoUserRow]) -> None:
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute("DELETE FROM wazo_directory")
             if rows:
