@@ -211,7 +211,7 @@ async def test_a_restart_serves_presence_from_the_last_read_before_confd_answers
             await watch.wait_for(alice_phone, since=since, timeout=15, state="ringing")
             assert not app.provisioned.is_set()
             reply = await Chat(bob, prosody.component).say("call 1001")
-            assert not reply.startswith("Calling"), reply
+            assert reply.startswith(f"Sorry: Bob@{prosody.domain} is not provisioned"), reply
             assert len(app.people) == 0
             confd_answers.set()
             await asyncio.wait_for(app.provisioned.wait(), 30)
