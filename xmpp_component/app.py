@@ -11,7 +11,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -654,13 +654,8 @@ class App:
         self._read_since = reading[0]
         # This read saw every change announced before it started; later ones stay stale.
         self._users_stale = {u: n for u, n in self._users_stale.items() if n > changes_before}
-        rule = MatchRule(self.config.identity.match)
-        people, problems = build_people(
-            (PbxUser(u.uuid, u.email, u.username, u.display_name) for u in users),
-            rule,
-            self.domains,
-            self.config.identity.overrides,
-        )
+        identities = [(u.uuid, u.email, u.username, u.display_name) for u in users]
+        people, problems = self._people_of(identities)
         for problem in problems:
             log.info("Wazo user %s gets no phone JID: %s", problem.wazo_uuid or "-", problem.reason)
         self.unmatched = list(problems)
@@ -710,8 +705,17 @@ class App:
         self._spawn(self.call_rules.decide_later(undecided), "call-rules-after-read")
         if first and self.phone_jids is not None:
             await self.phone_jids.release_held()
-        await self._keep_last_read(users)
+        await self._keep_last_read(sorted(identities))
         return True
+
+    def _people_of(self, identities: Iterable[WazoUserRow]) -> tuple[People, list[MappingProblem]]:
+        """Users (uuid, email, username, name) mapped to chat JIDs as the configuration says."""
+        return build_people(
+            (PbxUser(*identity) for identity in identities),
+            MatchRule(self.config.identity.match),
+            self.domains,
+            self.config.identity.overrides,
+        )
 
     async def serve_last_read(self) -> None:
         """Serve presence from the stored copy of the previous run's last read of Wazo's users,
@@ -726,15 +730,10 @@ class App:
         """
         assert self.store is not None
         rows = await self.store.wazo_directory()
-        self._directory_rows = sorted(rows)  # as _keep_last_read sorts (not the database's collation)
-        if not rows or self.provisioned.is_set():
+        self._directory_rows = sorted(rows)  # sorted as provision stores it, not by the database's collation
+        if not rows:
             return
-        people, _problems = build_people(
-            (PbxUser(uuid, email, username, name) for uuid, email, username, name in rows),
-            MatchRule(self.config.identity.match),
-            self.domains,
-            self.config.identity.overrides,
-        )
+        people, _problems = self._people_of(rows)
         self.presence_people = people
         for person in people.by_uuid.values():
             self.hub.apply_phone(person.wazo_uuid, self.tracker.get(person.wazo_uuid))
@@ -743,9 +742,8 @@ class App:
             # The configuration may have changed since: no watcher gets what it no longer allows.
             await self.phone_jids.enforce_policy()
 
-    async def _keep_last_read(self, users: list[WazoUser]) -> None:
-        """Store what this read says of each user for the next start (when it changed)."""
-        rows = sorted((u.uuid, u.email, u.username, u.display_name) for u in users)
+    async def _keep_last_read(self, rows: list[WazoUserRow]) -> None:
+        """Store what this read says of each user (sorted) for the next start, when it changed."""
         if rows == self._directory_rows or self.store is None:
             return
         try:

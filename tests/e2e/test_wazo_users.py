@@ -53,6 +53,14 @@ async def settled(app: App) -> None:
     await asyncio.wait_for(app.wazo.events.synced.wait(), 10)
 
 
+async def intake_provisioned(app: App) -> None:
+    """The chat-side provisioning started by a read writes to the store after its grace period:
+    let it finish before the app (and its store) stops."""
+    task = app.intake._provisioning if app.intake is not None else None
+    if task is not None:
+        await asyncio.wait_for(asyncio.shield(task), 10)
+
+
 async def watcher(
     prosody: ProsodyServer, user: str, domain: str | None = None
 ) -> tuple[ClientXMPP, PresenceWatch]:
@@ -171,11 +179,7 @@ async def test_confd_down_at_start_holds_a_subscription_until_the_users_are_read
             await wait_until(
                 lambda: bob.client_roster[alice_phone]["subscription"] in ("to", "both"), 10, "bob's roster"
             )
-            # The chat-side provisioning started by the first read writes to the store after its
-            # grace period: let it finish before the app (and its store) stops.
-            intake_task = app.intake._provisioning if app.intake is not None else None
-            if intake_task is not None:
-                await asyncio.wait_for(asyncio.shield(intake_task), 10)
+            await intake_provisioned(app)
     finally:
         await disconnect_client(bob)
 
@@ -227,9 +231,7 @@ async def test_a_restart_serves_presence_from_the_last_read_before_confd_answers
                 await asyncio.sleep(0.05)
             else:
                 pytest.fail("dave never reached the stored copy of Wazo's users")
-            intake_task = app.intake._provisioning if app.intake is not None else None
-            if intake_task is not None:
-                await asyncio.wait_for(asyncio.shield(intake_task), 10)
+            await intake_provisioned(app)
     finally:
         await disconnect_client(bob)
 
