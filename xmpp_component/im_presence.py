@@ -77,6 +77,7 @@ class ImPresenceIntake:
         self.sweeps = 0  # for tests: how many times that rule ran
         self._unmatched_logged: set[str] = set()
         self._approvals: dict[str, str] = {}
+        self._approval_writes = asyncio.Lock()
         self.privileged_presence = False
         self.privileged_roster = False
         self.roster_readable = False
@@ -303,9 +304,15 @@ class ImPresenceIntake:
         return True
 
     async def _set_approval(self, chat_jid: str, state: str) -> None:
-        if self._approvals.get(chat_jid) != state:
-            await self._store.set_im_subscription(chat_jid, state)
-            self._approvals[chat_jid] = state
+        if self._approvals.get(chat_jid) == state:
+            return
+        # Known at once, stored after: a user's "subscribed" can be handled while the "pending"
+        # of the request it answers is still being written, and must not be overwritten by it
+        # (a user left "pending" is never probed after a reconnect). Writes wait their turn and
+        # store the latest state, so the row ends as the dict does.
+        self._approvals[chat_jid] = state
+        async with self._approval_writes:
+            await self._store.set_im_subscription(chat_jid, self._approvals[chat_jid])
 
 
 def _priority(pres: Presence) -> int:

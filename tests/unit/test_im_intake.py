@@ -3,6 +3,7 @@ the record of who can receive that the intake keeps."""
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
@@ -129,3 +130,46 @@ async def test_the_intake_keeps_the_record_of_who_can_receive(
 def stamped(pres: Presence, stamp: str) -> Presence:
     pres.xml.append(ET.Element("{urn:xmpp:delay}delay", {"from": "example.org", "stamp": stamp}))
     return pres
+
+
+class SlowApprovalStore:
+    """Holds the first approval write until ``gate`` opens; later writes land at once."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.rows: dict[str, str] = {}
+        self._writes = 0
+
+    async def set_im_subscription(self, user_jid: str, state: str) -> None:
+        self._writes += 1
+        if self._writes == 1:
+            await self.gate.wait()
+        self.rows[user_jid] = state
+
+    async def im_subscriptions(self) -> dict[str, str]:
+        return dict(self.rows)
+
+
+class SubscriptionRequests:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send_presence_subscription(self, pto: str, ptype: str) -> None:
+        self.sent.append((pto, ptype))
+
+
+async def test_an_approval_answered_while_its_request_is_stored_stays_approved() -> None:
+    # Seen on a loaded machine: the user's client approves before the "pending" of the request
+    # is written; that late write must not leave her "pending", which a reconnect never probes.
+    store, users = SlowApprovalStore(), Users()
+    users.now = people("alice")
+    requests = SubscriptionRequests()
+    receiver = ImPresenceIntake(requests, store, PresenceHub(), users, None, ("example.org",))  # type: ignore[arg-type]
+    asking = asyncio.create_task(receiver.ask_subscription("alice@example.org"))
+    await asyncio.sleep(0)  # the request is out, its "pending" being written
+    assert requests.sent == [("alice@example.org", "subscribe")]
+    answer = asyncio.create_task(receiver.handle(presence("alice@example.org", ptype="subscribed")))
+    await asyncio.sleep(0)
+    store.gate.set()
+    await asyncio.gather(asking, answer)
+    assert store.rows == {"alice@example.org": "approved"}
