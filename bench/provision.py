@@ -40,9 +40,11 @@ class _Store:
     def __init__(self, rows: list[tuple[str, str, str | None]]) -> None:
         self._rows = rows
 
-    async def phone_subscription_batches(self) -> AsyncIterator[list[tuple[str, str, str | None]]]:
-        for start in range(0, len(self._rows), 10_000):
-            yield self._rows[start : start + 10_000]
+    async def phone_subscription_groups(self) -> AsyncIterator[list[tuple[str, str | None, list[str]]]]:
+        groups: dict[tuple[str, str | None], list[str]] = {}
+        for alias, subscriber, owner_uuid in self._rows:
+            groups.setdefault((alias, owner_uuid), []).append(subscriber)
+        yield [(alias, owner_uuid, subscribers) for (alias, owner_uuid), subscribers in groups.items()]
 
     async def adopt_phone_subscriptions(self, alias: str, owner_uuid: str) -> None:
         pass

@@ -307,20 +307,20 @@ class PostgresStore:
         )
         return [(str(o), str(s), str(u) if u is not None else None) for o, s, u in rows]
 
-    async def phone_subscription_batches(
-        self, size: int = 10_000
-    ) -> AsyncIterator[list[tuple[str, str, str | None]]]:
-        """Every (owner localpart, subscriber, owner uuid or None) row, ``size`` rows at a time,
-        through a server-side cursor (a million rows are never one list)."""
+    async def phone_subscription_groups(
+        self, size: int = 2_000
+    ) -> AsyncIterator[list[tuple[str, str | None, list[str]]]]:
+        """Every (owner localpart, owner uuid or None, its subscribers), ``size`` groups at a
+        time, through a server-side cursor; joined by the server, split here (see the SQLite store)."""
         async with self.pool.acquire() as connection, connection.transaction():
             cursor = connection.cursor(
-                """SELECT owner, subscriber, owner_uuid FROM phone_subscriptions
-                   ORDER BY owner COLLATE "C", subscriber COLLATE "C" """,
+                """SELECT owner, owner_uuid, string_agg(subscriber, E'\\n') FROM phone_subscriptions
+                   GROUP BY owner, owner_uuid""",
                 prefetch=size,
             )
-            batch: list[tuple[str, str, str | None]] = []
-            async for owner, subscriber, uuid in cursor:
-                batch.append((str(owner), str(subscriber), str(uuid) if uuid is not None else None))
+            batch: list[tuple[str, str | None, list[str]]] = []
+            async for owner, uuid, joined in cursor:
+                batch.append((str(owner), str(uuid) if uuid is not None else None, str(joined).split("\n")))
                 if len(batch) >= size:
                     yield batch
                     batch = []

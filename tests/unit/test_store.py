@@ -281,15 +281,27 @@ async def test_a_call_with_an_overlong_caller_name_or_number_is_kept_alike_on_bo
         await s.close()
 
 
-async def test_subscriptions_are_read_in_batches_in_byte_order(backend: Backend) -> None:
+async def test_subscriptions_are_read_grouped_by_owner(backend: Backend) -> None:
     s = await backend.open()
     try:
-        for i in range(7):
+        for i in range(5):
             await s.add_phone_subscription(f"user{i}", f"w{i}@example.test")
-        await s.add_phone_subscription("User9", "a@x")  # byte order: upper case first
-        batches = [batch async for batch in s.phone_subscription_batches(size=3)]
-        assert [len(batch) for batch in batches] == [3, 3, 2]
-        assert [row for batch in batches for row in batch] == await s.all_phone_subscriptions()
-        assert batches[0][0] == ("User9", "a@x", None)
+            await s.add_phone_subscription(f"user{i}", f"v{i}@example.test")
+        await s.add_phone_subscription("user0", "late@example.test")
+        await s.adopt_phone_subscriptions("user0", "uuid-0")
+        await s.add_phone_subscription("user0", "new@example.test")  # after the adoption: not adopted
+        batches = [batch async for batch in s.phone_subscription_groups(size=2)]
+        assert [len(batch) for batch in batches] == [2, 2, 2]
+        groups = {
+            (alias, uuid): sorted(subscribers) for batch in batches for alias, uuid, subscribers in batch
+        }
+        assert groups[("user0", "uuid-0")] == ["late@example.test", "v0@example.test", "w0@example.test"]
+        assert groups[("user0", None)] == ["new@example.test"]
+        rows = sorted(
+            (alias, subscriber, uuid)
+            for (alias, uuid), subscribers in groups.items()
+            for subscriber in subscribers
+        )
+        assert rows == await s.all_phone_subscriptions()
     finally:
         await s.close()
