@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import xmpp_component
 from presence.merge import STATE_TABLE
-from presence.model import CallsResynced, PhoneSnapshot
+from presence.model import CallsResynced, PresencesResynced
 from presence.sources.wazo.errors import WazoError
 from xmpp_component.config import SECTIONS, Config, ConfigError, load_config
 from xmpp_component.ring_first import describe as describe_ring_first
@@ -234,8 +234,7 @@ class AdminOps:
             calls = await wazo.calld.list_calls()
         except WazoError as error:
             return f"Reading phone states failed ({error}); the users were read again."
-        for state in presences:
-            await app.on_phone_event(PhoneSnapshot(state))
+        await app.on_phone_event(PresencesResynced(tuple(presences)))
         # periodic=True: the users were just read, no second read is needed.
         await app.on_phone_event(CallsResynced(tuple(calls), periodic=True))
         users, states = len(app.people), len(presences)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from presence.model import CallEvent, CallsResynced, LineState, PhoneEvent, PhoneSnapshot
+from presence.model import CallEvent, CallsResynced, LineState, PhoneEvent, PresencesResynced
 from presence.sources.wazo.client import WazoClient
 from presence.sources.wazo.parsing import SUBSCRIBED_EVENTS
 from presence.sources.wazo.tracker import PhoneStateTracker
@@ -56,7 +56,7 @@ async def test_subscribes_to_exactly_the_used_events_then_starts_and_resyncs() -
         names = [f["data"]["event_name"] for f in fake.ws_frames_in if f["op"] == "subscribe"]
         assert names == list(SUBSCRIBED_EVENTS)
         # token in a header, never in the URL
-        assert isinstance(recorder.events[0], PhoneSnapshot)
+        assert isinstance(recorder.events[0], PresencesResynced)
         assert isinstance(recorder.events[1], CallsResynced)
         state = recorder.tracker.get(ALICE)
         assert state.line_state is LineState.RINGING
@@ -129,7 +129,7 @@ async def test_events_arriving_during_resync_are_replayed_after_the_snapshot() -
         await fake.push("chatd_presence_updated", presence(ALICE, "talking"))
         await asyncio.wait_for(wazo.events.synced.wait(), 10)
     kinds = [type(e).__name__ for e in recorder.events]
-    assert kinds == ["PhoneSnapshot", "CallsResynced", "PhoneSnapshot"]
+    assert kinds == ["PresencesResynced", "CallsResynced", "PhoneSnapshot"]
     assert recorder.tracker.get(ALICE).line_state is LineState.TALKING
 
 

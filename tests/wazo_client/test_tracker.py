@@ -12,10 +12,13 @@ from presence.model import (
     LineState,
     PhoneSnapshot,
     PhoneState,
+    PresencesResynced,
     VoicemailReceived,
 )
 from presence.sources.wazo.tracker import PhoneStateTracker
 from tests.wazo_client.payloads import ALICE, BOB
+
+CAROL = "33333333-3333-4333-8333-333333333333"
 
 
 def _call(call_id: str, user: str = ALICE, status: CallStatus = CallStatus.RINGING) -> Call:
@@ -37,6 +40,23 @@ def test_snapshot_sets_chatd_fields_and_keeps_known_calls() -> None:
     assert state.line_state is LineState.RINGING
     assert state.do_not_disturb is True
     assert [c.call_id for c in state.calls] == ["c1"]
+
+
+def test_a_resync_of_presences_reports_only_who_changed_and_keeps_calls_and_absent_users() -> None:
+    tracker = PhoneStateTracker()
+    tracker.apply(CallEvent(CallEventKind.CREATED, _call("c1")))
+    tracker.apply(PhoneSnapshot(PhoneState(user_uuid=CAROL, line_state=LineState.TALKING)))
+    changed = tracker.apply(
+        PresencesResynced(
+            (
+                PhoneState(user_uuid=ALICE, line_state=LineState.RINGING),
+                PhoneState(user_uuid=BOB, line_state=LineState.UNAVAILABLE),  # the default: no change
+            )
+        )
+    )
+    assert [state.user_uuid for state in changed] == [ALICE]
+    assert [c.call_id for c in tracker.get(ALICE).calls] == ["c1"]
+    assert tracker.get(CAROL).line_state is LineState.TALKING  # chatd did not list her: kept
 
 
 def test_reports_no_change_when_nothing_changes() -> None:

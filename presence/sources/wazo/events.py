@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from presence.backoff import Backoff
-from presence.model import CallsResynced, PhoneEvent, PhoneSnapshot
+from presence.model import CallsResynced, PhoneEvent, PresencesResynced
 from presence.sources.wazo.auth import TokenKeeper
 from presence.sources.wazo.calld import CalldClient
 from presence.sources.wazo.chatd import ChatdClient
@@ -296,8 +296,7 @@ class EventStream:
                     delay,
                 )
                 await asyncio.sleep(delay)
-        for state in presences:
-            await self._deliver(PhoneSnapshot(state))
+        await self._deliver(PresencesResynced(tuple(presences)))
         await self._deliver(CallsResynced(tuple(calls)))
         await self._replay_held_back()
         self.resyncs += 1

@@ -22,6 +22,7 @@ from presence.model import (
     PhoneEvent,
     PhoneSnapshot,
     PhoneState,
+    PresencesResynced,
     UsersChanged,
     UserUuid,
     VoicemailReceived,
@@ -57,10 +58,9 @@ class PhoneStateTracker:
     def apply(self, event: PhoneEvent) -> tuple[PhoneState, ...]:
         """Apply one event; return the new state of each user it changed (empty: no change)."""
         if isinstance(event, PhoneSnapshot):
-            # chatd knows nothing of calls: keep the ones call events told us about.
-            state = event.state
-            calls = self.get(state.user_uuid).calls
-            return self._store(state if state.calls == calls else replace(state, calls=calls))
+            return self._snapshot(event.state)
+        if isinstance(event, PresencesResynced):
+            return tuple(changed for state in event.states for changed in self._snapshot(state))
         if isinstance(event, DndChanged):
             return self._store(replace(self.get(event.user_uuid), do_not_disturb=event.enabled))
         if isinstance(event, CallEvent):
@@ -70,6 +70,11 @@ class PhoneStateTracker:
         if isinstance(event, VoicemailReceived | UsersChanged | ForwardChanged):
             return ()  # a notice, not a state
         raise TypeError(f"unknown phone event {type(event).__name__}")
+
+    def _snapshot(self, state: PhoneState) -> tuple[PhoneState, ...]:
+        # chatd knows nothing of calls: keep the ones call events told us about.
+        calls = self.get(state.user_uuid).calls
+        return self._store(state if state.calls == calls else replace(state, calls=calls))
 
     def _store(self, new: PhoneState) -> tuple[PhoneState, ...]:
         old = self._states.get(new.user_uuid)
