@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from presence.directory import CombinedDirectory, Directory, WazoUsersDirectory
 from presence.directory.address_book import COMPANY_BOOK, AddressBookDirectory, AddressBooks, personal_book
 from presence.identity import People
 from presence.sources.carddav import AddressBookSync, CardDavReader
 from presence.sources.dav_names import is_single_segment
-from presence.sources.ldap_directory import LdapDirectory, LdapSettings
 from store import StateStore
 from xmpp_component.config import Config
+
+if TYPE_CHECKING:
+    from presence.sources.ldap_directory import LdapSettings
 
 log = logging.getLogger(__name__)
 
 
 def ldap_settings(config: Config) -> LdapSettings:
+    # Imported only where LDAP is configured: ldap3 costs every start 50 ms otherwise.
+    from presence.sources.ldap_directory import LdapSettings
+
     ldap = config.ldap
     return LdapSettings(
         uris=ldap.uris,
@@ -43,6 +48,8 @@ def build_directory(
 ) -> CombinedDirectory:
     sources: list[Directory] = [WazoUsersDirectory(confd, mobiles=config.directory.wazo_mobiles)]
     if config.ldap.enabled:
+        from presence.sources.ldap_directory import LdapDirectory
+
         sources.append(LdapDirectory(ldap_settings(config)))
     carddav = config.carddav
     if carddav.enabled and books is not None:
