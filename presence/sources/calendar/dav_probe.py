@@ -1,5 +1,5 @@
 """One small WebDAV request, made often: ``PROPFIND`` Depth 0 of a collection's getctag and
-sync-token, written straight on asyncio streams.
+sync-token, written straight on the socket (plain HTTP) or on asyncio streams (TLS).
 
 Why not aiohttp: with 10,000 users read every minute this request runs ~170 times a second, and
 a general client's per-request machinery (request and response objects, header multidicts,
@@ -8,6 +8,11 @@ are built once and reused, the reply is read with a few ``readuntil`` calls, and
 kept for the next request when the server allows it (HTTP/1.1 without ``Connection: close``).
 The reply's body is a server's XML: its two values are read with a pattern, not an XML parser (no
 entity expansion, no surprises), as their text has no markup.
+
+Plain HTTP goes on the bare non-blocking socket (``loop.sock_*``, :class:`_PlainConnection`):
+Radicale closes every connection, so each probe opens one, and asyncio's transport, protocol and
+stream objects per connection were most of what a probe cost (a probe against a server that
+closes: 240 -> 160 µs of CPU, measured in a loop).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 _BODY = (
@@ -29,6 +35,91 @@ _MAX_HEADER = 64 * 1024
 _MAX_BODY = 1024 * 1024  # a Depth 0 answer of two properties; more is not a probe's reply
 _IDLE_PER_ORIGIN = 8
 DNS_TTL = 300.0  # s: how long a resolved server address is used before resolving again
+
+
+class _Reader(Protocol):
+    async def readuntil(self, separator: bytes = ...) -> bytes: ...
+
+    async def readexactly(self, n: int) -> bytes: ...
+
+    async def read(self, n: int = ...) -> bytes: ...
+
+
+class _Writer(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _PlainConnection:
+    """A plain connection read and written with ``loop.sock_*``: the few calls of a stream that
+    a probe makes, without a transport and a protocol behind them. Errors are the streams' own
+    (``IncompleteReadError`` at an early end, ``LimitOverrunError`` for a head too large)."""
+
+    __slots__ = ("_buffer", "_loop", "_sock", "_unsent")
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self._sock = sock
+        self._loop = loop
+        self._buffer = bytearray()
+        self._unsent = b""
+
+    def write(self, data: bytes) -> None:
+        # A request of a few hundred bytes into an empty socket buffer leaves at once; what the
+        # kernel did not take goes with drain().
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        self._unsent = data[sent:]
+
+    async def drain(self) -> None:
+        if self._unsent:
+            unsent, self._unsent = self._unsent, b""
+            await self._loop.sock_sendall(self._sock, unsent)
+
+    async def _fill(self) -> bool:
+        """Read what the server sent; False at the end of the connection."""
+        data = await self._loop.sock_recv(self._sock, 65536)
+        self._buffer += data
+        return bool(data)
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        start = 0
+        while (found := self._buffer.find(separator, start)) < 0:
+            if len(self._buffer) > _MAX_HEADER:
+                raise asyncio.LimitOverrunError("separator not found within the limit", len(self._buffer))
+            start = max(0, len(self._buffer) - len(separator) + 1)
+            if not await self._fill():
+                raise asyncio.IncompleteReadError(bytes(self._buffer), None)
+        end = found + len(separator)
+        chunk = bytes(self._buffer[:end])
+        del self._buffer[:end]
+        return chunk
+
+    async def readexactly(self, n: int) -> bytes:
+        while len(self._buffer) < n:
+            if not await self._fill():
+                raise asyncio.IncompleteReadError(bytes(self._buffer), n)
+        chunk = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return chunk
+
+    async def read(self, n: int = -1) -> bytes:
+        if not self._buffer:
+            await self._fill()
+        size = len(self._buffer) if n < 0 else min(n, len(self._buffer))
+        chunk = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return chunk
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+Connection = tuple[_Reader, _Writer]
 
 
 class NoCollection(Exception):
@@ -61,7 +152,7 @@ class DavTagProbe:
         self._verify_tls = verify_tls
         self._targets: dict[str, _Target] = {}
         self._addresses: dict[tuple[str, int], tuple[float, list[str]]] = {}  # (expiry, addresses)
-        self._idle: dict[tuple[str, int, bool], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self._idle: dict[tuple[str, int, bool], list[Connection]] = {}
 
     def _target(self, url: str) -> _Target:
         target = self._targets.get(url)
@@ -128,9 +219,7 @@ class DavTagProbe:
             raise ProbeFailed(f"no getctag or sync-token for {url}")
         return tag.decode("utf-8", "replace")
 
-    async def _fresh(
-        self, target: _Target
-    ) -> tuple[int, bytes, bool, asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _fresh(self, target: _Target) -> tuple[int, bytes, bool, _Reader, _Writer]:
         reader, writer = await self._connect(target)
         try:
             status, body, keep = await self._exchange(reader, writer, target)
@@ -139,7 +228,7 @@ class DavTagProbe:
             raise
         return status, body, keep, reader, writer
 
-    async def _connect(self, target: _Target) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self, target: _Target) -> Connection:
         """A new connection. The host name is resolved once and kept for DNS_TTL (a resolution
         per read would be a thread hop and a DNS query each time); a failed connection forgets it."""
         key = (target.host, target.port)
@@ -155,6 +244,8 @@ class DavTagProbe:
         last: OSError | None = None
         for address in cached[1]:
             try:
+                if tls is None:
+                    return await _plain_connection(address, target.port)
                 return await asyncio.open_connection(
                     address,
                     target.port,
@@ -168,10 +259,9 @@ class DavTagProbe:
         raise last or OSError(f"no address for {target.host}")
 
     @staticmethod
-    async def _exchange(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: _Target
-    ) -> tuple[int, bytes, bool]:
+    async def _exchange(reader: _Reader, writer: _Writer, target: _Target) -> tuple[int, bytes, bool]:
         writer.write(target.request)
+        await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         status_line = lines[0].split(None, 2)
@@ -209,7 +299,21 @@ class DavTagProbe:
         self._idle.clear()
 
 
-async def _read_to_end(reader: asyncio.StreamReader) -> bytes:
+async def _plain_connection(address: str, port: int) -> Connection:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio's transports do
+        await loop.sock_connect(sock, (address, port))
+    except BaseException:
+        sock.close()
+        raise
+    connection = _PlainConnection(sock, loop)
+    return connection, connection
+
+
+async def _read_to_end(reader: _Reader) -> bytes:
     """Up to the server's close (``read(n)`` alone returns the first packet only), at most
     _MAX_BODY: a server that never stops sending gets a ProbeFailed, not our memory."""
     parts: list[bytes] = []
@@ -222,7 +326,7 @@ async def _read_to_end(reader: asyncio.StreamReader) -> bytes:
     return b"".join(parts)
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+async def _read_chunked(reader: _Reader) -> bytes:
     parts: list[bytes] = []
     size_total = 0
     while True:
