@@ -11,8 +11,8 @@ entity expansion, no surprises), as their text has no markup.
 
 Plain HTTP goes on the bare non-blocking socket (``loop.sock_*``, :class:`_PlainConnection`):
 Radicale closes every connection, so each probe opens one, and asyncio's transport, protocol and
-stream objects per connection were most of what a probe cost (a probe against a server that
-closes: 240 -> 160 µs of CPU, measured in a loop).
+stream objects per connection were most of what a probe cost (3,000 probes in a loop against a
+local server that closes each connection: 355 -> 200 µs of CPU per probe).
 """
 
 from __future__ import annotations
