@@ -42,7 +42,7 @@ class _Reader(Protocol):
 
     async def readexactly(self, n: int) -> bytes: ...
 
-    async def read(self, n: int = ...) -> bytes: ...
+    async def read(self, n: int) -> bytes: ...
 
 
 class _Writer(Protocol):
@@ -107,10 +107,11 @@ class _PlainConnection:
         del self._buffer[:n]
         return chunk
 
-    async def read(self, n: int = -1) -> bytes:
+    async def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes, waiting for some if none are buffered; b"" at the end."""
         if not self._buffer:
             await self._fill()
-        size = len(self._buffer) if n < 0 else min(n, len(self._buffer))
+        size = min(n, len(self._buffer))
         chunk = bytes(self._buffer[:size])
         del self._buffer[:size]
         return chunk
