@@ -18,7 +18,7 @@ import pytest
 from devservers.ejabberd import EjabberdServer
 from devservers.prosody import ProsodyServer
 from devservers.xmpp_client import connect_client, disconnect_client
-from tests.e2e.watch import PresenceWatch, component_barrier
+from tests.e2e.watch import PresenceWatch, component_barrier, remove_watched_contact
 from tests.xmpp.appctl import component_config, running_app, wait_online, wait_until
 from wazo_sim.app import WazoSimulator
 from xmpp_component import publisher as publisher_module
@@ -281,8 +281,11 @@ async def test_a_user_hides_her_phone_from_all_but_a_list(
             for client in (bob, carol):
                 watches[client] = PresenceWatch(client)
                 await client.get_roster(timeout=5)
-                if alice_phone in client.client_roster:  # left by another test on this server
-                    await client.del_roster_item(alice_phone)
+                await remove_watched_contact(
+                    client,
+                    alice_phone,
+                    lambda c=client: app.subscriptions.is_subscribed("alice", c.boundjid.bare),
+                )
                 client.send_presence()
                 client.send_presence_subscription(pto=alice_phone, ptype="subscribe")
                 await watches[client].wait_for(alice_phone, ptype="available")
@@ -460,12 +463,14 @@ async def watcher_offline_during_a_change(
     try:
         watch = PresenceWatch(bob)
         await bob.get_roster(timeout=5)
-        if alice_phone in bob.client_roster:  # left by another test on this shared server
-            await bob.del_roster_item(alice_phone)
+        assert app.subscriptions is not None
+        subscriptions = app.subscriptions
+        await remove_watched_contact(bob, alice_phone, lambda: subscriptions.is_subscribed("alice", bob_jid))
+        mark = watch.mark()
         bob.send_presence()
         bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")
-        await watch.wait_for(alice_phone, ptype="subscribed")
-        await watch.wait_for(alice_phone, ptype="available")
+        await watch.wait_for(alice_phone, mark, ptype="subscribed")
+        await watch.wait_for(alice_phone, mark, ptype="available")
         await wait_until(lambda: app.chat_sessions.known(bob_jid), 10, "bob's chat presence learnt")
     finally:
         await disconnect_client(bob)

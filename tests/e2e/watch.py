@@ -4,6 +4,7 @@ barrier after which "nothing (more) arrived" may be asserted."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,3 +101,21 @@ async def component_barrier(client: ClientXMPP, component: str, timeout: float =
     """
     for _ in range(2):
         await client.plugin["xep_0199"].ping(component, timeout=timeout)
+
+
+async def remove_watched_contact(client: ClientXMPP, jid: str, still_subscribed: Callable[[], bool]) -> None:
+    """Take ``jid`` (a phone JID the running component serves), left by an earlier test on a
+    shared server, out of ``client``'s roster, and return once the component's answer to the
+    removal's ``unsubscribe`` has reached the server: arriving after a new ``subscribe``, that
+    ``unsubscribed`` would cancel the new request (RFC 6121 3.2) and the component's
+    ``subscribed`` would be dropped. ``still_subscribed``: the component's own record; it
+    answers right after updating it, and the barrier then sees the answer through the server."""
+    if jid not in client.client_roster:
+        return
+    await client.del_roster_item(jid)
+    deadline = asyncio.get_running_loop().time() + 10
+    while still_subscribed():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the component did not handle the removal of {jid} within 10 s")
+        await asyncio.sleep(0.01)
+    await component_barrier(client, jid.split("@", 1)[1])
