@@ -10,6 +10,7 @@ power loss could silently undo the last acknowledged subscriptions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -162,6 +163,9 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
         self._db: aiosqlite.Connection | None = None
+        # Tasks share the one connection: two explicit transactions at once would nest (an error)
+        # or commit each other's statements, so they take turns.
+        self._transaction = asyncio.Lock()
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -395,17 +399,19 @@ class Store:
     async def save_wazo_directory(self, rows: Sequence[WazoUserRow]) -> None:
         """Replace the copy with ``rows``, in one transaction."""
         db = self.db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            await db.execute("DELETE FROM wazo_directory")
-            await db.executemany(
-                "INSERT INTO wazo_directory (user_uuid, email, username, display_name) VALUES (?, ?, ?, ?)",
-                rows,
-            )
-        except Exception:
-            await db.execute("ROLLBACK")
-            raise
-        await db.execute("COMMIT")
+        async with self._transaction:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute("DELETE FROM wazo_directory")
+                await db.executemany(
+                    """INSERT INTO wazo_directory (user_uuid, email, username, display_name)
+                       VALUES (?, ?, ?, ?)""",
+                    rows,
+                )
+            except Exception:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
 
     # --- CardDAV address books ---------------------------------------------------------------
 
@@ -433,28 +439,30 @@ class Store:
         """One sync's result in one transaction: ``cards`` are (href, etag, contact JSON); a full
         read replaces the book."""
         db = self.db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            if full:
-                await db.execute("DELETE FROM address_book_cards WHERE book = ?", (book,))
-            await db.executemany(
-                "DELETE FROM address_book_cards WHERE book = ? AND href = ?", [(book, h) for h in deleted]
-            )
-            await db.executemany(
-                """INSERT INTO address_book_cards (book, href, etag, contact) VALUES (?, ?, ?, ?)
-                   ON CONFLICT (book, href) DO UPDATE SET etag = excluded.etag, contact = excluded.contact""",
-                [(book, href, etag, contact) for href, etag, contact in cards],
-            )
-            await db.execute(
-                """INSERT INTO address_books (book, sync_token) VALUES (?, ?)
-                   ON CONFLICT (book) DO UPDATE SET sync_token = excluded.sync_token,
-                       updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
-                (book, token),
-            )
-        except Exception:
-            await db.execute("ROLLBACK")
-            raise
-        await db.execute("COMMIT")
+        async with self._transaction:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                if full:
+                    await db.execute("DELETE FROM address_book_cards WHERE book = ?", (book,))
+                await db.executemany(
+                    "DELETE FROM address_book_cards WHERE book = ? AND href = ?", [(book, h) for h in deleted]
+                )
+                await db.executemany(
+                    """INSERT INTO address_book_cards (book, href, etag, contact) VALUES (?, ?, ?, ?)
+                       ON CONFLICT (book, href) DO UPDATE
+                       SET etag = excluded.etag, contact = excluded.contact""",
+                    [(book, href, etag, contact) for href, etag, contact in cards],
+                )
+                await db.execute(
+                    """INSERT INTO address_books (book, sync_token) VALUES (?, ?)
+                       ON CONFLICT (book) DO UPDATE SET sync_token = excluded.sync_token,
+                           updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+                    (book, token),
+                )
+            except Exception:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
 
     # --- call history --------------------------------------------------------------------------
 
