@@ -199,8 +199,13 @@ async def test_a_restart_serves_presence_from_the_last_read_before_confd_answers
             bob.send_presence_subscription(pto=alice_phone, ptype="subscribe")
             await watch.wait_for(alice_phone, state="reachable_by_phone")
             assert app.store is not None
-            stored = await app.store.wazo_directory()
-            assert (ALICE_UUID, "alice@example.test") in [(u, e) for u, e, _n, _d in stored]
+            # The copy is written last, after the read is served: wait for it, bounded.
+            deadline = asyncio.get_running_loop().time() + 10
+            while (ALICE_UUID, "alice@example.test") not in [
+                (u, e) for u, e, _n, _d in await app.store.wazo_directory()
+            ]:
+                assert asyncio.get_running_loop().time() < deadline, "the read was not stored"
+                await asyncio.sleep(0.01)
         confd_answers = asyncio.Event()
         list_users = ConfdClient.list_users
 
