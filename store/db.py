@@ -11,6 +11,7 @@ power loss could silently undo the last acknowledged subscriptions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -163,9 +164,7 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
         self._db: aiosqlite.Connection | None = None
-        # Tasks share the one connection: two explicit transactions at once would nest (an error)
-        # or commit each other's statements, so they take turns.
-        self._transaction = asyncio.Lock()
+        self._transactions = asyncio.Lock()  # see _transaction
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -202,6 +201,21 @@ class Store:
     ) -> None:
         await self.close()
 
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One explicit transaction on the shared connection: committed at the end, rolled back
+        if the block raises. Transactions take turns: two at once would nest (an error) or commit
+        each other's statements."""
+        db = self.db
+        async with self._transactions:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
     # --- schema -----------------------------------------------------------------------------
 
     async def schema_version(self) -> int:
@@ -219,16 +233,11 @@ class Store:
                 f"supports ({SCHEMA_VERSION}); run a newer phonepresence or restore a backup"
             )
         for version in range(current, SCHEMA_VERSION):
-            await db.execute("BEGIN IMMEDIATE")
-            try:
+            async with self._transaction():
                 for statement in MIGRATIONS[version]:
                     await db.execute(statement)
                 await db.execute("DELETE FROM schema_version")
                 await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version + 1,))
-            except Exception:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
             log.info("store %s migrated to schema version %d", self.path, version + 1)
 
     # --- phone subscriptions ------------------------------------------------------------------
@@ -398,20 +407,12 @@ class Store:
 
     async def save_wazo_directory(self, rows: Sequence[WazoUserRow]) -> None:
         """Replace the copy with ``rows``, in one transaction."""
-        db = self.db
-        async with self._transaction:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                await db.execute("DELETE FROM wazo_directory")
-                await db.executemany(
-                    """INSERT INTO wazo_directory (user_uuid, email, username, display_name)
-                       VALUES (?, ?, ?, ?)""",
-                    rows,
-                )
-            except Exception:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM wazo_directory")
+            await db.executemany(
+                "INSERT INTO wazo_directory (user_uuid, email, username, display_name) VALUES (?, ?, ?, ?)",
+                rows,
+            )
 
     # --- CardDAV address books ---------------------------------------------------------------
 
@@ -438,31 +439,23 @@ class Store:
     ) -> None:
         """One sync's result in one transaction: ``cards`` are (href, etag, contact JSON); a full
         read replaces the book."""
-        db = self.db
-        async with self._transaction:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                if full:
-                    await db.execute("DELETE FROM address_book_cards WHERE book = ?", (book,))
-                await db.executemany(
-                    "DELETE FROM address_book_cards WHERE book = ? AND href = ?", [(book, h) for h in deleted]
-                )
-                await db.executemany(
-                    """INSERT INTO address_book_cards (book, href, etag, contact) VALUES (?, ?, ?, ?)
-                       ON CONFLICT (book, href) DO UPDATE
-                       SET etag = excluded.etag, contact = excluded.contact""",
-                    [(book, href, etag, contact) for href, etag, contact in cards],
-                )
-                await db.execute(
-                    """INSERT INTO address_books (book, sync_token) VALUES (?, ?)
-                       ON CONFLICT (book) DO UPDATE SET sync_token = excluded.sync_token,
-                           updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
-                    (book, token),
-                )
-            except Exception:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
+        async with self._transaction() as db:
+            if full:
+                await db.execute("DELETE FROM address_book_cards WHERE book = ?", (book,))
+            await db.executemany(
+                "DELETE FROM address_book_cards WHERE book = ? AND href = ?", [(book, h) for h in deleted]
+            )
+            await db.executemany(
+                """INSERT INTO address_book_cards (book, href, etag, contact) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (book, href) DO UPDATE SET etag = excluded.etag, contact = excluded.contact""",
+                [(book, href, etag, contact) for href, etag, contact in cards],
+            )
+            await db.execute(
+                """INSERT INTO address_books (book, sync_token) VALUES (?, ?)
+                   ON CONFLICT (book) DO UPDATE SET sync_token = excluded.sync_token,
+                       updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+                (book, token),
+            )
 
     # --- call history --------------------------------------------------------------------------
 

@@ -573,7 +573,8 @@ class App:
             # Its own task: a slow directory lookup must not hold up the phone events behind it.
             self._spawn(self._voicemail_notice(event), "voicemail-notice")
         if isinstance(event, CallsResynced):
-            self._default_phone_states()
+            if not event.periodic:  # a reconciliation follows a resync or a read: nobody is missing
+                self._default_phone_states()
             self._wazo_resynced = True
             self._phone_state_known()
 
