@@ -167,11 +167,14 @@ class Doctor:
                 return token_value
 
             http = WazoHttp(session, settings, fixed_token)
-            users = await self._check_acls(session, settings, http, token_value)
-            if users is None:
-                self._report(SKIP, "Wazo tenant", "needs confd.users.read")
-            else:
-                await self._check_tenant(http, settings, tenant)
+            try:
+                users = await self._check_acls(session, settings, http, token_value)
+                if users is None:
+                    self._report(SKIP, "Wazo tenant", "needs confd.users.read")
+                else:
+                    await self._check_tenant(http, settings, tenant)
+            finally:
+                await http.close()
             await self._check_websocket(session, settings, token_value)
             if users is None:
                 self._report(SKIP, "users", "needs confd.users.read")
@@ -215,14 +218,17 @@ class Doctor:
         what = "Wazo service account"
         http = WazoHttp(session, settings)
         try:
-            body = await http.request(
-                "auth",
-                "POST",
-                "/token",
-                json_body={"expiration": DOCTOR_TOKEN_LIFETIME},
-                basic_auth=(settings.username, settings.password),
-                log_failure=False,
-            )
+            try:
+                body = await http.request(
+                    "auth",
+                    "POST",
+                    "/token",
+                    json_body={"expiration": DOCTOR_TOKEN_LIFETIME},
+                    basic_auth=(settings.username, settings.password),
+                    log_failure=False,
+                )
+            finally:
+                await http.close()
             token, _lifetime = parse_token_response(body, DOCTOR_TOKEN_LIFETIME)
         except WazoError as error:
             if error.status == 401:

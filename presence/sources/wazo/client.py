@@ -51,6 +51,7 @@ class WazoClient:
         if self.events is not None:
             await self.events.close()
         await self.tokens.close()
+        await self.http.close()
         if self._own_session:
             await self.session.close()
 

@@ -6,15 +6,19 @@ header and the re-authentication on 401 are written once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 
+from presence.sources.http1 import Http1Client, Origin, ReplyError, request_bytes, split_url
 from presence.sources.wazo.config import Secret, WazoSettings
 from presence.sources.wazo.errors import WazoError, WazoShapeError, untrusted_certificate
 
@@ -26,6 +30,11 @@ log = logging.getLogger("presence.sources.wazo.http")
 TokenSource = Callable[[Secret | None], Awaitable[Secret]]
 
 _MAX_MESSAGE = 200
+# confd's user list of a large tenant in one page is tens of MB; a reply over this is no answer.
+_MAX_BODY = 256 * 1024 * 1024
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# What may stay unescaped in a path (RFC 3986 pchar and "/"); "%" keeps escapes already made.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 
 
 def _error_from_body(status: int, body: Any, reason: str) -> tuple[str, str]:
@@ -45,7 +54,9 @@ def _error_from_body(status: int, body: Any, reason: str) -> tuple[str, str]:
 
 
 class WazoHttp:
-    """Sends REST requests to Wazo services over the one shared :class:`aiohttp.ClientSession`."""
+    """Sends REST requests to Wazo services on the small HTTP/1.1 client (:mod:`..http1`, which
+    says why not aiohttp: click-to-call's origination is one of these), and opens streamed
+    downloads (recordings) on the shared :class:`aiohttp.ClientSession`."""
 
     def __init__(
         self,
@@ -56,7 +67,8 @@ class WazoHttp:
         self._session = session
         self._settings = settings
         self._service_token = service_token
-        self._timeout = aiohttp.ClientTimeout(total=settings.request_timeout_s)  # the same for every request
+        self._client = Http1Client(settings.tls(), max_body=_MAX_BODY)
+        self._origins: dict[str, tuple[Origin, str]] = {}  # base URL -> (origin, base path)
 
     @property
     def settings(self) -> WazoSettings:
@@ -181,6 +193,15 @@ class WazoHttp:
             log.warning("Wazo request failed: %s", error)
             raise error from None
 
+    def _where(self, service: str) -> tuple[Origin, str]:
+        """(origin, base path) of a service's base URL, split once per URL."""
+        base_url: str = getattr(self._settings, service)
+        where = self._origins.get(base_url)
+        if where is None:
+            origin, _target = split_url(base_url)
+            where = self._origins[base_url] = (origin, urlsplit(base_url).path)
+        return where
+
     async def _once(
         self,
         endpoint: str,
@@ -196,55 +217,70 @@ class WazoHttp:
         headers: Mapping[str, str] | None,
     ) -> Any:
         settings = self._settings
-        url = getattr(settings, service) + path
-        all_headers = {"Accept": "application/json", **(headers or {})}
+        try:
+            origin, base_path = self._where(service)
+        except ValueError as exc:  # not an http(s) URL (the configuration's check says so first)
+            raise WazoError(endpoint, None, "client-error", str(exc)[:_MAX_MESSAGE]) from None
+        target = base_path + quote(path, safe=_PATH_SAFE)
+        if params:
+            target += "?" + urlencode(params)
+        all_headers = [("Accept", "application/json"), ("User-Agent", "phonepresence")]
+        if headers:
+            all_headers.extend(headers.items())
         if token is not None:
-            all_headers["X-Auth-Token"] = token.reveal()
+            all_headers.append(("X-Auth-Token", token.reveal()))
         if basic_auth is not None:
             username, password = basic_auth
             credentials = f"{username}:{password.reveal()}".encode()
-            all_headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
+            all_headers.append(("Authorization", "Basic " + base64.b64encode(credentials).decode("ascii")))
         if settings.tenant_uuid and service != "auth":
-            all_headers["Wazo-Tenant"] = settings.tenant_uuid
-        timeout = self._timeout
+            all_headers.append(("Wazo-Tenant", settings.tenant_uuid))
+        body = b""
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            all_headers.append(("Content-Type", "application/json"))
         try:
-            async with self._session.request(
-                method,
-                url,
-                json=json_body,
-                params=params,
-                headers=all_headers,
-                timeout=timeout,
-                ssl=settings.tls(),
-            ) as response:
-                # Decoded here, leniently: a wrong charset must end as "malformed-json", not as a
-                # UnicodeDecodeError escaping the promise that every failure is a WazoError.
-                text = (await response.read()).decode("utf-8", errors="replace")
-                status = response.status
-                reason = response.reason or ""
-        except TimeoutError:
+            request = request_bytes(method, origin, target, all_headers, body)
+        except ValueError as exc:  # a line break or a non-Latin-1 character in a header
+            raise WazoError(endpoint, None, "client-error", str(exc)[:_MAX_MESSAGE]) from None
+        try:
+            async with asyncio.timeout(settings.request_timeout_s):
+                reply = await self._client.send(origin, request, idempotent=method in _IDEMPOTENT)
+        except TimeoutError:  # first: it is an OSError too
             raise WazoError(
                 endpoint, None, "timeout", f"no answer within {settings.request_timeout_s:g} s"
             ) from None
-        except aiohttp.ClientConnectorCertificateError as exc:
-            detail = str(exc.certificate_error)[:_MAX_MESSAGE]
+        except ssl.SSLCertVerificationError as exc:
+            detail = (exc.verify_message or str(exc))[:_MAX_MESSAGE]
             raise WazoError(endpoint, None, "tls-untrusted", untrusted_certificate(detail)) from None
-        except aiohttp.ClientConnectionError as exc:
-            # aiohttp's text names host and port only; the token travels in a header, never the URL.
-            detail = str(exc)[:_MAX_MESSAGE] or type(exc).__name__
+        except OSError as exc:
+            # The text names the host and port only; the token travels in a header, never the URL.
+            detail = f"{origin.host_header}: {exc.strerror or exc or type(exc).__name__}"[:_MAX_MESSAGE]
             raise WazoError(endpoint, None, "connection-failed", detail) from None
-        except aiohttp.ClientError as exc:
-            raise WazoError(endpoint, None, "client-error", type(exc).__name__) from None
-        body: Any = None
+        except asyncio.IncompleteReadError:
+            raise WazoError(
+                endpoint, None, "connection-failed", "the connection closed before the reply was complete"
+            ) from None
+        except ReplyError as exc:
+            raise WazoError(endpoint, None, "bad-reply", str(exc)[:_MAX_MESSAGE]) from None
+        # Decoded here, leniently: a wrong charset must end as "malformed-json", not as a
+        # UnicodeDecodeError escaping the promise that every failure is a WazoError.
+        text = reply.body.decode("utf-8", errors="replace")
+        status = reply.status
+        body_value: Any = None
         body_ok = True
         if text.strip():
             try:
-                body = json.loads(text)
+                body_value = json.loads(text)
             except ValueError:
                 body_ok = False
         if status not in expect:
-            error_id, message = _error_from_body(status, body, reason)
+            error_id, message = _error_from_body(status, body_value, reply.reason)
             raise WazoError(endpoint, status, error_id, message)
         if not body_ok:
             raise WazoError(endpoint, status, "malformed-json", "response body is not JSON")
-        return body
+        return body_value
+
+    async def close(self) -> None:
+        """Close the kept connections (the aiohttp session is its owner's to close)."""
+        await self._client.close()
