@@ -228,6 +228,9 @@ class _Unanswered(Exception):
 class Http1Client:
     """``await client.send(origin, request_bytes(...), idempotent=...)`` → :class:`Reply`.
 
+    At most ``max_connections`` requests are in flight at once (the others wait their turn), and
+    up to ``idle_per_origin`` connections are kept per origin for the next requests.
+
     Time limits are the caller's (``asyncio.timeout`` around the call); a connection interrupted
     by one is closed, never reused. Failures: ``OSError`` (connecting, sending, TLS, including
     ``ssl.SSLCertVerificationError``), ``asyncio.IncompleteReadError`` (closed mid-reply),
@@ -239,10 +242,14 @@ class Http1Client:
         tls: ssl.SSLContext | bool = True,
         *,
         max_body: int,
+        max_connections: int = 100,
         idle_per_origin: int = 8,
         dns_ttl: float = DNS_TTL,
     ) -> None:
         self._tls_setting = tls  # a context, or verify (True) / do not verify (False)
+        # Requests in flight at once, over every origin (as aiohttp's connector limit): a burst
+        # waits its turn instead of opening a connection per request.
+        self._turns = asyncio.Semaphore(max_connections)
         self._tls: ssl.SSLContext | None = tls if isinstance(tls, ssl.SSLContext) else None
         self._max_body = max_body
         self._idle_per_origin = idle_per_origin
@@ -251,6 +258,10 @@ class Http1Client:
         self._idle: dict[Origin, list[_Connection]] = {}
 
     async def send(self, origin: Origin, request: bytes, *, idempotent: bool) -> Reply:
+        async with self._turns:
+            return await self._send(origin, request, idempotent)
+
+    async def _send(self, origin: Origin, request: bytes, idempotent: bool) -> Reply:
         idle = self._idle.get(origin)
         while idle:
             connection = idle.pop()
