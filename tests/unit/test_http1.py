@@ -178,3 +178,36 @@ def test_the_host_header_names_the_port_only_when_it_is_not_the_default() -> Non
     assert Origin("wazo.example.org", 443, tls=True).host_header == "wazo.example.org"
     assert Origin("wazo.example.org", 80, tls=True).host_header == "wazo.example.org:80"
     assert Origin("::1", 9497, tls=False).host_header == "[::1]:9497"
+
+
+async def test_requests_beyond_the_connection_limit_wait_their_turn() -> None:
+    in_flight = 0
+    most = 0
+    connections = 0
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal in_flight, most, connections
+        connections += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                in_flight += 1
+                most = max(most, in_flight)
+                await asyncio.sleep(0.02)
+                in_flight -= 1
+                writer.write(ok())
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(slow, "127.0.0.1", 0)
+    origin = Origin("127.0.0.1", server.sockets[0].getsockname()[1], tls=False)
+    client = Http1Client(max_body=1024, max_connections=2)
+    try:
+        get = request_bytes("GET", origin, "/", ())
+        replies = await asyncio.gather(*(client.send(origin, get, idempotent=True) for _ in range(6)))
+        assert [reply.status for reply in replies] == [200] * 6
+        assert (most, connections) == (2, 2)
+    finally:
+        await client.close()
+        server.close()
