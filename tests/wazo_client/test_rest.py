@@ -180,6 +180,42 @@ async def test_timeout_is_a_wazo_error() -> None:
     assert (caught.value.status, caught.value.error_id) == (None, "timeout")
 
 
+@pytest.mark.parametrize(
+    ("answer", "error_id", "message_part"),
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "bad-reply", "not an HTTP reply"),
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"items": [', "connection-failed", "closed"),
+    ],
+)
+async def test_a_reply_that_is_not_http_or_cut_short_is_a_wazo_error(
+    caplog: pytest.LogCaptureFixture, answer: bytes, error_id: str, message_part: str
+) -> None:
+    """Something else than Wazo on calld's port, or a reply cut by the connection's end: one
+    WazoError naming it (and no token in the log), not an exception from the HTTP client."""
+
+    async def odd(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(odd, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with FakeWazo() as fake:
+            settings = fake.settings(calld_url=f"http://127.0.0.1:{port}/1.0")
+            async with WazoClient(settings) as wazo:
+                with pytest.raises(WazoError) as caught:
+                    await wazo.calld.list_calls()
+            _no_secret_in(caplog, fake)
+    finally:
+        server.close()
+    assert (caught.value.endpoint, caught.value.status) == ("calld GET /calls", None)
+    assert caught.value.error_id == error_id
+    assert message_part in caught.value.message
+    assert caught.value.retryable
+
+
 async def test_calld_originate_hangup_and_confd_services() -> None:
     async with FakeWazo() as fake, WazoClient(fake.settings()) as wazo:
         fake.canned[("POST", "/api/calld/1.0/calls")] = (

@@ -226,23 +226,21 @@ class WazoHttp:
         target = base_path + quote(path, safe=_PATH_SAFE)
         if params:
             target += "?" + urlencode(params)
-        all_headers = [("Accept", "application/json"), ("User-Agent", "phonepresence")]
-        if headers:
-            all_headers.extend(headers.items())
+        all_headers = {"Accept": "application/json", "User-Agent": "phonepresence", **(headers or {})}
         if token is not None:
-            all_headers.append(("X-Auth-Token", token.reveal()))
+            all_headers["X-Auth-Token"] = token.reveal()
         if basic_auth is not None:
             username, password = basic_auth
             credentials = f"{username}:{password.reveal()}".encode()
-            all_headers.append(("Authorization", "Basic " + base64.b64encode(credentials).decode("ascii")))
+            all_headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
         if settings.tenant_uuid and service != "auth":
-            all_headers.append(("Wazo-Tenant", settings.tenant_uuid))
+            all_headers["Wazo-Tenant"] = settings.tenant_uuid
         body = b""
         if json_body is not None:
             body = json.dumps(json_body).encode()
-            all_headers.append(("Content-Type", "application/json"))
+            all_headers["Content-Type"] = "application/json"
         try:
-            request = request_bytes(method, origin, target, all_headers, body)
+            request = request_bytes(method, origin, target, all_headers.items(), body)
         except ValueError as exc:  # a line break or a non-Latin-1 character in a header
             raise WazoError(endpoint, None, "client-error", str(exc)[:_MAX_MESSAGE]) from None
         try:
